@@ -1,0 +1,66 @@
+//! Who is asking, and under which settings: everything a plan depends on besides the image and
+//! the request.
+
+use serde::{Deserialize, Serialize};
+
+use crate::protections::{Operation, PropertyProtections};
+use crate::settings::Settings;
+
+/// The identity a request is made with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// The project (tenant) the caller acts for.
+    pub project_id: Option<String>,
+    /// The caller's roles, as the identity service grants them.
+    pub roles: Vec<String>,
+}
+
+impl Caller {
+    pub fn new(project_id: Option<&str>, roles: &[&str]) -> Caller {
+        Caller {
+            project_id: project_id.map(str::to_string),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    /// Glance's `context_is_admin`: the caller holds the `admin` role.
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r.eq_ignore_ascii_case("admin"))
+    }
+
+    /// Whether the caller acts for the project that owns an image.
+    pub fn owns(&self, owner: Option<&str>) -> bool {
+        matches!((self.project_id.as_deref(), owner), (Some(p), Some(o)) if p == o)
+    }
+}
+
+/// Everything planning needs besides the image and the request.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanContext<'a> {
+    pub caller: &'a Caller,
+    pub settings: &'a Settings,
+    pub protections: Option<&'a PropertyProtections>,
+}
+
+impl<'a> PlanContext<'a> {
+    pub fn new(caller: &'a Caller, settings: &'a Settings) -> PlanContext<'a> {
+        PlanContext {
+            caller,
+            settings,
+            protections: None,
+        }
+    }
+
+    pub fn with_protections(mut self, protections: &'a PropertyProtections) -> PlanContext<'a> {
+        self.protections = Some(protections);
+        self
+    }
+
+    /// Whether the caller may perform `operation` on the property `key`.
+    pub fn may(&self, key: &str, operation: Operation) -> bool {
+        match self.protections {
+            Some(p) => p.allows(key, operation, &self.caller.roles),
+            None => true,
+        }
+    }
+}

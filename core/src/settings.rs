@@ -1,0 +1,63 @@
+//! Deployment settings that change what a plan allows: limits, quotas and format lists.
+
+use serde::{Deserialize, Serialize};
+
+/// Limits and lists that planning checks against. The defaults are Glance's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Longest custom property key, in characters.
+    pub max_key_len: usize,
+    /// Longest custom property value, in characters.
+    pub max_value_len: usize,
+    /// Longest image name, tag or owner, in characters.
+    pub max_name_len: usize,
+    /// Most custom properties an image may carry (`os_glance*` keys are not counted); `None` is unlimited.
+    pub property_quota: Option<usize>,
+    /// Most tags an image may carry; `None` is unlimited.
+    pub tag_quota: Option<usize>,
+    /// Most locations an image may carry; `None` is unlimited.
+    pub location_quota: Option<usize>,
+    /// Allowed `disk_format` values.
+    pub disk_formats: Vec<String>,
+    /// Allowed `container_format` values.
+    pub container_formats: Vec<String>,
+    /// Whether `locations` may be read and changed through the API (Glance's `show_multiple_locations`).
+    pub locations_enabled: bool,
+}
+
+/// Glance's default `disk_formats`.
+pub const DEFAULT_DISK_FORMATS: [&str; 12] = [
+    "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop", "gpt",
+];
+
+/// Glance's default `container_formats`.
+pub const DEFAULT_CONTAINER_FORMATS: [&str; 8] = [
+    "ami",
+    "ari",
+    "aki",
+    "bare",
+    "ovf",
+    "ova",
+    "docker",
+    "compressed",
+];
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            max_key_len: 255,
+            max_value_len: 65_535,
+            max_name_len: 255,
+            property_quota: Some(128),
+            tag_quota: Some(128),
+            location_quota: Some(10),
+            disk_formats: DEFAULT_DISK_FORMATS.iter().map(|s| s.to_string()).collect(),
+            container_formats: DEFAULT_CONTAINER_FORMATS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            locations_enabled: false,
+        }
+    }
+}
