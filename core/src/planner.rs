@@ -82,11 +82,6 @@ impl<'a> Planner<'a> {
             .filter(|_| self.ctx.may(key, Operation::Read))
     }
 
-    /// Whether the image has `key` but the caller may not read it.
-    pub(crate) fn is_hidden(&self, key: &str) -> bool {
-        self.before.properties.contains_key(key) && !self.ctx.may(key, Operation::Read)
-    }
-
     /// The property's value as the request has left it so far, as the caller sees it.
     pub(crate) fn current(&self, key: &str) -> Option<&str> {
         if self.removes.contains(key) {
@@ -110,19 +105,10 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Replace-all: every visible property the request has not set is removed.
+    /// Replace-all: every visible custom property the request has not set is removed when the
+    /// plan is finished. Called after every other step of a request.
     pub(crate) fn purge_unnamed(&mut self) {
         self.purge = true;
-        let unnamed: Vec<&'a String> = self
-            .before
-            .properties
-            .keys()
-            .filter(|k| !self.sets.contains_key(k.as_str()))
-            .filter(|k| self.ctx.may(k, Operation::Read))
-            .collect();
-        for key in unnamed {
-            self.removes.insert(key.clone());
-        }
     }
 
     /// The refusal for a name that is not a custom property, or `None` when it is one.
@@ -280,55 +266,80 @@ impl<'a> Planner<'a> {
             ..Plan::default()
         };
 
-        for (key, value) in std::mem::take(&mut self.sets) {
-            if self.is_hidden(&key) {
-                self.violate(
-                    ViolationKind::Protected,
-                    &key,
-                    format!("Property '{key}' is protected."),
-                );
-                continue;
-            }
-            match self.visible_before(&key) {
-                Some(old) if *old == value => {
-                    plan.kept.insert(key, value);
+        // One ordered pass over the image's properties, the keys set and the keys removed
+        // (all three sorted), so planning stays linear in the number of properties.
+        let sets = std::mem::take(&mut self.sets);
+        let removes = std::mem::take(&mut self.removes);
+        let mut set_iter = sets.into_iter().peekable();
+        let mut remove_iter = removes.into_iter().peekable();
+        let mut kept = Vec::new();
+        for (key, old) in &self.before.properties {
+            // Keys set that the image does not have (yet) sort before this one.
+            while let Some((k, _)) = set_iter.peek() {
+                if k.as_str() >= key.as_str() {
+                    break;
                 }
-                Some(old) => {
-                    plan.changed.insert(
+                if let Some((k, v)) = set_iter.next() {
+                    plan.added.insert(k, v);
+                }
+            }
+            while remove_iter
+                .peek()
+                .is_some_and(|k| k.as_str() < key.as_str())
+            {
+                remove_iter.next();
+            }
+            let readable = ctx.may(key, Operation::Read);
+            if set_iter.peek().is_some_and(|(k, _)| k == key) {
+                let Some((_, value)) = set_iter.next() else {
+                    continue;
+                };
+                if !readable {
+                    self.violations.push(Violation::new(
+                        ViolationKind::Protected,
                         key,
+                        format!("Property '{key}' is protected."),
+                    ));
+                } else if *old == value {
+                    kept.push((key.clone(), value));
+                } else {
+                    plan.changed.insert(
+                        key.clone(),
                         Change {
                             old: old.clone(),
                             new: value,
                         },
                     );
                 }
-                None => {
-                    plan.added.insert(key, value);
+            } else if remove_iter.peek().is_some_and(|k| k == key) {
+                remove_iter.next();
+                if readable {
+                    plan.removed.insert(key.clone(), old.clone());
                 }
+            } else if readable && self.purge && Self::non_custom(key).is_none() {
+                plan.removed.insert(key.clone(), old.clone());
+            } else if readable {
+                kept.push((key.clone(), old.clone()));
             }
         }
-        for key in std::mem::take(&mut self.removes) {
-            if let Some(old) = self.visible_before(&key) {
-                plan.removed.insert(key, old.clone());
-            }
-        }
-        for (key, value) in &self.before.properties {
-            if plan.added.contains_key(key)
-                || plan.changed.contains_key(key)
-                || plan.removed.contains_key(key)
-                || plan.kept.contains_key(key)
-            {
-                continue;
-            }
-            if ctx.may(key, Operation::Read) {
-                plan.kept.insert(key.clone(), value.clone());
-            }
-        }
+        plan.added.extend(set_iter);
+        plan.kept = kept.into_iter().collect();
 
-        // Names and lengths of what is written.
-        for key in plan.added.keys() {
+        // Server-owned names are never written or removed by a client.
+        let touched = plan
+            .added
+            .keys()
+            .chain(plan.changed.keys())
+            .chain(plan.removed.keys());
+        for key in touched {
             if let Some((kind, message)) = Self::non_custom(key) {
                 self.violations.push(Violation::new(kind, key, message));
+            }
+        }
+        // Names and lengths of what is written.
+        for key in plan.added.keys() {
+            if Self::non_custom(key).is_some() {
+                continue;
             } else if key.is_empty() {
                 self.violations.push(Violation::new(
                     ViolationKind::InvalidValue,

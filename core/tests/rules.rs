@@ -1169,3 +1169,36 @@ fn status_machine() {
         assert_eq!(Status::parse(s.as_str()), Some(s));
     }
 }
+
+#[test]
+fn server_owned_keys_survive_purges_and_edits() {
+    let before = image(&[("os_glance_import_task", "t1"), ("a", "1")]);
+    check(
+        &before,
+        v1(&[], false),
+        expect![[r#"
+            purge
+            - a (was "1")
+            = os_glance_import_task = "t1"
+        "#]],
+    );
+    check(
+        &before,
+        edit(&[("os_glance_import_task", "mine")], &[], true),
+        expect![[r#"
+            purge
+            ~ os_glance_import_task: "t1" -> "mine"
+            - a (was "1")
+            ! 403 Reserved os_glance_import_task: Attribute 'os_glance_import_task' is reserved.
+        "#]],
+    );
+    check(
+        &before,
+        edit(&[], &["os_glance_import_task"], false),
+        expect![[r#"
+            - os_glance_import_task (was "t1")
+            = a = "1"
+            ! 403 Reserved os_glance_import_task: Attribute 'os_glance_import_task' is reserved.
+        "#]],
+    );
+}
