@@ -1,1 +1,317 @@
-fn main() {}
+//! `cargo glint`: the developer task runner.
+//!
+//! - `cargo glint run [-- SERVE FLAGS]`: installs what the UI build needs, builds the web UI and
+//!   starts `glint serve` (SQLite and the filesystem store in `glint-data/`).
+//! - `cargo glint test`: installs what the checks need, then runs formatting, clippy (native and
+//!   wasm), the unit, property and end-to-end tests, and the core tests compiled to wasm.
+//! - `cargo glint ui`: builds the web UI into `web-ui/dist/` only.
+//! - `cargo glint bench`: the criterion benchmarks.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest.to_vec()),
+        None => ("help", Vec::new()),
+    };
+    let result = match task {
+        "run" => run(&rest),
+        "test" => test(),
+        "ui" => build_ui().map(|_| ()),
+        "bench" => bench(),
+        _ => {
+            eprintln!("usage: cargo glint <run [-- serve flags] | test | ui | bench>");
+            return if task == "help" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cargo glint {task}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn step(title: &str) {
+    eprintln!("\n==> {title}");
+}
+
+fn sh(cmd: &mut Command) -> Result {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn target_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        let dir = PathBuf::from(dir);
+        return Ok(if dir.is_absolute() {
+            dir
+        } else {
+            root().join(dir)
+        });
+    }
+    let out = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))?;
+    meta["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo metadata has no target_directory".to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+fn ensure_rust_parts() -> Result {
+    let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        step("rustup target add wasm32-unknown-unknown");
+        sh(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    }
+    let components = output("rustup", &["component", "list", "--installed"]).unwrap_or_default();
+    for component in ["rustfmt", "clippy"] {
+        if !components.lines().any(|l| l.starts_with(component)) {
+            step(&format!("rustup component add {component}"));
+            sh(Command::new("rustup").args(["component", "add", component]))?;
+        }
+    }
+    Ok(())
+}
+
+/// The wasm-bindgen version Cargo.lock pins; the CLI must match it exactly.
+fn locked_wasm_bindgen() -> Result<String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock"))
+        .map_err(|e| format!("Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = "))
+            {
+                return Ok(v.trim_matches('"').to_string());
+            }
+        }
+    }
+    Err("Cargo.lock does not pin wasm-bindgen".into())
+}
+
+fn ensure_wasm_bindgen() -> Result {
+    let version = locked_wasm_bindgen()?;
+    let have = output("wasm-bindgen", &["--version"]).unwrap_or_default();
+    if have.split_whitespace().nth(1) != Some(version.as_str()) {
+        step(&format!("cargo install wasm-bindgen-cli {version}"));
+        sh(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &version]))?;
+    }
+    Ok(())
+}
+
+fn ensure_node() -> Result {
+    if output("node", &["--version"]).is_none() {
+        apt_install(&["nodejs"])?;
+    }
+    Ok(())
+}
+
+fn apt_install(packages: &[&str]) -> Result {
+    step(&format!("apt-get install {}", packages.join(" ")));
+    let sudo = output("id", &["-u"])
+        .map(|u| u.trim() != "0")
+        .unwrap_or(true);
+    let mut update = Command::new(if sudo { "sudo" } else { "apt-get" });
+    if sudo {
+        update.arg("apt-get");
+    }
+    sh(update.args(["update", "-q"]))?;
+    let mut install = Command::new(if sudo { "sudo" } else { "apt-get" });
+    if sudo {
+        install.arg("apt-get");
+    }
+    sh(install
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(packages))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tasks
+
+/// Builds the web UI to wasm and lays it out in `web-ui/dist/`.
+fn build_ui() -> Result<PathBuf> {
+    ensure_rust_parts()?;
+    ensure_wasm_bindgen()?;
+    step("build the web UI (wasm)");
+    sh(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "glint-web-ui",
+        "--target",
+        WASM_TARGET,
+    ]))?;
+    let wasm = target_dir()?
+        .join(WASM_TARGET)
+        .join("release")
+        .join("glint_web_ui.wasm");
+    let dist = root().join("web-ui").join("dist");
+    if dist.exists() {
+        std::fs::remove_dir_all(&dist).map_err(|e| format!("clean {}: {e}", dist.display()))?;
+    }
+    sh(Command::new("wasm-bindgen")
+        .args(["--target", "web", "--no-typescript", "--out-dir"])
+        .arg(&dist)
+        .arg(&wasm))?;
+    let bundle = dist.join("glint_web_ui_bg.wasm");
+    if output("wasm-opt", &["--version"]).is_some() {
+        let ok = Command::new("wasm-opt")
+            .args([
+                "-Oz",
+                "--enable-bulk-memory",
+                "--enable-nontrapping-float-to-int",
+            ])
+            .arg(&bundle)
+            .arg("-o")
+            .arg(&bundle)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("wasm-opt failed; keeping the unoptimised bundle");
+        }
+    }
+    copy(&root().join("web-ui").join("index.html"), &dist)?;
+    for entry in std::fs::read_dir(root().join("style")).map_err(|e| format!("style/: {e}"))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension() == Some(OsStr::new("css")) {
+            copy(&path, &dist)?;
+        }
+    }
+    let size = std::fs::metadata(&bundle).map(|m| m.len()).unwrap_or(0);
+    eprintln!("web UI built in {} ({size} bytes of wasm)", dist.display());
+    Ok(dist)
+}
+
+fn copy(file: &Path, dir: &Path) -> Result {
+    let name = file.file_name().ok_or("no file name")?;
+    std::fs::copy(file, dir.join(name))
+        .map(|_| ())
+        .map_err(|e| format!("copy {}: {e}", file.display()))
+}
+
+fn run(extra: &[String]) -> Result {
+    let dist = build_ui()?;
+    step("build and start glint serve");
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--release",
+        "-p",
+        "glint-server",
+        "--",
+        "serve",
+        "--ui-dir",
+    ])
+    .arg(dist)
+    .args(extra.iter().filter(|a| *a != "--"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        Err(format!("cannot start glint: {}", cmd.exec()))
+    }
+    #[cfg(not(unix))]
+    sh(&mut cmd)
+}
+
+fn test() -> Result {
+    let started = Instant::now();
+    ensure_rust_parts()?;
+    ensure_wasm_bindgen()?;
+    ensure_node()?;
+
+    step("cargo fmt --check");
+    sh(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    step("clippy (native)");
+    sh(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    step("clippy (wasm32)");
+    sh(cargo().args([
+        "clippy",
+        "-p",
+        "glint-core",
+        "-p",
+        "glint-web-ui",
+        "--all-targets",
+        "--target",
+        WASM_TARGET,
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    build_ui()?;
+    step("tests (native: core, server, end-to-end)");
+    sh(cargo().args(["test", "--all-targets"]))?;
+    sh(cargo().args(["test", "--doc", "-p", "glint-core"]))?;
+    step("core tests compiled to wasm (Node)");
+    sh(cargo()
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            "wasm-bindgen-test-runner",
+        )
+        .args([
+            "test",
+            "-p",
+            "glint-core",
+            "--tests",
+            "--target",
+            WASM_TARGET,
+        ]))?;
+    eprintln!(
+        "\nall checks passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn bench() -> Result {
+    step("criterion benchmarks");
+    sh(cargo().args(["bench", "-p", "glint-core"]))
+}

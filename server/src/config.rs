@@ -1,0 +1,100 @@
+//! Server configuration: command-line flags, `GLINT_*` environment variables and an optional
+//! TOML file, in that order of precedence.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::error::StartError;
+
+/// Flags of `glint serve`. Each has a `GLINT_*` environment variable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:9292]
+    #[arg(long, env = "GLINT_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Folder for the SQLite database and the filesystem store [default: glint-data]
+    #[arg(long, env = "GLINT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, `sqlite:PATH` or `postgres://...` [default: sqlite in the data folder]
+    #[arg(long, env = "GLINT_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Folder with the built web UI, served at `/` [default: web-ui/dist]
+    #[arg(long, env = "GLINT_UI_DIR")]
+    pub ui_dir: Option<PathBuf>,
+    /// A TOML file with any of these settings (keys as the flags, with `_` for `-`)
+    #[arg(long, env = "GLINT_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Settings as a TOML file gives them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    ui_dir: Option<PathBuf>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub ui_dir: PathBuf,
+}
+
+impl Config {
+    /// Defaults for a server whose data lives in `data_dir` (used by tests).
+    pub fn for_data_dir(data_dir: &Path) -> Config {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 9292)),
+            data_dir: data_dir.to_path_buf(),
+            database_url: sqlite_url(data_dir),
+            ui_dir: PathBuf::from("web-ui/dist"),
+        }
+    }
+
+    /// Resolves flags and environment (already merged by clap) over the TOML file and defaults.
+    pub fn resolve(args: ServeArgs) -> Result<Config, StartError> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| StartError::Config {
+                    message: format!("cannot read {}: {e}", path.display()),
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| StartError::Config {
+                    message: format!("{}: {e}", path.display()),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("glint-data"));
+        let database_url = args
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| sqlite_url(&data_dir));
+        Ok(Config {
+            bind: args
+                .bind
+                .or(file.bind)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9292))),
+            database_url,
+            ui_dir: args
+                .ui_dir
+                .or(file.ui_dir)
+                .unwrap_or_else(|| PathBuf::from("web-ui/dist")),
+            data_dir,
+        })
+    }
+}
+
+fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite:{}", data_dir.join("glint.db").display())
+}
