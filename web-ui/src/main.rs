@@ -1,4 +1,8 @@
 //! Glint's browser admin UI.
+#![allow(
+    clippy::future_not_send,
+    reason = "browser futures run on the single JS thread and are never Send"
+)]
 
 mod api;
 
