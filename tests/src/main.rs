@@ -192,13 +192,14 @@ fn build_ui() -> Result<PathBuf> {
     let wasm = target_dir()?
         .join(WASM_TARGET)
         .join("release")
-        .join("glint_web_ui.wasm");
+        .join("glint-web-ui.wasm");
     let dist = root().join("web-ui").join("dist");
     if dist.exists() {
         std::fs::remove_dir_all(&dist).map_err(|e| format!("clean {}: {e}", dist.display()))?;
     }
     sh(Command::new("wasm-bindgen")
-        .args(["--target", "web", "--no-typescript", "--out-dir"])
+        .args(["--target", "web", "--no-typescript", "--out-name", "glint_web_ui"])
+        .arg("--out-dir")
         .arg(&dist)
         .arg(&wasm))?;
     let bundle = dist.join("glint_web_ui_bg.wasm");
