@@ -198,7 +198,13 @@ fn build_ui() -> Result<PathBuf> {
         std::fs::remove_dir_all(&dist).map_err(|e| format!("clean {}: {e}", dist.display()))?;
     }
     sh(Command::new("wasm-bindgen")
-        .args(["--target", "web", "--no-typescript", "--out-name", "glint_web_ui"])
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-name",
+            "glint_web_ui",
+        ])
         .arg("--out-dir")
         .arg(&dist)
         .arg(&wasm))?;
