@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// Folder with the built web UI, served at `/` [default: web-ui/dist]
     #[arg(long, env = "GLINT_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
+    /// This server's name among several sharing one database [default: glint]
+    #[arg(long, env = "GLINT_NODE_NAME")]
+    pub node_name: Option<String>,
     /// A TOML file with any of these settings (keys as the flags, with `_` for `-`)
     #[arg(long, env = "GLINT_CONFIG")]
     pub config: Option<PathBuf>,
@@ -37,6 +40,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     ui_dir: Option<PathBuf>,
+    node_name: Option<String>,
 }
 
 /// The resolved configuration.
@@ -46,6 +50,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub ui_dir: PathBuf,
+    pub node_name: String,
 }
 
 impl Config {
@@ -56,6 +61,7 @@ impl Config {
             data_dir: data_dir.to_path_buf(),
             database_url: sqlite_url(data_dir),
             ui_dir: PathBuf::from("web-ui/dist"),
+            node_name: "glint".into(),
         }
     }
 
@@ -90,6 +96,10 @@ impl Config {
                 .ui_dir
                 .or(file.ui_dir)
                 .unwrap_or_else(|| PathBuf::from("web-ui/dist")),
+            node_name: args
+                .node_name
+                .or(file.node_name)
+                .unwrap_or_else(|| "glint".into()),
             data_dir,
         })
     }

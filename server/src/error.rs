@@ -14,4 +14,8 @@ pub enum StartError {
     },
     #[error("server: {0}")]
     Serve(#[from] std::io::Error),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }

@@ -1,15 +1,29 @@
 //! Glint's server: the Glance-compatible image API and the web UI's host.
 
+pub mod api;
 pub mod config;
+pub mod db;
 pub mod error;
+mod hashing;
 mod routes;
+pub mod store;
+mod time;
 
 use std::future::Future;
+use std::sync::Arc;
 
+use axum::ServiceExt;
+use axum::extract::Request;
 use tokio::net::TcpListener;
+use tower::Layer;
+use tower::util::MapRequestLayer;
 
 pub use config::{Config, ServeArgs};
 pub use error::StartError;
+
+use api::AppState;
+use db::Db;
+use store::{FsStore, Store};
 
 /// Serves on `listener` until `shutdown` completes, then finishes the requests in flight.
 pub async fn run(
@@ -17,9 +31,41 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let app = routes::router(&config);
-    axum::serve(listener, app)
+    let db = Db::connect(&config.database_url).await?;
+    let store: Arc<dyn Store> = Arc::new(FsStore::new(config.data_dir.join("images"))?);
+    let node: Arc<str> = Arc::from(config.node_name.as_str());
+    recover(&db, store.as_ref(), &node).await?;
+    let state = AppState {
+        db: db.clone(),
+        store,
+        settings: Arc::new(glint_core::Settings::default()),
+        node,
+    };
+    let app = routes::router(&config, state);
+    let app = MapRequestLayer::new(api::normalize_version).layer(app);
+    axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
         .with_graceful_shutdown(shutdown)
         .await?;
+    db.close().await;
+    Ok(())
+}
+
+/// Uploads this node was writing when it stopped go back to `queued`; their partial data goes.
+async fn recover(db: &Db, store: &dyn Store, node: &str) -> Result<(), StartError> {
+    let stale = db.stale_uploads(&format!("{node}/"), 0).await?;
+    for (id, _) in &stale {
+        db.transition(
+            id,
+            &[glint_core::Status::Saving],
+            glint_core::Status::Queued,
+            None,
+        )
+        .await?;
+        tracing::warn!(image = %id, "upload interrupted by a restart; the image is queued again");
+    }
+    let swept = store.sweep().await?;
+    if swept > 0 {
+        tracing::info!("removed {swept} partial uploads");
+    }
     Ok(())
 }

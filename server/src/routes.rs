@@ -8,7 +8,7 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::config::Config;
 
-pub(crate) fn router(config: &Config) -> Router {
+pub(crate) fn router(config: &Config, state: crate::api::AppState) -> Router {
     let index = config.ui_dir.join("index.html");
     let ui = if index.is_file() {
         Router::new().fallback_service(
@@ -17,7 +17,9 @@ pub(crate) fn router(config: &Config) -> Router {
     } else {
         Router::new().fallback(get(ui_missing))
     };
-    Router::new().route("/healthz", get(healthz)).merge(ui)
+    crate::api::router(state)
+        .route("/healthz", get(healthz))
+        .merge(ui)
 }
 
 async fn healthz() -> &'static str {

@@ -1,0 +1,275 @@
+//! Image data: `PUT` and `GET /v2/images/{id}/file`, streamed, hashed on the way in.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use glint_core::Status;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Identity, check_if_match, etag};
+use super::images::{load_visible, load_writable};
+use crate::db::Upload;
+use crate::hashing::Hashes;
+
+/// Glance's `image_size_cap`: 1 TiB.
+pub(crate) const IMAGE_SIZE_CAP: u64 = 1 << 40;
+
+/// Puts an image back to `queued` if an upload ends any other way than success, including when
+/// the request is dropped mid-stream.
+struct UploadGuard {
+    state: AppState,
+    id: String,
+    armed: bool,
+}
+
+impl Drop for UploadGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let db = self.state.db.clone();
+        let id = std::mem::take(&mut self.id);
+        let reset = async move {
+            match db
+                .transition(&id, &[Status::Saving], Status::Queued, None)
+                .await
+            {
+                Ok(true) => {
+                    tracing::info!(image = %id, "upload did not finish; image is queued again")
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!(image = %id, "cannot reset a failed upload: {e}"),
+            }
+        };
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(reset);
+        }
+    }
+}
+
+fn declared_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    for name in ["x-openstack-image-size", "content-length"] {
+        if let Some(v) = headers.get(name) {
+            let n = v
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::BadRequest(format!("Invalid {name} header.")))?;
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.split(';').next().map(str::trim) != Some("application/octet-stream") {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type '{content_type}' is not supported for image data: use application/octet-stream."
+        )));
+    }
+    let stored = load_writable(&state, &identity, &id).await?;
+    check_if_match(&headers, stored.version)?;
+    let image = &stored.image;
+    if image.disk_format.is_none() || image.container_format.is_none() {
+        return Err(ApiError::BadRequest(
+            "Properties disk_format, container_format must be set prior to saving data.".into(),
+        ));
+    }
+    let declared = declared_size(&headers)?;
+    if declared.is_some_and(|n| n > IMAGE_SIZE_CAP) {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "Image exceeds the storage quota: {} bytes is more than the {IMAGE_SIZE_CAP} allowed.",
+            declared.unwrap_or_default()
+        )));
+    }
+    let owner = format!("{}/{}", state.node, uuid::Uuid::new_v4().simple());
+    if image.status != Status::Queued
+        || !state
+            .db
+            .transition(&image.id, &[Status::Queued], Status::Saving, Some(&owner))
+            .await?
+    {
+        let now = state
+            .db
+            .image(&image.id)
+            .await?
+            .map(|s| s.image.status)
+            .unwrap_or(image.status);
+        return Err(ApiError::Conflict(format!(
+            "Image status transition from {now} to saving is not allowed"
+        )));
+    }
+    let mut guard = UploadGuard {
+        state: state.clone(),
+        id: image.id.clone(),
+        armed: true,
+    };
+
+    let mut writer = state.store.begin(&image.id).await?;
+    let hashes = Hashes::start();
+    let mut size: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("The upload was interrupted: {e}")))?;
+        size += chunk.len() as u64;
+        if size > IMAGE_SIZE_CAP || declared.is_some_and(|d| size > d) {
+            return Err(if size > IMAGE_SIZE_CAP {
+                ApiError::PayloadTooLarge("Image exceeds the size cap.".into())
+            } else {
+                ApiError::BadRequest("Size mismatch: more data than declared.".into())
+            });
+        }
+        hashes.feed(&chunk).await;
+        writer.write(chunk).await?;
+    }
+    if let Some(d) = declared
+        && d != size
+    {
+        return Err(ApiError::BadRequest(format!(
+            "Size mismatch: {size} bytes received, {d} declared."
+        )));
+    }
+    let (checksum, sha512) = hashes
+        .finish()
+        .await
+        .map_err(|e| ApiError::Internal(format!("hashing: {e}")))?;
+    let location = writer.commit().await?;
+    let upload = Upload {
+        size,
+        checksum,
+        os_hash_algo: "sha512".into(),
+        os_hash_value: sha512,
+        virtual_size: matches!(image.disk_format.as_deref(), Some("raw")).then_some(size),
+        location: location.clone(),
+    };
+    if !state.db.finish_upload(&image.id, &owner, &upload).await? {
+        // Deleted or reset while we were writing: the data belongs to no image.
+        if let Err(e) = state.store.delete(&location).await {
+            tracing::warn!("cannot remove orphaned data {location}: {e}");
+        }
+        guard.armed = false;
+        return Err(ApiError::Gone(
+            "The image was deleted or changed while its data was being uploaded.".into(),
+        ));
+    }
+    guard.armed = false;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A parsed `Range` (or legacy `Content-Range`) request: `(offset, len)`.
+fn range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
+    let unsatisfiable = ApiError::RangeNotSatisfiable { size };
+    let spec = if let Some(v) = headers.get(header::RANGE) {
+        let v = v.to_str().unwrap_or_default().trim();
+        match v.strip_prefix("bytes=") {
+            Some(s) => s.to_string(),
+            None => return Err(unsatisfiable),
+        }
+    } else if let Some(v) = headers.get(header::CONTENT_RANGE) {
+        let v = v.to_str().unwrap_or_default().trim();
+        let s = v
+            .strip_prefix("bytes ")
+            .ok_or(ApiError::RangeNotSatisfiable { size })?;
+        s.split('/').next().unwrap_or_default().to_string()
+    } else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Err(unsatisfiable);
+    }
+    let (a, b) = spec
+        .split_once('-')
+        .ok_or(ApiError::RangeNotSatisfiable { size })?;
+    let num = |s: &str| s.trim().parse::<u64>().ok();
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n = num(suffix)
+                .filter(|n| *n > 0)
+                .ok_or(ApiError::RangeNotSatisfiable { size })?;
+            (size.saturating_sub(n), size.saturating_sub(1))
+        }
+        (start, "") => (
+            num(start).ok_or(ApiError::RangeNotSatisfiable { size })?,
+            size.saturating_sub(1),
+        ),
+        (start, end) => {
+            let (s, e) = (num(start), num(end));
+            match (s, e) {
+                (Some(s), Some(e)) if s <= e => (s, e.min(size.saturating_sub(1))),
+                _ => return Err(unsatisfiable),
+            }
+        }
+    };
+    if size == 0 || start >= size || start > end {
+        return Err(ApiError::RangeNotSatisfiable { size });
+    }
+    Ok(Some((start, end - start + 1)))
+}
+
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let stored = load_visible(&state, &identity, &id).await?;
+    let image = &stored.image;
+    match image.status {
+        Status::Deactivated if !identity.caller.is_admin() => {
+            return Err(ApiError::Forbidden(
+                "The requested image has been deactivated. Image data download is forbidden."
+                    .into(),
+            ));
+        }
+        Status::Active | Status::Deactivated => {}
+        _ => return Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+    let (Some(size), Some(location)) = (image.size, image.locations.first()) else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let wanted = range(&headers, size)?;
+    let (offset, len) = wanted.unwrap_or((0, size));
+    let stream = state.store.read(&location.url, offset, len).await?;
+    let mut response = Response::new(Body::from_stream(stream));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if let Some(md5) = image
+        .checksum
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        h.insert("Content-MD5", md5);
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
+        h.insert(header::ETAG, v);
+    }
+    if wanted.is_some() {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let end = offset + len - 1;
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {offset}-{end}/{size}")) {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    response
+        .headers_mut()
+        .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    Ok(response)
+}

@@ -1,0 +1,174 @@
+//! Versions, schemas and `/v2/info`.
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+
+const VERSIONS: [(&str, &str); 17] = [
+    ("v2.17", "CURRENT"),
+    ("v2.16", "SUPPORTED"),
+    ("v2.15", "SUPPORTED"),
+    ("v2.14", "SUPPORTED"),
+    ("v2.13", "SUPPORTED"),
+    ("v2.12", "SUPPORTED"),
+    ("v2.11", "SUPPORTED"),
+    ("v2.10", "SUPPORTED"),
+    ("v2.9", "SUPPORTED"),
+    ("v2.8", "SUPPORTED"),
+    ("v2.7", "SUPPORTED"),
+    ("v2.6", "SUPPORTED"),
+    ("v2.5", "SUPPORTED"),
+    ("v2.4", "SUPPORTED"),
+    ("v2.3", "SUPPORTED"),
+    ("v2.2", "SUPPORTED"),
+    ("v2.1", "SUPPORTED"),
+];
+
+fn versions_doc(headers: &HeaderMap) -> Value {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let mut list: Vec<Value> = VERSIONS
+        .iter()
+        .map(|(id, status)| {
+            json!({"id": id, "status": status, "links": [{"rel": "self", "href": format!("http://{host}/v2/")}]})
+        })
+        .collect();
+    list.push(json!({"id": "v2.0", "status": "SUPPORTED", "links": [{"rel": "self", "href": format!("http://{host}/v2/")}]}));
+    json!({ "versions": list })
+}
+
+/// `GET /`: Glance answers 300 Multiple Choices with the versions document.
+pub(crate) async fn versions_root(headers: HeaderMap) -> Response {
+    (StatusCode::MULTIPLE_CHOICES, Json(versions_doc(&headers))).into_response()
+}
+
+pub(crate) async fn versions(headers: HeaderMap) -> Json<Value> {
+    Json(versions_doc(&headers))
+}
+
+/// The image schema, as Glance 33 publishes it (with its default custom properties).
+pub(crate) fn image_schema() -> Value {
+    let formats = |list: &[&str]| {
+        let mut v: Vec<Value> = vec![Value::Null];
+        v.extend(list.iter().map(|s| Value::from(*s)));
+        v
+    };
+    let custom =
+        |description: &str| json!({"type": "string", "description": description, "is_base": false});
+    json!({
+        "name": "image",
+        "properties": {
+            "id": {"type": "string", "description": "An identifier for the image", "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"},
+            "name": {"type": ["null", "string"], "description": "Descriptive name for the image", "maxLength": 255},
+            "status": {"type": "string", "readOnly": true, "description": "Status of the image", "enum": ["queued", "saving", "active", "killed", "deleted", "uploading", "importing", "pending_delete", "deactivated"]},
+            "visibility": {"type": "string", "description": "Scope of image accessibility", "enum": ["community", "public", "private", "shared"]},
+            "protected": {"type": "boolean", "description": "If true, image will not be deletable."},
+            "os_hidden": {"type": "boolean", "description": "If true, image will not appear in default image list response."},
+            "checksum": {"type": ["null", "string"], "readOnly": true, "description": "md5 hash of image contents.", "maxLength": 32},
+            "os_hash_algo": {"type": ["null", "string"], "readOnly": true, "description": "Algorithm to calculate the os_hash_value", "maxLength": 64},
+            "os_hash_value": {"type": ["null", "string"], "readOnly": true, "description": "Hexdigest of the image contents using the algorithm specified by the os_hash_algo", "maxLength": 128},
+            "owner": {"type": ["null", "string"], "description": "Owner of the image", "maxLength": 255},
+            "size": {"type": ["null", "integer"], "readOnly": true, "description": "Size of image file in bytes"},
+            "virtual_size": {"type": ["null", "integer"], "readOnly": true, "description": "Virtual size of image in bytes"},
+            "container_format": {"type": ["null", "string"], "description": "Format of the container", "enum": formats(&glint_core::settings::DEFAULT_CONTAINER_FORMATS)},
+            "disk_format": {"type": ["null", "string"], "description": "Format of the disk", "enum": formats(&glint_core::settings::DEFAULT_DISK_FORMATS)},
+            "created_at": {"type": "string", "readOnly": true, "description": "Date and time of image registration"},
+            "updated_at": {"type": "string", "readOnly": true, "description": "Date and time of the last image modification"},
+            "tags": {"type": "array", "description": "List of strings related to the image", "items": {"type": "string", "maxLength": 255}},
+            "direct_url": {"type": "string", "readOnly": true, "description": "URL to access the image file kept in external store"},
+            "min_ram": {"type": "integer", "description": "Amount of ram (in MB) required to boot image."},
+            "min_disk": {"type": "integer", "description": "Amount of disk space (in GB) required to boot image."},
+            "self": {"type": "string", "readOnly": true, "description": "An image self url"},
+            "file": {"type": "string", "readOnly": true, "description": "An image file url"},
+            "stores": {"type": "string", "readOnly": true, "description": "Store in which image data resides.  Only present when the operator has enabled multiple stores."},
+            "schema": {"type": "string", "readOnly": true, "description": "An image schema url"},
+            "locations": {"type": "array", "description": "A set of URLs to access the image file kept in external store", "items": {"type": "object", "properties": {"url": {"type": "string", "maxLength": 255}, "metadata": {"type": "object"}, "validation_data": {"type": "object"}}, "required": ["url", "metadata"]}},
+            "kernel_id": {"type": ["null", "string"], "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$", "description": "ID of image stored in Glance that should be used as the kernel when booting an AMI-style image.", "is_base": false},
+            "ramdisk_id": {"type": ["null", "string"], "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$", "description": "ID of image stored in Glance that should be used as the ramdisk when booting an AMI-style image.", "is_base": false},
+            "instance_uuid": custom("Metadata which can be used to record which instance this image is associated with. (Informational only, does not create an instance snapshot.)"),
+            "architecture": custom("Operating system architecture as specified in https://docs.openstack.org/python-glanceclient/latest/cli/property-keys.html"),
+            "os_distro": custom("Common name of operating system distribution as specified in https://docs.openstack.org/python-glanceclient/latest/cli/property-keys.html"),
+            "os_version": custom("Operating system version as specified by the distributor."),
+            "description": custom("A human-readable string describing this image."),
+            "cinder_encryption_key_id": custom("Identifier in the OpenStack Key Management Service for the encryption key for the Block Storage Service to use when mounting a volume created from this image"),
+            "cinder_encryption_key_deletion_policy": {"type": "string", "enum": ["on_image_deletion", "do_not_delete"], "description": "States the condition under which the Image Service will delete the object associated with the 'cinder_encryption_key_id' image property.  If this property is missing, the Image Service will take no action", "is_base": false}
+        },
+        "additionalProperties": {"type": "string"},
+        "links": [
+            {"rel": "self", "href": "{self}"},
+            {"rel": "enclosure", "href": "{file}"},
+            {"rel": "describedby", "href": "{schema}"}
+        ]
+    })
+}
+
+pub(crate) async fn schema_image() -> Json<Value> {
+    Json(image_schema())
+}
+
+pub(crate) async fn schema_images() -> Json<Value> {
+    Json(json!({
+        "name": "images",
+        "properties": {
+            "images": {"type": "array", "items": image_schema()},
+            "first": {"type": "string"},
+            "next": {"type": "string"},
+            "schema": {"type": "string"}
+        },
+        "links": [
+            {"rel": "first", "href": "{first}"},
+            {"rel": "next", "href": "{next}"},
+            {"rel": "describedby", "href": "{schema}"}
+        ]
+    }))
+}
+
+fn member_schema() -> Value {
+    json!({
+        "name": "member",
+        "properties": {
+            "created_at": {"type": "string", "description": "Date and time of image member creation"},
+            "image_id": {"type": "string", "description": "An identifier for the image", "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"},
+            "member_id": {"type": "string", "description": "An identifier for the image member (tenantId)"},
+            "status": {"type": "string", "description": "The status of this image member", "enum": ["pending", "accepted", "rejected"]},
+            "updated_at": {"type": "string", "description": "Date and time of last modification of image member"},
+            "schema": {"readOnly": true, "type": "string"}
+        }
+    })
+}
+
+pub(crate) async fn schema_member() -> Json<Value> {
+    Json(member_schema())
+}
+
+pub(crate) async fn schema_members() -> Json<Value> {
+    Json(json!({
+        "name": "members",
+        "properties": {
+            "members": {"type": "array", "items": member_schema()},
+            "schema": {"type": "string"}
+        },
+        "links": [{"rel": "describedby", "href": "{schema}"}]
+    }))
+}
+
+pub(crate) async fn info_import() -> Json<Value> {
+    Json(json!({
+        "import-methods": {
+            "description": "Import methods available.",
+            "type": "array",
+            "value": ["glance-direct"]
+        }
+    }))
+}
+
+pub(crate) async fn info_stores() -> Result<Json<Value>, ApiError> {
+    Err(ApiError::NotFound(
+        "Multi backend is not supported at this site.".into(),
+    ))
+}

@@ -1,0 +1,198 @@
+//! The API's errors and the one place they become HTTP responses, in Glance's error shape.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use glint_core::{RequestError, Violation};
+use thiserror::Error;
+
+use crate::db::DbError;
+use crate::store::StoreError;
+
+/// Everything a request can fail with.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{message}")]
+    PatchMediaType { message: String },
+    #[error("Requested range not satisfiable")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("{0}")]
+    HeaderTooLarge(String),
+    #[error("The server is shutting down or overloaded; try again.")]
+    Unavailable,
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) | ApiError::PatchMediaType { .. } => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Db(DbError::Duplicate(_)) => StatusCode::CONFLICT,
+            ApiError::Db(_) | ApiError::Store(_) | ApiError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    pub(crate) fn not_found_image(id: &str) -> ApiError {
+        ApiError::NotFound(format!("No image found with ID {id}"))
+    }
+
+    /// The refusal for a plan's first violation.
+    pub(crate) fn from_violation(v: &Violation) -> ApiError {
+        let m = v.message.clone();
+        match v.status {
+            403 => ApiError::Forbidden(m),
+            409 => ApiError::Conflict(m),
+            413 => ApiError::PayloadTooLarge(m),
+            _ => ApiError::BadRequest(m),
+        }
+    }
+
+    /// What the client is told. Internal details are logged, never sent.
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Db(DbError::Duplicate(what)) => format!("{what} already exists."),
+            ApiError::Db(_) | ApiError::Store(_) | ApiError::Internal(_) => {
+                "The server failed to handle the request; the error is in its log.".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> ApiError {
+        match e.status() {
+            415 => ApiError::PatchMediaType {
+                message: e.to_string(),
+            },
+            _ => ApiError::BadRequest(e.to_string()),
+        }
+    }
+}
+
+/// The `Accept` header of the request being answered, kept so errors can be shaped to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorFormat {
+    Json,
+    Html,
+    Text,
+}
+
+impl ErrorFormat {
+    pub(crate) fn from_headers(headers: &HeaderMap) -> ErrorFormat {
+        match headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
+            None => ErrorFormat::Text,
+            Some(a) if a.contains("application/json") => ErrorFormat::Json,
+            Some(a) if a.contains("text/plain") && !a.contains("html") => ErrorFormat::Text,
+            Some(_) => ErrorFormat::Html,
+        }
+    }
+}
+
+/// Renders an error body the way Glance's webob errors look for each `Accept`.
+pub(crate) fn render(status: StatusCode, message: &str, format: ErrorFormat) -> Response {
+    let code = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    );
+    let title = status.canonical_reason().unwrap_or("Error");
+    let (content_type, body) = match format {
+        ErrorFormat::Json => (
+            "application/json",
+            serde_json::json!({"message": message, "code": code, "title": title}).to_string(),
+        ),
+        ErrorFormat::Html => (
+            "text/html; charset=UTF-8",
+            format!(
+                "<html>\n <head>\n  <title>{code}</title>\n </head>\n <body>\n  <h1>{code}</h1>\n  {}<br /><br />\n\n\n\n </body>\n</html>",
+                html_escape(message)
+            ),
+        ),
+        ErrorFormat::Text => (
+            "text/plain; charset=UTF-8",
+            format!("{code}\n\n{message}\n\n   "),
+        ),
+    };
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An error on its way out; the response middleware shapes its body to the request's `Accept`.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingError {
+    pub(crate) message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let message = self.public_message();
+        let mut response = render(status, &message, ErrorFormat::Json);
+        match &self {
+            ApiError::PatchMediaType { .. } => {
+                response.headers_mut().insert(
+                    "Accept-Patch",
+                    HeaderValue::from_static(
+                        "application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch",
+                    ),
+                );
+            }
+            ApiError::RangeNotSatisfiable { size } => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+            }
+            _ => {}
+        }
+        response.extensions_mut().insert(PendingError { message });
+        response
+    }
+}

@@ -1,0 +1,138 @@
+//! Extractors whose rejections come out as Glance errors, and small request helpers.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use glint_core::Caller;
+
+use super::error::ApiError;
+use super::{AppState, RequestId};
+
+/// Who is calling. Until accounts exist, identity comes from the trusted headers Glance's
+/// `context` middleware reads (`X-Tenant-Id`/`X-Project-Id`, `X-User-Id`, `X-Roles`); a request
+/// without `X-Roles` acts as an administrator.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) caller: Caller,
+    pub(crate) user_id: Option<String>,
+    pub(crate) request_id: String,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+impl FromRequestParts<AppState> for Identity {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        let h = &parts.headers;
+        let project = header(h, "x-project-id").or_else(|| header(h, "x-tenant-id"));
+        let roles: Vec<String> = match header(h, "x-roles") {
+            Some(r) => r
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => vec!["admin".into(), "member".into(), "reader".into()],
+        };
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        Ok(Identity {
+            caller: Caller {
+                project_id: project.map(str::to_string),
+                roles,
+            },
+            user_id: header(h, "x-user-id").map(str::to_string),
+            request_id,
+        })
+    }
+}
+
+/// A request body read whole (metadata requests), with Glance's errors for what is wrong.
+#[derive(Debug)]
+pub(crate) struct RawBody(pub(crate) bytes::Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        match bytes::Bytes::from_request(req, state).await {
+            Ok(b) => Ok(RawBody(b)),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge("Request body too large.".into()))
+            }
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "Cannot read the request body: {e}"
+            ))),
+        }
+    }
+}
+
+/// Refuses a body on requests that take none (Glance's `body_reject`).
+pub(crate) fn no_body(body: &[u8]) -> Result<(), ApiError> {
+    if body.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(
+            "A body is not expected with this request.".into(),
+        ))
+    }
+}
+
+/// The ETag of an image version.
+pub(crate) fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Checks `If-Match` against the current version: 412 when it names another one.
+pub(crate) fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ApiError> {
+    let Some(value) = headers.get("if-match") else {
+        return Ok(());
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    let current = etag(version);
+    let matches = value == "*"
+        || value
+            .split(',')
+            .map(|v| v.trim().trim_start_matches("W/"))
+            .any(|v| v == current);
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed(format!(
+            "The image has changed: its ETag is {current}, the request expected {value}."
+        )))
+    }
+}
+
+/// Whether the client asks for a dry run: `Prefer: return=preview` or `?dry_run=true`.
+pub(crate) fn wants_preview(headers: &HeaderMap, query: Option<&str>) -> bool {
+    let prefer = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("return=preview"));
+    let query = query.is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv.eq_ignore_ascii_case("dry_run=true") || kv == "dry_run=1")
+    });
+    prefer || query
+}
+
+/// An image id from the path: any string that is not a UUID names no image (404, as Glance).
+pub(crate) fn image_id(id: &str) -> Result<String, ApiError> {
+    if glint_core::image::is_uuid(id) {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(ApiError::not_found_image(id))
+    }
+}

@@ -1,0 +1,130 @@
+//! Property history: every applied plan, every soft-deleted value, and restoring them.
+//!
+//! `GET /v2/images/{id}/history` lists the change records (oldest first) and every property row,
+//! removed ones with their `deleted_at`. `POST /v2/images/{id}/history/restore` with
+//! `{"properties": ["k1", ...]}` brings back the last removed value of each key, or with
+//! `{"change": N}` the values change N removed. A restore is planned like any other update
+//! (`Prefer: return=preview` shows the plan first) and recorded as a change of its own.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::http::Uri;
+use axum::response::Response;
+use glint_core::{Edit, Request};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Identity, RawBody, wants_preview};
+use super::images::{load_visible, modify};
+use crate::time;
+
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let stored = load_visible(&state, &identity, &id).await?;
+    let changes = state.db.changes(&stored.image.id).await?;
+    let rows = state.db.property_rows(&stored.image.id).await?;
+    Ok(Json(json!({
+        "image_id": stored.image.id,
+        "changes": changes.iter().map(|c| json!({
+            "id": c.id,
+            "changed_at": time::format(c.changed_at),
+            "request_id": c.request_id,
+            "user_id": c.user_id,
+            "project_id": c.project_id,
+            "action": c.action,
+            "added": c.plan.added,
+            "changed": c.plan.changed,
+            "removed": c.plan.removed,
+            "attributes": c.plan.attributes,
+            "purge": c.plan.purge,
+        })).collect::<Vec<_>>(),
+        "properties": rows.iter().map(|r| json!({
+            "name": r.name,
+            "value": r.value,
+            "deleted": r.deleted,
+            "deleted_at": r.deleted_at.map(time::format),
+            "updated_at": time::format(r.updated_at),
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreBody {
+    #[serde(default)]
+    properties: Option<Vec<String>>,
+    #[serde(default)]
+    change: Option<i64>,
+}
+
+pub(crate) async fn restore(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let body: RestoreBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "Expected {{\"properties\": [names]}} or {{\"change\": id}}: {e}"
+        ))
+    })?;
+    let stored = load_visible(&state, &identity, &id).await?;
+    let values: Vec<(String, String)> = match (body.properties, body.change) {
+        (Some(names), None) => {
+            let rows = state.db.property_rows(&stored.image.id).await?;
+            let mut values = Vec::new();
+            for name in names {
+                match rows.iter().find(|r| r.name == name) {
+                    Some(r) if r.deleted => values.push((name, r.value.clone())),
+                    Some(_) => {
+                        return Err(ApiError::Conflict(format!(
+                            "Property {name} is not removed; there is nothing to restore."
+                        )));
+                    }
+                    None => {
+                        return Err(ApiError::NotFound(format!(
+                            "Property {name} has never been set on this image."
+                        )));
+                    }
+                }
+            }
+            values
+        }
+        (None, Some(change)) => {
+            let changes = state.db.changes(&stored.image.id).await?;
+            let record = changes
+                .iter()
+                .find(|c| c.id == change)
+                .ok_or_else(|| ApiError::NotFound(format!("No change {change} for this image.")))?;
+            record
+                .plan
+                .removed
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "Give exactly one of 'properties' or 'change'.".into(),
+            ));
+        }
+    };
+    let edit = Request::Edit(Edit {
+        properties: values.into_iter().collect(),
+        ..Edit::default()
+    });
+    let preview = wants_preview(&headers, uri.query());
+    let outcome = modify(&state, &identity, &id, &headers, preview, "restore", |_| {
+        Ok(edit.clone())
+    })
+    .await?;
+    Ok(outcome.into_response(&state))
+}

@@ -1,0 +1,380 @@
+//! `/v2/images` and `/v2/images/{id}`: create, show, update, delete, tags, (de)activation.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use glint_core::{
+    Create, Edit, Image, Patch, PatchDialect, Plan, PlanContext, Request, Status, Visibility,
+};
+use serde_json::Value;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Identity, RawBody, check_if_match, etag, image_id, no_body, wants_preview};
+use super::wire::image_json;
+use crate::db::{ChangeRecord, StoredImage};
+
+/// How many times an update is planned again when another writer changed the image first.
+const UPDATE_ATTEMPTS: usize = 16;
+
+pub(crate) fn image_response(
+    state: &AppState,
+    stored: &StoredImage,
+    status: StatusCode,
+) -> Response {
+    let mut response = (
+        status,
+        Json(image_json(&stored.image, state.settings.locations_enabled)),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+/// Whether the caller may see an image at all.
+pub(crate) async fn visible(
+    state: &AppState,
+    identity: &Identity,
+    image: &Image,
+) -> Result<bool, ApiError> {
+    let caller = &identity.caller;
+    if caller.is_admin()
+        || caller.owns(image.owner.as_deref())
+        || matches!(image.visibility, Visibility::Public | Visibility::Community)
+    {
+        return Ok(true);
+    }
+    match (&caller.project_id, image.visibility) {
+        (Some(project), Visibility::Shared) => Ok(state.db.is_member(&image.id, project).await?),
+        _ => Ok(false),
+    }
+}
+
+/// Loads an image the caller may see; 404 otherwise.
+pub(crate) async fn load_visible(
+    state: &AppState,
+    identity: &Identity,
+    id: &str,
+) -> Result<StoredImage, ApiError> {
+    let id = image_id(id)?;
+    match state.db.image(&id).await? {
+        Some(s) if visible(state, identity, &s.image).await? => Ok(s),
+        _ => Err(ApiError::not_found_image(&id)),
+    }
+}
+
+/// Loads an image the caller may change: 404 if they cannot see it, 403 if they only can see it.
+pub(crate) async fn load_writable(
+    state: &AppState,
+    identity: &Identity,
+    id: &str,
+) -> Result<StoredImage, ApiError> {
+    let stored = load_visible(state, identity, id).await?;
+    let caller = &identity.caller;
+    if caller.is_admin() || caller.owns(stored.image.owner.as_deref()) {
+        Ok(stored)
+    } else {
+        Err(ApiError::Forbidden(
+            "You are not authorized to change this image.".into(),
+        ))
+    }
+}
+
+/// What an update ended with.
+pub(crate) enum Outcome {
+    Applied(StoredImage),
+    Preview(Box<Plan>, StoredImage),
+}
+
+impl Outcome {
+    pub(crate) fn into_response(self, state: &AppState) -> Response {
+        match self {
+            Outcome::Applied(stored) => image_response(state, &stored, StatusCode::OK),
+            Outcome::Preview(plan, stored) => preview_response(&plan, stored.version),
+        }
+    }
+}
+
+pub(crate) fn preview_response(plan: &Plan, version: i64) -> Response {
+    let mut response = (StatusCode::OK, Json(plan)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag(version)) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response.headers_mut().insert(
+        "Preference-Applied",
+        HeaderValue::from_static("return=preview"),
+    );
+    response
+}
+
+/// Plans and applies a metadata change, planning again if another writer got there first, so
+/// no update is ever lost. `build` makes the request from the image as it is now.
+pub(crate) async fn modify(
+    state: &AppState,
+    identity: &Identity,
+    id: &str,
+    headers: &HeaderMap,
+    preview: bool,
+    action: &str,
+    mut build: impl FnMut(&Image) -> Result<Request, ApiError>,
+) -> Result<Outcome, ApiError> {
+    for _ in 0..UPDATE_ATTEMPTS {
+        let stored = load_writable(state, identity, id).await?;
+        check_if_match(headers, stored.version)?;
+        let request = build(&stored.image)?;
+        let ctx = PlanContext::new(&identity.caller, &state.settings);
+        let plan = glint_core::plan(&stored.image, &request, &ctx);
+        if preview {
+            return Ok(Outcome::Preview(Box::new(plan), stored));
+        }
+        if let Some(v) = plan.first_violation() {
+            return Err(ApiError::from_violation(v));
+        }
+        if plan.is_noop() {
+            return Ok(Outcome::Applied(stored));
+        }
+        let after = glint_core::apply(&plan, &stored.image);
+        let record = ChangeRecord {
+            request_id: &identity.request_id,
+            user_id: identity.user_id.as_deref(),
+            project_id: identity.caller.project_id.as_deref(),
+            action,
+        };
+        if let Some(updated) = state
+            .db
+            .update_image(stored.version, &plan, &after, record)
+            .await?
+        {
+            return Ok(Outcome::Applied(updated));
+        }
+    }
+    Err(ApiError::Conflict(
+        "The image is being changed by other requests; try again.".into(),
+    ))
+}
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    identity: Identity,
+    headers: HeaderMap,
+    uri: Uri,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let create = Create::from_body(&body)?;
+    let id = create
+        .id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let template = Image::new(id, identity.caller.project_id.clone(), "");
+    let ctx = PlanContext::new(&identity.caller, &state.settings);
+    let plan = glint_core::plan(&template, &Request::Create(create), &ctx);
+    if wants_preview(&headers, uri.query()) {
+        return Ok(preview_response(&plan, 0));
+    }
+    if let Some(v) = plan.first_violation() {
+        return Err(ApiError::from_violation(v));
+    }
+    let image = glint_core::apply(&plan, &template);
+    let record = ChangeRecord {
+        request_id: &identity.request_id,
+        user_id: identity.user_id.as_deref(),
+        project_id: identity.caller.project_id.as_deref(),
+        action: "create",
+    };
+    let stored = state.db.insert_image(&image, &plan, record).await?;
+    let mut response = image_response(&state, &stored, StatusCode::CREATED);
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{}/v2/images/{}",
+        base_url(&headers),
+        stored.image.id
+    )) {
+        h.insert(header::LOCATION, v);
+    }
+    h.insert(
+        "OpenStack-image-import-methods",
+        HeaderValue::from_static("glance-direct"),
+    );
+    Ok(response)
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    no_body(&body)?;
+    let stored = load_visible(&state, &identity, &id).await?;
+    Ok(image_response(&state, &stored, StatusCode::OK))
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let dialect = PatchDialect::from_content_type(content_type)?;
+    let doc: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON in request body: {e}")))?;
+    let patch = Patch::parse(dialect, &doc)?;
+    let preview = wants_preview(&headers, uri.query());
+    let request = Request::Patch(patch);
+    let outcome = modify(&state, &identity, &id, &headers, preview, "patch", |_| {
+        Ok(request.clone())
+    })
+    .await?;
+    Ok(outcome.into_response(&state))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    no_body(&body)?;
+    let stored = load_writable(&state, &identity, &id).await?;
+    if stored.image.protected {
+        return Err(ApiError::Forbidden(format!(
+            "Image {} is protected and cannot be deleted.",
+            stored.image.id
+        )));
+    }
+    if !state.db.delete_image(&stored.image.id).await? {
+        return Err(ApiError::not_found_image(&stored.image.id));
+    }
+    for location in &stored.image.locations {
+        if let Err(e) = state.store.delete(&location.url).await {
+            tracing::warn!(image = %stored.image.id, "cannot delete data at {}: {e}", location.url);
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn tags_edit(tags: Vec<String>) -> Request {
+    Request::Edit(Edit {
+        attributes: [("tags".to_string(), Value::from(tags))]
+            .into_iter()
+            .collect(),
+        ..Edit::default()
+    })
+}
+
+pub(crate) async fn add_tag(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((id, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    modify(&state, &identity, &id, &headers, false, "tag", |image| {
+        let mut tags = image.tags.clone();
+        if !tags.contains(&tag) {
+            tags.push(tag.clone());
+        }
+        Ok(tags_edit(tags))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn delete_tag(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((id, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    modify(&state, &identity, &id, &headers, false, "untag", |image| {
+        if !image.tags.contains(&tag) {
+            return Err(ApiError::NotFound(format!("Tag {tag} not found")));
+        }
+        Ok(tags_edit(
+            image.tags.iter().filter(|t| **t != tag).cloned().collect(),
+        ))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn deactivate(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let stored = load_writable(&state, &identity, &id).await?;
+    match stored.image.status {
+        Status::Deactivated => Ok(StatusCode::NO_CONTENT),
+        Status::Active => {
+            if state
+                .db
+                .transition(
+                    &stored.image.id,
+                    &[Status::Active],
+                    Status::Deactivated,
+                    None,
+                )
+                .await?
+            {
+                Ok(StatusCode::NO_CONTENT)
+            } else {
+                Err(ApiError::Conflict(
+                    "The image changed status meanwhile; try again.".into(),
+                ))
+            }
+        }
+        other => Err(ApiError::Forbidden(format!(
+            "Not allowed to deactivate image in status '{other}'"
+        ))),
+    }
+}
+
+pub(crate) async fn reactivate(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let stored = load_writable(&state, &identity, &id).await?;
+    match stored.image.status {
+        Status::Active => Ok(StatusCode::NO_CONTENT),
+        Status::Deactivated => {
+            if state
+                .db
+                .transition(
+                    &stored.image.id,
+                    &[Status::Deactivated],
+                    Status::Active,
+                    None,
+                )
+                .await?
+            {
+                Ok(StatusCode::NO_CONTENT)
+            } else {
+                Err(ApiError::Conflict(
+                    "The image changed status meanwhile; try again.".into(),
+                ))
+            }
+        }
+        other => Err(ApiError::Forbidden(format!(
+            "Not allowed to reactivate image in status '{other}'"
+        ))),
+    }
+}

@@ -1,0 +1,167 @@
+//! The Glance-compatible HTTP API.
+
+mod data;
+mod discovery;
+pub(crate) mod error;
+mod extract;
+mod history;
+mod images;
+mod list;
+mod wire;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use glint_core::Settings;
+
+pub use error::ApiError;
+use error::{ErrorFormat, PendingError};
+
+use crate::db::Db;
+use crate::store::Store;
+
+/// Shared by every handler.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) db: Db,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) settings: Arc<Settings>,
+    /// This process's name in upload ownership records.
+    pub(crate) node: Arc<str>,
+}
+
+/// The request id every response carries (`x-openstack-request-id`).
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub(crate) String);
+
+/// Metadata requests are small; image data goes through the streaming routes, which have no limit.
+const METADATA_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+pub(crate) fn router(state: AppState) -> Router {
+    let images = Router::new()
+        .route("/images", get(list::list_images).post(images::create))
+        .route(
+            "/images/{id}",
+            get(images::show)
+                .patch(images::update)
+                .delete(images::delete),
+        )
+        .route(
+            "/images/{id}/file",
+            put(data::upload)
+                .get(data::download)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/images/{id}/tags/{tag}",
+            put(images::add_tag).delete(images::delete_tag),
+        )
+        .route("/images/{id}/actions/deactivate", post(images::deactivate))
+        .route("/images/{id}/actions/reactivate", post(images::reactivate))
+        .route("/images/{id}/history", get(history::history))
+        .route("/images/{id}/history/restore", post(history::restore))
+        .route("/schemas/image", get(discovery::schema_image))
+        .route("/schemas/images", get(discovery::schema_images))
+        .route("/schemas/member", get(discovery::schema_member))
+        .route("/schemas/members", get(discovery::schema_members))
+        .route("/info/import", get(discovery::info_import))
+        .route("/info/stores", get(discovery::info_stores))
+        .layer(DefaultBodyLimit::max(METADATA_BODY_LIMIT));
+    Router::new()
+        .route("/", get(discovery::versions_root))
+        .route("/versions", get(discovery::versions))
+        .nest("/v2", images)
+        .layer(middleware::from_fn(shape))
+        .with_state(state)
+}
+
+/// Rewrites `/v2.N/...` to `/v2/...` before routing: every v2 minor version is the same API.
+pub(crate) fn normalize_version(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix("/v2.") {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && (rest.len() == digits || rest.as_bytes()[digits] == b'/') {
+            let new_path = format!("/v2{}", &rest[digits..]);
+            let pq = match req.uri().query() {
+                Some(q) => format!("{new_path}?{q}"),
+                None => new_path,
+            };
+            if let Ok(uri) = pq.parse() {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
+/// Per request: a request id, a tracing span, and errors shaped to the request's `Accept`.
+async fn shape(mut req: Request, next: Next) -> Response {
+    let format = ErrorFormat::from_headers(req.headers());
+    let incoming = req
+        .headers()
+        .get("x-openstack-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if incoming.as_ref().is_some_and(|id| id.len() > 64) {
+        return error::render(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "x-openstack-request-id is longer than 64 characters.",
+            format,
+        );
+    }
+    let id = format!("req-{}", uuid::Uuid::new_v4());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", id = %id);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let mut response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let status = response.status();
+    if let Some(pending) = response.extensions_mut().remove::<PendingError>() {
+        let headers = response.headers().clone();
+        let mut shaped = error::render(status, &pending.message, format);
+        for (name, value) in &headers {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                shaped.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        response = shaped;
+    } else if status == StatusCode::METHOD_NOT_ALLOWED
+        || (status == StatusCode::NOT_FOUND && is_empty(response.body()))
+        || status == StatusCode::PAYLOAD_TOO_LARGE && is_empty(response.body())
+    {
+        let message = match status {
+            StatusCode::METHOD_NOT_ALLOWED => "The method is not allowed for this resource.",
+            StatusCode::PAYLOAD_TOO_LARGE => "Request body too large.",
+            _ => "The resource could not be found.",
+        };
+        let headers = response.headers().clone();
+        let mut shaped = error::render(status, message, format);
+        if let Some(allow) = headers.get(header::ALLOW) {
+            shaped.headers_mut().insert(header::ALLOW, allow.clone());
+        }
+        response = shaped;
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-openstack-request-id", v);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "{method} {path}"
+        );
+    });
+    response
+}
+
+fn is_empty(body: &Body) -> bool {
+    use axum::body::HttpBody;
+    body.size_hint().exact() == Some(0)
+}

@@ -1,0 +1,828 @@
+//! Image rows, their properties, tags and locations, and the record of property changes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use glint_core::{Image, Location, Plan, Status, Visibility};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::sql::Sql;
+use super::{Db, DbError, is_unique_violation};
+use crate::time;
+
+/// An image as stored, with its concurrency version.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredImage {
+    pub(crate) image: Image,
+    /// Bumped by every write; the ETag.
+    pub(crate) version: i64,
+    pub(crate) created_micros: i64,
+    pub(crate) updated_micros: i64,
+}
+
+/// Who made a change, and through which request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChangeRecord<'a> {
+    pub(crate) request_id: &'a str,
+    pub(crate) user_id: Option<&'a str>,
+    pub(crate) project_id: Option<&'a str>,
+    pub(crate) action: &'a str,
+}
+
+/// One property row, live or soft-deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PropertyRow {
+    pub(crate) name: String,
+    pub(crate) value: String,
+    pub(crate) deleted: bool,
+    pub(crate) deleted_at: Option<i64>,
+    pub(crate) updated_at: i64,
+}
+
+/// One stored change record.
+#[derive(Debug, Clone)]
+pub(crate) struct ChangeRow {
+    pub(crate) id: i64,
+    pub(crate) changed_at: i64,
+    pub(crate) request_id: String,
+    pub(crate) user_id: Option<String>,
+    pub(crate) project_id: Option<String>,
+    pub(crate) action: String,
+    pub(crate) plan: Plan,
+}
+
+/// What a finished upload sets.
+#[derive(Debug, Clone)]
+pub(crate) struct Upload {
+    pub(crate) size: u64,
+    pub(crate) checksum: String,
+    pub(crate) os_hash_algo: String,
+    pub(crate) os_hash_value: String,
+    pub(crate) virtual_size: Option<u64>,
+    pub(crate) location: String,
+}
+
+/// A list filter.
+#[derive(Debug, Clone)]
+pub(crate) enum ImageFilter {
+    /// Column equals one of the values (`name`, `id`, `status`, formats, `owner`, `checksum`, ...).
+    In(&'static str, Vec<String>),
+    /// A boolean column.
+    Flag(&'static str, bool),
+    /// An integer column compared with `op` (`>=`, `<=`, `=`).
+    Int(&'static str, &'static str, i64),
+    /// A time column (`created_at`, `updated_at`) compared with `op`.
+    Time(&'static str, &'static str, i64),
+    /// A time column outside `[from, to)`.
+    TimeOutside(&'static str, i64, i64),
+    /// Carries this tag.
+    Tag(String),
+    /// Has this custom property with this value.
+    Property(String, String),
+    /// Visibility equals.
+    Visibility(Visibility),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SortKey {
+    Name,
+    Status,
+    ContainerFormat,
+    DiskFormat,
+    Size,
+    Id,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl SortKey {
+    pub(crate) fn parse(s: &str) -> Option<SortKey> {
+        Some(match s {
+            "name" => SortKey::Name,
+            "status" => SortKey::Status,
+            "container_format" => SortKey::ContainerFormat,
+            "disk_format" => SortKey::DiskFormat,
+            "size" => SortKey::Size,
+            "id" => SortKey::Id,
+            "created_at" => SortKey::CreatedAt,
+            "updated_at" => SortKey::UpdatedAt,
+            _ => return None,
+        })
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::Status => "status",
+            SortKey::ContainerFormat => "container_format",
+            SortKey::DiskFormat => "disk_format",
+            SortKey::Size => "size",
+            SortKey::Id => "id",
+            SortKey::CreatedAt => "created_at",
+            SortKey::UpdatedAt => "updated_at",
+        }
+    }
+
+    fn is_int(self) -> bool {
+        matches!(
+            self,
+            SortKey::Size | SortKey::CreatedAt | SortKey::UpdatedAt
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SortDir {
+    Asc,
+    Desc,
+}
+
+/// Who is listing, which images they may see, and how to page.
+#[derive(Debug, Clone)]
+pub(crate) struct ListQuery {
+    pub(crate) filters: Vec<ImageFilter>,
+    pub(crate) sort: Vec<(SortKey, SortDir)>,
+    pub(crate) limit: i64,
+    pub(crate) marker: Option<StoredImage>,
+    pub(crate) project: Option<String>,
+    pub(crate) admin: bool,
+    /// Member status a shared image must have for the caller to see it listed (`None`: any).
+    pub(crate) member_status: Option<String>,
+    /// Whether the caller asked for community images explicitly.
+    pub(crate) community: bool,
+}
+
+const IMAGE_COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, owner, \
+    disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \
+    os_hash_algo, os_hash_value, created_at, updated_at, version";
+
+fn corrupt(what: impl std::fmt::Display) -> DbError {
+    DbError::Corrupt(what.to_string())
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn from_row(row: &AnyRow) -> Result<StoredImage, DbError> {
+    let status: String = row.try_get("status")?;
+    let visibility: String = row.try_get("visibility")?;
+    let created: i64 = row.try_get("created_at")?;
+    let updated: i64 = row.try_get("updated_at")?;
+    let u = |n: Option<i64>| n.map(|n| u64::try_from(n).unwrap_or_default());
+    let image = Image {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        status: Status::parse(&status).ok_or_else(|| corrupt(format!("status {status}")))?,
+        visibility: Visibility::parse(&visibility)
+            .ok_or_else(|| corrupt(format!("visibility {visibility}")))?,
+        protected: row.try_get::<i64, _>("protected")? != 0,
+        os_hidden: row.try_get::<i64, _>("os_hidden")? != 0,
+        owner: row.try_get("owner")?,
+        disk_format: row.try_get("disk_format")?,
+        container_format: row.try_get("container_format")?,
+        min_disk: u(Some(row.try_get("min_disk")?)).unwrap_or_default(),
+        min_ram: u(Some(row.try_get("min_ram")?)).unwrap_or_default(),
+        size: u(row.try_get("size")?),
+        virtual_size: u(row.try_get("virtual_size")?),
+        checksum: row.try_get("checksum")?,
+        os_hash_algo: row.try_get("os_hash_algo")?,
+        os_hash_value: row.try_get("os_hash_value")?,
+        tags: Vec::new(),
+        locations: Vec::new(),
+        created_at: time::format(created),
+        updated_at: time::format(updated),
+        properties: BTreeMap::new(),
+    };
+    Ok(StoredImage {
+        image,
+        version: row.try_get("version")?,
+        created_micros: created,
+        updated_micros: updated,
+    })
+}
+
+impl Db {
+    /// A live (not deleted) image with its properties, tags and locations.
+    pub(crate) async fn image(&self, id: &str) -> Result<Option<StoredImage>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1 AND deleted = 0"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut stored = from_row(&row)?;
+        self.fill(std::slice::from_mut(&mut stored)).await?;
+        Ok(Some(stored))
+    }
+
+    /// Loads properties, tags and locations for a page of images in three queries.
+    async fn fill(&self, images: &mut [StoredImage]) -> Result<(), DbError> {
+        if images.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = images.iter().map(|i| i.image.id.clone()).collect();
+        let index: HashMap<String, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect();
+        let mut q = Sql::new(
+            "SELECT image_id, name, value FROM image_properties WHERE deleted = 0 AND image_id IN ",
+        );
+        q.list(&ids);
+        for row in q.query().fetch_all(&self.pool).await? {
+            let id: String = row.try_get(0)?;
+            if let Some(&i) = index.get(&id) {
+                images[i]
+                    .image
+                    .properties
+                    .insert(row.try_get(1)?, row.try_get(2)?);
+            }
+        }
+        let mut q = Sql::new("SELECT image_id, value FROM image_tags WHERE image_id IN ");
+        q.list(&ids).push(" ORDER BY image_id, position");
+        for row in q.query().fetch_all(&self.pool).await? {
+            let id: String = row.try_get(0)?;
+            if let Some(&i) = index.get(&id) {
+                images[i].image.tags.push(row.try_get(1)?);
+            }
+        }
+        let mut q =
+            Sql::new("SELECT image_id, url, metadata FROM image_locations WHERE image_id IN ");
+        q.list(&ids).push(" ORDER BY image_id, position");
+        for row in q.query().fetch_all(&self.pool).await? {
+            let id: String = row.try_get(0)?;
+            let metadata: String = row.try_get(2)?;
+            if let Some(&i) = index.get(&id) {
+                images[i].image.locations.push(Location {
+                    url: row.try_get(1)?,
+                    metadata: serde_json::from_str(&metadata).map_err(corrupt)?,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a new image, and the plan that gave it its properties.
+    pub(crate) async fn insert_image(
+        &self,
+        image: &Image,
+        plan: &Plan,
+        record: ChangeRecord<'_>,
+    ) -> Result<StoredImage, DbError> {
+        let now = time::now_micros();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO images (id, name, status, visibility, protected, os_hidden, owner, \
+             disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \
+             os_hash_algo, os_hash_value, created_at, updated_at, deleted, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, 0, 1)",
+        )
+        .bind(&image.id)
+        .bind(&image.name)
+        .bind(image.status.as_str())
+        .bind(image.visibility.as_str())
+        .bind(i64::from(image.protected))
+        .bind(i64::from(image.os_hidden))
+        .bind(&image.owner)
+        .bind(&image.disk_format)
+        .bind(&image.container_format)
+        .bind(to_i64(image.min_disk))
+        .bind(to_i64(image.min_ram))
+        .bind(image.size.map(to_i64))
+        .bind(image.virtual_size.map(to_i64))
+        .bind(&image.checksum)
+        .bind(&image.os_hash_algo)
+        .bind(&image.os_hash_value)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(DbError::Duplicate(format!(
+                    "Image with identifier {}",
+                    image.id
+                )));
+            }
+            other => other?,
+        };
+        for (name, value) in &image.properties {
+            upsert_property(&mut tx, &image.id, name, value, now).await?;
+        }
+        write_tags(&mut tx, &image.id, &image.tags, now).await?;
+        write_locations(&mut tx, &image.id, &image.locations, now).await?;
+        record_change(&mut tx, &image.id, plan, record, now).await?;
+        tx.commit().await?;
+        let mut image = image.clone();
+        image.created_at = time::format(now);
+        image.updated_at = image.created_at.clone();
+        Ok(StoredImage {
+            image,
+            version: 1,
+            created_micros: now,
+            updated_micros: now,
+        })
+    }
+
+    /// Writes an applied plan if the image is still at `version`. `Ok(None)` means another
+    /// writer got there first: the caller plans again against the fresh image.
+    pub(crate) async fn update_image(
+        &self,
+        version: i64,
+        plan: &Plan,
+        after: &Image,
+        record: ChangeRecord<'_>,
+    ) -> Result<Option<StoredImage>, DbError> {
+        let now = time::now_micros();
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE images SET name = $1, visibility = $2, protected = $3, os_hidden = $4, \
+             owner = $5, disk_format = $6, container_format = $7, min_disk = $8, min_ram = $9, \
+             size = $10, virtual_size = $11, checksum = $12, updated_at = $13, \
+             version = version + 1 \
+             WHERE id = $14 AND version = $15 AND deleted = 0",
+        )
+        .bind(&after.name)
+        .bind(after.visibility.as_str())
+        .bind(i64::from(after.protected))
+        .bind(i64::from(after.os_hidden))
+        .bind(&after.owner)
+        .bind(&after.disk_format)
+        .bind(&after.container_format)
+        .bind(to_i64(after.min_disk))
+        .bind(to_i64(after.min_ram))
+        .bind(after.size.map(to_i64))
+        .bind(after.virtual_size.map(to_i64))
+        .bind(&after.checksum)
+        .bind(now)
+        .bind(&after.id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        for (name, value) in &plan.added {
+            upsert_property(&mut tx, &after.id, name, value, now).await?;
+        }
+        for (name, change) in &plan.changed {
+            upsert_property(&mut tx, &after.id, name, &change.new, now).await?;
+        }
+        for name in plan.removed.keys() {
+            sqlx::query(
+                "UPDATE image_properties SET deleted = 1, deleted_at = $1, updated_at = $1 \
+                 WHERE image_id = $2 AND name = $3 AND deleted = 0",
+            )
+            .bind(now)
+            .bind(&after.id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if plan.attributes.tags.is_some() {
+            sqlx::query("DELETE FROM image_tags WHERE image_id = $1")
+                .bind(&after.id)
+                .execute(&mut *tx)
+                .await?;
+            write_tags(&mut tx, &after.id, &after.tags, now).await?;
+        }
+        if plan.attributes.locations.is_some() {
+            sqlx::query("DELETE FROM image_locations WHERE image_id = $1")
+                .bind(&after.id)
+                .execute(&mut *tx)
+                .await?;
+            write_locations(&mut tx, &after.id, &after.locations, now).await?;
+        }
+        record_change(&mut tx, &after.id, plan, record, now).await?;
+        tx.commit().await?;
+        let mut image = after.clone();
+        image.updated_at = time::format(now);
+        let created = time::parse(&image.created_at).unwrap_or_default();
+        Ok(Some(StoredImage {
+            image,
+            version: version + 1,
+            created_micros: created,
+            updated_micros: now,
+        }))
+    }
+
+    /// Moves an image from one of `from` to `to`, if it is in one of them. Returns whether it did.
+    pub(crate) async fn transition(
+        &self,
+        id: &str,
+        from: &[Status],
+        to: Status,
+        upload_owner: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let mut q = Sql::new("UPDATE images SET status = ");
+        q.text(to.as_str())
+            .push(", version = version + 1, updated_at = ")
+            .int(time::now_micros())
+            .push(", upload_owner = ");
+        match upload_owner {
+            Some(o) => q.text(o),
+            None => q.push("NULL"),
+        };
+        q.push(", upload_started = ");
+        match upload_owner {
+            Some(_) => q.int(time::now_micros()),
+            None => q.push("NULL"),
+        };
+        if to == Status::Queued {
+            q.push(", size = NULL, virtual_size = NULL, checksum = NULL, os_hash_algo = NULL, os_hash_value = NULL");
+        }
+        q.push(" WHERE id = ")
+            .text(id)
+            .push(" AND deleted = 0 AND status IN ");
+        let from: Vec<String> = from.iter().map(|s| s.as_str().to_string()).collect();
+        q.list(&from);
+        Ok(q.query().execute(&self.pool).await?.rows_affected() == 1)
+    }
+
+    /// Records finished data: size, checksums and location, and makes the image active, if
+    /// this process is still the one writing it.
+    pub(crate) async fn finish_upload(
+        &self,
+        id: &str,
+        upload_owner: &str,
+        upload: &Upload,
+    ) -> Result<bool, DbError> {
+        let now = time::now_micros();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE images SET status = 'active', size = $1, virtual_size = $2, checksum = $3, \
+             os_hash_algo = $4, os_hash_value = $5, updated_at = $6, version = version + 1, \
+             upload_owner = NULL, upload_started = NULL \
+             WHERE id = $7 AND status = 'saving' AND upload_owner = $8 AND deleted = 0",
+        )
+        .bind(to_i64(upload.size))
+        .bind(upload.virtual_size.map(to_i64))
+        .bind(&upload.checksum)
+        .bind(&upload.os_hash_algo)
+        .bind(&upload.os_hash_value)
+        .bind(now)
+        .bind(id)
+        .bind(upload_owner)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM image_locations WHERE image_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let location = Location {
+            url: upload.location.clone(),
+            metadata: Default::default(),
+        };
+        write_locations(&mut tx, id, std::slice::from_ref(&location), now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Images left `saving` by a writer that is gone: those owned by `owner` (this process's
+    /// earlier life) or started before `started_before`. They go back to `queued`.
+    pub(crate) async fn stale_uploads(
+        &self,
+        owner_prefix: &str,
+        started_before: i64,
+    ) -> Result<Vec<(String, Option<String>)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, upload_owner FROM images WHERE status = 'saving' AND deleted = 0 \
+             AND (upload_owner LIKE $1 OR upload_started < $2 OR upload_owner IS NULL)",
+        )
+        .bind(format!("{owner_prefix}%"))
+        .bind(started_before)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Soft-deletes an image.
+    pub(crate) async fn delete_image(&self, id: &str) -> Result<bool, DbError> {
+        let now = time::now_micros();
+        let done = sqlx::query(
+            "UPDATE images SET deleted = 1, deleted_at = $1, status = 'deleted', \
+             updated_at = $1, version = version + 1 WHERE id = $2 AND deleted = 0",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every property row of an image, soft-deleted ones included.
+    pub(crate) async fn property_rows(&self, id: &str) -> Result<Vec<PropertyRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT name, value, deleted, deleted_at, updated_at FROM image_properties \
+             WHERE image_id = $1 ORDER BY name",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PropertyRow {
+                    name: r.try_get(0)?,
+                    value: r.try_get(1)?,
+                    deleted: r.try_get::<i64, _>(2)? != 0,
+                    deleted_at: r.try_get(3)?,
+                    updated_at: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The change records of an image, oldest first.
+    pub(crate) async fn changes(&self, id: &str) -> Result<Vec<ChangeRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, changed_at, request_id, user_id, project_id, action, plan \
+             FROM property_changes WHERE image_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let plan: String = r.try_get(6)?;
+                Ok(ChangeRow {
+                    id: r.try_get(0)?,
+                    changed_at: r.try_get(1)?,
+                    request_id: r.try_get(2)?,
+                    user_id: r.try_get(3)?,
+                    project_id: r.try_get(4)?,
+                    action: r.try_get(5)?,
+                    plan: serde_json::from_str(&plan).map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    /// One page of images.
+    pub(crate) async fn list_images(&self, q: &ListQuery) -> Result<Vec<StoredImage>, DbError> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE deleted = 0 AND status <> 'killed'"
+        ));
+        // Who may see what.
+        if !q.admin {
+            sql.push(" AND (visibility = 'public'");
+            if q.community {
+                sql.push(" OR visibility = 'community'");
+            }
+            if let Some(project) = &q.project {
+                sql.push(" OR owner = ").text(project.clone());
+                sql.push(
+                    " OR (visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m \
+                     WHERE m.image_id = images.id AND m.member = ",
+                )
+                .text(project.clone());
+                if let Some(status) = &q.member_status {
+                    sql.push(" AND m.status = ").text(status.clone());
+                }
+                sql.push("))");
+            }
+            sql.push(")");
+        } else if !q.community {
+            sql.push(" AND (visibility <> 'community'");
+            if let Some(project) = &q.project {
+                sql.push(" OR owner = ").text(project.clone());
+            }
+            sql.push(")");
+        }
+        for f in &q.filters {
+            match f {
+                ImageFilter::In(col, values) => {
+                    sql.push(" AND ").push(col).push(" IN ").list(values);
+                }
+                ImageFilter::Flag(col, v) => {
+                    sql.push(" AND ").push(col).push(" = ").int(i64::from(*v));
+                }
+                ImageFilter::Int(col, op, v) | ImageFilter::Time(col, op, v) => {
+                    sql.push(" AND ")
+                        .push(col)
+                        .push(" ")
+                        .push(op)
+                        .push(" ")
+                        .int(*v);
+                }
+                ImageFilter::TimeOutside(col, from, to) => {
+                    sql.push(" AND (").push(col).push(" < ").int(*from);
+                    sql.push(" OR ").push(col).push(" >= ").int(*to).push(")");
+                }
+                ImageFilter::Tag(tag) => {
+                    sql.push(
+                        " AND EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = images.id AND t.value = ",
+                    )
+                    .text(tag.clone())
+                    .push(")");
+                }
+                ImageFilter::Property(name, value) => {
+                    sql.push(
+                        " AND EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = images.id \
+                         AND p.deleted = 0 AND p.name = ",
+                    )
+                    .text(name.clone())
+                    .push(" AND p.value = ")
+                    .text(value.clone())
+                    .push(")");
+                }
+                ImageFilter::Visibility(v) => {
+                    sql.push(" AND visibility = ").text(v.as_str());
+                }
+            }
+        }
+        // Keyset paging: rows strictly after the marker in the sort order.
+        if let Some(marker) = &q.marker {
+            sql.push(" AND (");
+            for i in 0..q.sort.len() {
+                if i > 0 {
+                    sql.push(" OR ");
+                }
+                sql.push("(");
+                for (j, (key, dir)) in q.sort.iter().enumerate().take(i + 1) {
+                    if j > 0 {
+                        sql.push(" AND ");
+                    }
+                    let op = if j < i {
+                        "="
+                    } else if *dir == SortDir::Asc {
+                        ">"
+                    } else {
+                        "<"
+                    };
+                    marker_cond(&mut sql, *key, op, marker);
+                }
+                sql.push(")");
+            }
+            sql.push(")");
+        }
+        sql.push(" ORDER BY ");
+        for (i, (key, dir)) in q.sort.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            let dir = if *dir == SortDir::Asc { "ASC" } else { "DESC" };
+            // NULLs sort as the smallest values in both databases.
+            if matches!(
+                key,
+                SortKey::Name | SortKey::Size | SortKey::DiskFormat | SortKey::ContainerFormat
+            ) {
+                let low = if key.is_int() { "-1" } else { "''" };
+                sql.push(&format!("COALESCE({}, {low}) {dir}", key.column()));
+            } else {
+                sql.push(&format!("{} {dir}", key.column()));
+            }
+        }
+        sql.push(" LIMIT ").int(q.limit);
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let mut images = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        self.fill(&mut images).await?;
+        Ok(images)
+    }
+}
+
+fn marker_cond(sql: &mut Sql, key: SortKey, op: &str, marker: &StoredImage) {
+    let m = &marker.image;
+    let nullable = matches!(
+        key,
+        SortKey::Name | SortKey::Size | SortKey::DiskFormat | SortKey::ContainerFormat
+    );
+    if nullable {
+        let low = if key.is_int() { "-1" } else { "''" };
+        sql.push(&format!("COALESCE({}, {low}) {op} ", key.column()));
+    } else {
+        sql.push(&format!("{} {op} ", key.column()));
+    }
+    match key {
+        SortKey::Name => sql.text(m.name.clone().unwrap_or_default()),
+        SortKey::Status => sql.text(m.status.as_str()),
+        SortKey::ContainerFormat => sql.text(m.container_format.clone().unwrap_or_default()),
+        SortKey::DiskFormat => sql.text(m.disk_format.clone().unwrap_or_default()),
+        SortKey::Size => sql.int(m.size.map(to_i64).unwrap_or(-1)),
+        SortKey::Id => sql.text(m.id.clone()),
+        SortKey::CreatedAt => sql.int(marker.created_micros),
+        SortKey::UpdatedAt => sql.int(marker.updated_micros),
+    };
+}
+
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+
+async fn upsert_property(
+    tx: &mut Tx<'_>,
+    image_id: &str,
+    name: &str,
+    value: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO image_properties (image_id, name, value, created_at, updated_at, deleted) \
+         VALUES ($1, $2, $3, $4, $4, 0) \
+         ON CONFLICT (image_id, name) DO UPDATE SET value = excluded.value, \
+         updated_at = excluded.updated_at, deleted = 0, deleted_at = NULL",
+    )
+    .bind(image_id)
+    .bind(name)
+    .bind(value)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_tags(
+    tx: &mut Tx<'_>,
+    image_id: &str,
+    tags: &[String],
+    now: i64,
+) -> Result<(), DbError> {
+    for (i, tag) in tags.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO image_tags (image_id, value, position, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(image_id)
+        .bind(tag)
+        .bind(i64::try_from(i).unwrap_or(i64::MAX))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn write_locations(
+    tx: &mut Tx<'_>,
+    image_id: &str,
+    locations: &[Location],
+    now: i64,
+) -> Result<(), DbError> {
+    for (i, l) in locations.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO image_locations (image_id, position, url, metadata, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(image_id)
+        .bind(i64::try_from(i).unwrap_or(i64::MAX))
+        .bind(&l.url)
+        .bind(serde_json::Value::Object(l.metadata.clone()).to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn record_change(
+    tx: &mut Tx<'_>,
+    image_id: &str,
+    plan: &Plan,
+    record: ChangeRecord<'_>,
+    now: i64,
+) -> Result<(), DbError> {
+    if plan.is_noop() {
+        return Ok(());
+    }
+    // `kept` is derivable from the image and would make every record as large as the image.
+    let stored = Plan {
+        added: plan.added.clone(),
+        changed: plan.changed.clone(),
+        removed: plan.removed.clone(),
+        kept: BTreeMap::new(),
+        attributes: plan.attributes.clone(),
+        purge: plan.purge,
+        violations: Vec::new(),
+    };
+    sqlx::query(
+        "INSERT INTO property_changes (image_id, changed_at, request_id, user_id, project_id, action, plan) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(image_id)
+    .bind(now)
+    .bind(record.request_id)
+    .bind(record.user_id)
+    .bind(record.project_id)
+    .bind(record.action)
+    .bind(serde_json::to_string(&stored).map_err(corrupt)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Db {
+    /// Whether `project` is a member of the image (any member status).
+    pub(crate) async fn is_member(&self, image_id: &str, project: &str) -> Result<bool, DbError> {
+        let row = sqlx::query("SELECT 1 FROM image_members WHERE image_id = $1 AND member = $2")
+            .bind(image_id)
+            .bind(project)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+}

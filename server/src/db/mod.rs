@@ -1,0 +1,189 @@
+//! The database: SQLite (embedded default) or PostgreSQL, through one sqlx `Any` pool and one
+//! set of queries. Schema migrations for both live in `server/migrations/`.
+
+mod images;
+mod sql;
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Connection, Executor, Row};
+use thiserror::Error;
+
+pub(crate) use images::{
+    ChangeRecord, ImageFilter, ListQuery, SortDir, SortKey, StoredImage, Upload,
+};
+
+/// Why a database operation failed.
+#[derive(Debug, Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration {version} ({name}): {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("unsupported database URL '{0}': use sqlite:PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("{0} already exists")]
+    Duplicate(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// Which database the pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "images",
+    sqlite: include_str!("../../migrations/sqlite/0001_images.sql"),
+    postgres: include_str!("../../migrations/postgres/0001_images.sql"),
+}];
+
+/// A connection pool and the backend behind it.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+}
+
+impl Db {
+    /// Connects and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            let file = path.split('?').next().unwrap_or(path);
+            if let Some(parent) = std::path::Path::new(file).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    DbError::Sqlx(sqlx::Error::Configuration(
+                        format!("cannot create {}: {e}", parent.display()).into(),
+                    ))
+                })?;
+            }
+            let sep = if path.contains('?') { '&' } else { '?' };
+            (Backend::Sqlite, format!("sqlite://{path}{sep}mode=rwc"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(DbError::UnsupportedUrl(url.to_string()));
+        };
+        let sqlite = backend == Backend::Sqlite;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 6 } else { 16 })
+            .min_connections(1)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let db = Db { pool, backend };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> Result<(), DbError> {
+        let mut conn = self.pool.acquire().await?;
+        let postgres = self.backend == Backend::Postgres;
+        if postgres {
+            // Several servers may start at once against one database.
+            sqlx::query("SELECT pg_advisory_lock(7402201)")
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS glint_migrations (
+                version BIGINT PRIMARY KEY NOT NULL,
+                name TEXT NOT NULL,
+                applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .await?;
+        let rows = sqlx::query("SELECT version FROM glint_migrations")
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut applied = Vec::with_capacity(rows.len());
+        for row in &rows {
+            applied.push(row.try_get::<i64, _>(0)?);
+        }
+        for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+            let sql = match self.backend {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            apply_migration(&mut conn, m, sql)
+                .await
+                .map_err(|source| DbError::Migration {
+                    version: m.version,
+                    name: m.name,
+                    source,
+                })?;
+            tracing::info!(version = m.version, name = m.name, "applied migration");
+        }
+        if postgres {
+            sqlx::query("SELECT pg_advisory_unlock(7402201)")
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Applies one migration and records it, in one transaction.
+fn apply_migration<'c>(
+    conn: &'c mut sqlx::pool::PoolConnection<sqlx::Any>,
+    m: &'static Migration,
+    sql: &'static str,
+) -> futures_util::future::BoxFuture<'c, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        let mut tx = conn.begin().await?;
+        tx.execute(sql).await?;
+        sqlx::query("INSERT INTO glint_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(crate::time::now_micros())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    })
+}
+
+/// Whether an error is a unique-key violation, in SQLite's or PostgreSQL's words.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            matches!(d.code().as_deref(), Some("23505" | "2067" | "1555"))
+                || d.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
