@@ -40,6 +40,7 @@ pub async fn run(
         store,
         settings: Arc::new(glint_core::Settings::default()),
         node,
+        ui_index: Arc::from(config.ui_dir.join("index.html").as_path()),
     };
     let app = routes::router(&config, state);
     let app = MapRequestLayer::new(api::normalize_version).layer(app);

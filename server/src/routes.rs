@@ -26,6 +26,14 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// The UI's entry page, or a note saying how to build it.
+pub(crate) async fn ui_index(index: &std::path::Path) -> axum::response::Response {
+    match tokio::fs::read_to_string(index).await {
+        Ok(page) => Html(page).into_response(),
+        Err(_) => ui_missing().await.into_response(),
+    }
+}
+
 async fn ui_missing() -> impl IntoResponse {
     (
         StatusCode::NOT_FOUND,

@@ -80,7 +80,13 @@ async fn health_and_ui_placeholder() {
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.expect("body"), "ok");
 
-    let ui = app.client.get(app.url("/")).send().await.expect("request");
+    let ui = app
+        .client
+        .get(app.url("/"))
+        .header("Accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(ui.status(), 404);
     assert!(ui.text().await.expect("body").contains("cargo glint run"));
     app.stop().await;

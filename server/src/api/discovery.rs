@@ -5,7 +5,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::error::ApiError;
+use axum::extract::State;
 
 const VERSIONS: [(&str, &str); 17] = [
     ("v2.17", "CURRENT"),
@@ -42,8 +44,16 @@ fn versions_doc(headers: &HeaderMap) -> Value {
     json!({ "versions": list })
 }
 
-/// `GET /`: Glance answers 300 Multiple Choices with the versions document.
-pub(crate) async fn versions_root(headers: HeaderMap) -> Response {
+/// `GET /`: a browser (asking for HTML) gets the web UI; API clients get Glance's answer,
+/// 300 Multiple Choices with the versions document.
+pub(crate) async fn root(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html {
+        return crate::routes::ui_index(&state.ui_index).await;
+    }
     (StatusCode::MULTIPLE_CHOICES, Json(versions_doc(&headers))).into_response()
 }
 

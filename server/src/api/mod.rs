@@ -34,6 +34,8 @@ pub(crate) struct AppState {
     pub(crate) settings: Arc<Settings>,
     /// This process's name in upload ownership records.
     pub(crate) node: Arc<str>,
+    /// The web UI's `index.html`, served at `/` to browsers.
+    pub(crate) ui_index: Arc<std::path::Path>,
 }
 
 /// The request id every response carries (`x-openstack-request-id`).
@@ -74,7 +76,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/info/stores", get(discovery::info_stores))
         .layer(DefaultBodyLimit::max(METADATA_BODY_LIMIT));
     Router::new()
-        .route("/", get(discovery::versions_root))
+        .route("/", get(discovery::root))
         .route("/versions", get(discovery::versions))
         .nest("/v2", images)
         .layer(middleware::from_fn(shape))
