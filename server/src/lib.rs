@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 mod hashing;
+mod locks;
 mod routes;
 pub mod store;
 mod time;
@@ -41,6 +42,7 @@ pub async fn run(
         settings: Arc::new(glint_core::Settings::default()),
         node,
         ui_index: Arc::from(config.ui_dir.join("index.html").as_path()),
+        locks: Arc::default(),
     };
     let app = routes::router(&config, state);
     let app = MapRequestLayer::new(api::normalize_version).layer(app);

@@ -122,7 +122,19 @@ pub(crate) async fn modify(
     action: &str,
     mut build: impl FnMut(&Image) -> Result<Request, ApiError>,
 ) -> Result<Outcome, ApiError> {
-    for _ in 0..UPDATE_ATTEMPTS {
+    let _lock = match preview {
+        true => None,
+        false => Some(state.locks.lock(&image_id(id)?).await),
+    };
+    for attempt in 0..UPDATE_ATTEMPTS {
+        if attempt > 0 {
+            // Another server wrote first: back off a little, differently each time.
+            let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 8;
+            tokio::time::sleep(std::time::Duration::from_millis(
+                jitter + 2 * attempt as u64,
+            ))
+            .await;
+        }
         let stored = load_writable(state, identity, id).await?;
         check_if_match(headers, stored.version)?;
         let request = build(&stored.image)?;

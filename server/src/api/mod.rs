@@ -36,6 +36,7 @@ pub(crate) struct AppState {
     pub(crate) node: Arc<str>,
     /// The web UI's `index.html`, served at `/` to browsers.
     pub(crate) ui_index: Arc<std::path::Path>,
+    pub(crate) locks: Arc<crate::locks::ImageLocks>,
 }
 
 /// The request id every response carries (`x-openstack-request-id`).
@@ -74,6 +75,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/schemas/members", get(discovery::schema_members))
         .route("/info/import", get(discovery::info_import))
         .route("/info/stores", get(discovery::info_stores))
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(METADATA_BODY_LIMIT));
     Router::new()
         .route("/", get(discovery::root))
@@ -161,6 +163,10 @@ async fn shape(mut req: Request, next: Next) -> Response {
         );
     });
     response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("The resource could not be found.".into())
 }
 
 fn is_empty(body: &Body) -> bool {

@@ -1,0 +1,260 @@
+//! The test harness: a real server on a loopback port, over a real SQLite file or a fresh
+//! PostgreSQL database, and helpers to drive it over HTTP.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use glint_server::Config;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// The PostgreSQL server the tests use, as an administrator (a database is created per test).
+pub(crate) fn postgres_admin_url() -> String {
+    std::env::var("GLINT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub(crate) const PATCH_V21: &str = "application/openstack-images-v2.1-json-patch";
+
+/// A folder removed when dropped.
+#[derive(Debug)]
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("glint-{tag}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create a temporary folder");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running server with its own data folder and database.
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) database_url: String,
+    pub(crate) data: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    pg_database: Option<String>,
+}
+
+fn install_drivers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+/// Creates a fresh PostgreSQL database, or stops the test with a clear message.
+pub(crate) async fn create_postgres_database() -> (String, String) {
+    install_drivers();
+    let admin = postgres_admin_url();
+    let pool = match sqlx::AnyPool::connect(&admin).await {
+        Ok(p) => p,
+        Err(e) => panic!(
+            "PostgreSQL is needed for this test and is not reachable at {admin}: {e}. \
+             Start it, or point GLINT_TEST_POSTGRES_URL at one."
+        ),
+    };
+    let name = format!("glint_e2e_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create a test database");
+    pool.close().await;
+    let (prefix, _) = admin.rsplit_once('/').expect("a database URL");
+    (name.clone(), format!("{prefix}/{name}"))
+}
+
+pub(crate) async fn drop_postgres_database(name: &str) {
+    if let Ok(pool) = sqlx::AnyPool::connect(&postgres_admin_url()).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&pool)
+            .await;
+        pool.close().await;
+    }
+}
+
+impl TestApp {
+    pub(crate) async fn sqlite() -> TestApp {
+        let data = TempDir::new("e2e");
+        let url = format!("sqlite:{}", data.0.join("glint.db").display());
+        TestApp::start(data, url, None).await
+    }
+
+    pub(crate) async fn postgres() -> TestApp {
+        let (name, url) = create_postgres_database().await;
+        TestApp::start(TempDir::new("e2e"), url, Some(name)).await
+    }
+
+    async fn start(data: TempDir, database_url: String, pg_database: Option<String>) -> TestApp {
+        install_drivers();
+        let mut config = Config::for_data_dir(&data.0);
+        config.database_url = database_url.clone();
+        config.ui_dir = data.0.join("no-ui");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let base = format!("http://{}", listener.local_addr().expect("local address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            glint_server::run(listener, config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the server runs");
+        });
+        let app = TestApp {
+            base,
+            client: reqwest::Client::new(),
+            database_url,
+            data,
+            stop: Some(stop),
+            task: Some(task),
+            pg_database,
+        };
+        app.wait_ready().await;
+        app
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.client.get(self.url("/healthz")).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the server did not become ready at {}", self.base);
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// Creates an image and returns its JSON (asserting 201).
+    pub(crate) async fn create(&self, body: Value) -> Value {
+        let r = self
+            .request(Method::POST, "/v2/images")
+            .json(&body)
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(r.status(), StatusCode::CREATED, "create {body}");
+        r.json().await.expect("image JSON")
+    }
+
+    pub(crate) async fn show(&self, id: &str) -> Value {
+        let r = self.get(&format!("/v2/images/{id}")).await;
+        assert_eq!(r.status(), StatusCode::OK, "show {id}");
+        r.json().await.expect("image JSON")
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.expect("GET")
+    }
+
+    pub(crate) async fn patch(&self, id: &str, ops: Value) -> Response {
+        self.request(Method::PATCH, &format!("/v2/images/{id}"))
+            .header("Content-Type", PATCH_V21)
+            .body(ops.to_string())
+            .send()
+            .await
+            .expect("PATCH")
+    }
+
+    pub(crate) async fn upload(&self, id: &str, data: impl Into<reqwest::Body>) -> Response {
+        self.request(Method::PUT, &format!("/v2/images/{id}/file"))
+            .header("Content-Type", "application/octet-stream")
+            .body(data)
+            .send()
+            .await
+            .expect("PUT file")
+    }
+
+    /// Rows from the server's own database, read directly.
+    pub(crate) async fn rows(&self, sql: &str, id: &str) -> Vec<sqlx::any::AnyRow> {
+        let pool = sqlx::AnyPool::connect(&self.sqlx_url())
+            .await
+            .expect("connect");
+        let rows = sqlx::query(sql)
+            .bind(id)
+            .fetch_all(&pool)
+            .await
+            .expect("query");
+        pool.close().await;
+        rows
+    }
+
+    fn sqlx_url(&self) -> String {
+        match self.database_url.strip_prefix("sqlite:") {
+            Some(path) => format!("sqlite://{path}"),
+            None => self.database_url.clone(),
+        }
+    }
+
+    /// Files in the image store, partial uploads included.
+    pub(crate) fn stored_files(&self) -> Vec<PathBuf> {
+        list_files(&self.data.0.join("images"))
+    }
+
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the server stops cleanly");
+        }
+        if let Some(name) = self.pg_database.take() {
+            drop_postgres_database(&name).await;
+        }
+    }
+}
+
+pub(crate) fn list_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(list_files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Runs each named `async fn(&TestApp)` once on SQLite and once on PostgreSQL.
+macro_rules! on_both_databases {
+    ($($f:ident),* $(,)?) => {$(
+        mod $f {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = crate::harness::TestApp::sqlite().await;
+                super::$f(&app).await;
+                app.stop().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let app = crate::harness::TestApp::postgres().await;
+                super::$f(&app).await;
+                app.stop().await;
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_databases;

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real server on loopback ports, over real SQLite files and real
+//! PostgreSQL databases, driven over HTTP.
+
+mod harness;
+
+mod data;
+mod errors;
+mod images;
+mod list;
