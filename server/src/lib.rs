@@ -34,11 +34,13 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let db = Db::connect(&config.database_url).await?;
     let store: Arc<dyn Store> = Arc::new(FsStore::new(config.data_dir.join("images"))?);
+    let staging: Arc<dyn Store> = Arc::new(FsStore::new(config.data_dir.join("staging"))?);
     let node: Arc<str> = Arc::from(config.node_name.as_str());
-    recover(&db, store.as_ref(), &node).await?;
+    recover(&db, store.as_ref(), staging.as_ref(), &node).await?;
     let state = AppState {
         db: db.clone(),
         store,
+        staging,
         settings: Arc::new(glint_core::Settings::default()),
         node,
         ui_index: Arc::from(config.ui_dir.join("index.html").as_path()),
@@ -54,19 +56,19 @@ pub async fn run(
 }
 
 /// Uploads this node was writing when it stopped go back to `queued`; their partial data goes.
-async fn recover(db: &Db, store: &dyn Store, node: &str) -> Result<(), StartError> {
+async fn recover(
+    db: &Db,
+    store: &dyn Store,
+    staging: &dyn Store,
+    node: &str,
+) -> Result<(), StartError> {
     let stale = db.stale_uploads(&format!("{node}/"), 0).await?;
-    for (id, _) in &stale {
-        db.transition(
-            id,
-            &[glint_core::Status::Saving],
-            glint_core::Status::Queued,
-            None,
-        )
-        .await?;
-        tracing::warn!(image = %id, "upload interrupted by a restart; the image is queued again");
+    for (id, status) in &stale {
+        db.transition(id, &[*status], glint_core::Status::Queued, None)
+            .await?;
+        tracing::warn!(image = %id, "{status} interrupted by a restart; the image is queued again");
     }
-    let swept = store.sweep().await?;
+    let swept = store.sweep().await? + staging.sweep().await?;
     if swept > 0 {
         tracing::info!("removed {swept} partial uploads");
     }

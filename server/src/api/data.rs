@@ -5,14 +5,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use glint_core::Status;
+use glint_core::{Image, Status};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Identity, check_if_match, etag};
+use super::extract::{Identity, RawBody, check_if_match, etag};
 use super::images::{load_visible, load_writable};
 use crate::db::Upload;
 use crate::hashing::Hashes;
+use crate::store::Store;
 
 /// Glance's `image_size_cap`: 1 TiB.
 pub(crate) const IMAGE_SIZE_CAP: u64 = 1 << 40;
@@ -22,6 +23,8 @@ pub(crate) const IMAGE_SIZE_CAP: u64 = 1 << 40;
 struct UploadGuard {
     state: AppState,
     id: String,
+    /// The status the image is in while the data is written.
+    from: Status,
     armed: bool,
 }
 
@@ -32,11 +35,9 @@ impl Drop for UploadGuard {
         }
         let db = self.state.db.clone();
         let id = std::mem::take(&mut self.id);
+        let from = self.from;
         let reset = async move {
-            match db
-                .transition(&id, &[Status::Saving], Status::Queued, None)
-                .await
-            {
+            match db.transition(&id, &[from], Status::Queued, None).await {
                 Ok(true) => {
                     tracing::info!(image = %id, "upload did not finish; image is queued again")
                 }
@@ -64,76 +65,74 @@ fn declared_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     Ok(None)
 }
 
-pub(crate) async fn upload(
-    State(state): State<AppState>,
-    identity: Identity,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<StatusCode, ApiError> {
+fn require_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if content_type.split(';').next().map(str::trim) != Some("application/octet-stream") {
-        return Err(ApiError::UnsupportedMediaType(format!(
+    if content_type.split(';').next().map(str::trim) == Some("application/octet-stream") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
             "Content-Type '{content_type}' is not supported for image data: use application/octet-stream."
-        )));
+        )))
     }
-    let stored = load_writable(&state, &identity, &id).await?;
-    check_if_match(&headers, stored.version)?;
-    let image = &stored.image;
-    if image.disk_format.is_none() || image.container_format.is_none() {
-        return Err(ApiError::BadRequest(
-            "Properties disk_format, container_format must be set prior to saving data.".into(),
-        ));
-    }
-    let declared = declared_size(&headers)?;
-    if declared.is_some_and(|n| n > IMAGE_SIZE_CAP) {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "Image exceeds the storage quota: {} bytes is more than the {IMAGE_SIZE_CAP} allowed.",
-            declared.unwrap_or_default()
-        )));
-    }
+}
+
+/// Moves an image from `queued` to `to` on behalf of a new writer, or says why not (409).
+async fn claim(state: &AppState, image: &Image, to: Status) -> Result<String, ApiError> {
     let owner = format!("{}/{}", state.node, uuid::Uuid::new_v4().simple());
-    if image.status != Status::Queued
-        || !state
+    if image.status == Status::Queued
+        && state
             .db
-            .transition(&image.id, &[Status::Queued], Status::Saving, Some(&owner))
+            .transition(&image.id, &[Status::Queued], to, Some(&owner))
             .await?
     {
-        let now = state
-            .db
-            .image(&image.id)
-            .await?
-            .map(|s| s.image.status)
-            .unwrap_or(image.status);
-        return Err(ApiError::Conflict(format!(
-            "Image status transition from {now} to saving is not allowed"
-        )));
+        return Ok(owner);
     }
-    let mut guard = UploadGuard {
-        state: state.clone(),
-        id: image.id.clone(),
-        armed: true,
-    };
+    let now = state
+        .db
+        .image(&image.id)
+        .await?
+        .map(|s| s.image.status)
+        .unwrap_or(image.status);
+    Err(ApiError::Conflict(format!(
+        "Image status transition from {now} to {to} is not allowed"
+    )))
+}
 
-    let mut writer = state.store.begin(&image.id).await?;
-    let hashes = Hashes::start();
+/// Streams data into a store, hashing it on the way, and commits it once it is whole.
+async fn ingest<S, E>(
+    store: &dyn Store,
+    image_id: &str,
+    mut stream: S,
+    declared: Option<u64>,
+    hash: bool,
+) -> Result<(u64, Option<(String, String)>, String), ApiError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut writer = store.begin(image_id).await?;
+    let hashes = hash.then(Hashes::start);
     let mut size: u64 = 0;
-    let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::BadRequest(format!("The upload was interrupted: {e}")))?;
         size += chunk.len() as u64;
-        if size > IMAGE_SIZE_CAP || declared.is_some_and(|d| size > d) {
-            return Err(if size > IMAGE_SIZE_CAP {
-                ApiError::PayloadTooLarge("Image exceeds the size cap.".into())
-            } else {
-                ApiError::BadRequest("Size mismatch: more data than declared.".into())
-            });
+        if size > IMAGE_SIZE_CAP {
+            return Err(ApiError::PayloadTooLarge(
+                "Image exceeds the size cap.".into(),
+            ));
         }
-        hashes.feed(&chunk).await;
+        if declared.is_some_and(|d| size > d) {
+            return Err(ApiError::BadRequest(
+                "Size mismatch: more data than declared.".into(),
+            ));
+        }
+        if let Some(h) = &hashes {
+            h.feed(&chunk).await;
+        }
         writer.write(chunk).await?;
     }
     if let Some(d) = declared
@@ -143,11 +142,28 @@ pub(crate) async fn upload(
             "Size mismatch: {size} bytes received, {d} declared."
         )));
     }
-    let (checksum, sha512) = hashes
-        .finish()
-        .await
-        .map_err(|e| ApiError::Internal(format!("hashing: {e}")))?;
+    let digests = match hashes {
+        Some(h) => Some(
+            h.finish()
+                .await
+                .map_err(|e| ApiError::Internal(format!("hashing: {e}")))?,
+        ),
+        None => None,
+    };
     let location = writer.commit().await?;
+    Ok((size, digests, location))
+}
+
+/// Records data that made it into the store; removes it again if the image went away meanwhile.
+async fn finish(
+    state: &AppState,
+    image: &Image,
+    from: Status,
+    owner: &str,
+    size: u64,
+    (checksum, sha512): (String, String),
+    location: String,
+) -> Result<(), ApiError> {
     let upload = Upload {
         size,
         checksum,
@@ -156,18 +172,221 @@ pub(crate) async fn upload(
         virtual_size: matches!(image.disk_format.as_deref(), Some("raw")).then_some(size),
         location: location.clone(),
     };
-    if !state.db.finish_upload(&image.id, &owner, &upload).await? {
-        // Deleted or reset while we were writing: the data belongs to no image.
-        if let Err(e) = state.store.delete(&location).await {
-            tracing::warn!("cannot remove orphaned data {location}: {e}");
-        }
+    if state
+        .db
+        .finish_upload(&image.id, from, owner, &upload)
+        .await?
+    {
+        return Ok(());
+    }
+    // Deleted or reset while we were writing: the data belongs to no image.
+    if let Err(e) = state.store.delete(&location).await {
+        tracing::warn!("cannot remove orphaned data {location}: {e}");
+    }
+    Err(ApiError::Gone(
+        "The image was deleted or changed while its data was being written.".into(),
+    ))
+}
+
+fn check_declared(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let declared = declared_size(headers)?;
+    if let Some(n) = declared.filter(|n| *n > IMAGE_SIZE_CAP) {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "Image exceeds the storage quota: {n} bytes is more than the {IMAGE_SIZE_CAP} allowed."
+        )));
+    }
+    Ok(declared)
+}
+
+fn require_formats(image: &Image) -> Result<(), ApiError> {
+    if image.disk_format.is_none() || image.container_format.is_none() {
+        return Err(ApiError::BadRequest(
+            "Properties disk_format, container_format must be set prior to saving data.".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    require_octet_stream(&headers)?;
+    let stored = load_writable(&state, &identity, &id).await?;
+    check_if_match(&headers, stored.version)?;
+    let image = &stored.image;
+    require_formats(image)?;
+    let declared = check_declared(&headers)?;
+    let owner = claim(&state, image, Status::Saving).await?;
+    let mut guard = UploadGuard {
+        state: state.clone(),
+        id: image.id.clone(),
+        from: Status::Saving,
+        armed: true,
+    };
+    let (size, digests, location) = ingest(
+        state.store.as_ref(),
+        &image.id,
+        body.into_data_stream(),
+        declared,
+        true,
+    )
+    .await?;
+    let digests = digests.ok_or_else(|| ApiError::Internal("no digests".into()))?;
+    let result = finish(
+        &state,
+        image,
+        Status::Saving,
+        &owner,
+        size,
+        digests,
+        location,
+    )
+    .await;
+    guard.armed = false;
+    result.map(|()| StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v2/images/{id}/stage`: data for a later `glance-direct` import.
+pub(crate) async fn stage(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    require_octet_stream(&headers)?;
+    let stored = load_writable(&state, &identity, &id).await?;
+    check_if_match(&headers, stored.version)?;
+    let image = &stored.image;
+    let declared = check_declared(&headers)?;
+    let owner = claim(&state, image, Status::Uploading).await?;
+    let mut guard = UploadGuard {
+        state: state.clone(),
+        id: image.id.clone(),
+        from: Status::Uploading,
+        armed: true,
+    };
+    let (size, _, location) = ingest(
+        state.staging.as_ref(),
+        &image.id,
+        body.into_data_stream(),
+        declared,
+        false,
+    )
+    .await?;
+    if !state.db.finish_stage(&image.id, &owner, size).await? {
+        let _ = state.staging.delete(&location).await;
         guard.armed = false;
         return Err(ApiError::Gone(
-            "The image was deleted or changed while its data was being uploaded.".into(),
+            "The image was deleted or changed while its data was being staged.".into(),
         ));
     }
     guard.armed = false;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ImportMethod {
+    name: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ImportBody {
+    method: ImportMethod,
+}
+
+/// `POST /v2/images/{id}/import`: `glance-direct` moves staged data into the store, hashing it,
+/// in the background; the image is `importing` meanwhile and `active` (or `queued` again) after.
+pub(crate) async fn import(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    let body: ImportBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid import request: {e}")))?;
+    let stored = load_writable(&state, &identity, &id).await?;
+    let image = stored.image;
+    match body.method.name.as_str() {
+        "glance-direct" => {}
+        "web-download" | "copy-image" | "glance-download" => {
+            return Err(ApiError::NotFound(format!(
+                "Import method {} is not enabled at this site.",
+                body.method.name
+            )));
+        }
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "Unknown import method name '{other}'."
+            )));
+        }
+    }
+    if image.disk_format.is_none() || image.container_format.is_none() {
+        return Err(ApiError::Conflict(
+            "'disk_format' and 'container_format' must be set before import.".into(),
+        ));
+    }
+    if image.status != Status::Uploading {
+        return Err(ApiError::Conflict(format!(
+            "Image {} is not in the uploading state: it is {}.",
+            image.id, image.status
+        )));
+    }
+    let owner = format!("{}/{}", state.node, uuid::Uuid::new_v4().simple());
+    if !state
+        .db
+        .transition(
+            &image.id,
+            &[Status::Uploading],
+            Status::Importing,
+            Some(&owner),
+        )
+        .await?
+    {
+        return Err(ApiError::Conflict(format!(
+            "Image {} is already being imported.",
+            image.id
+        )));
+    }
+    let staged = state.staging.location_of(&image.id);
+    tokio::spawn(async move {
+        let guard = UploadGuard {
+            state: state.clone(),
+            id: image.id.clone(),
+            from: Status::Importing,
+            armed: true,
+        };
+        let result = async {
+            let stream = state.staging.read(&staged, 0, u64::MAX).await?;
+            let (size, digests, location) =
+                ingest(state.store.as_ref(), &image.id, stream, image.size, true).await?;
+            let digests = digests.ok_or_else(|| ApiError::Internal("no digests".into()))?;
+            finish(
+                &state,
+                &image,
+                Status::Importing,
+                &owner,
+                size,
+                digests,
+                location,
+            )
+            .await
+        }
+        .await;
+        let mut guard = guard;
+        guard.armed = result.is_err();
+        if let Err(e) = &result {
+            tracing::warn!(image = %image.id, "import failed: {e}");
+        }
+        if let Err(e) = state.staging.delete(&staged).await {
+            tracing::warn!(image = %image.id, "cannot remove staged data: {e}");
+        }
+    });
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// A parsed `Range` (or legacy `Content-Range`) request: `(offset, len)`.

@@ -31,6 +31,8 @@ use crate::store::Store;
 pub(crate) struct AppState {
     pub(crate) db: Db,
     pub(crate) store: Arc<dyn Store>,
+    /// Where `PUT /stage` keeps data until it is imported.
+    pub(crate) staging: Arc<dyn Store>,
     pub(crate) settings: Arc<Settings>,
     /// This process's name in upload ownership records.
     pub(crate) node: Arc<str>,
@@ -61,6 +63,11 @@ pub(crate) fn router(state: AppState) -> Router {
                 .get(data::download)
                 .layer(DefaultBodyLimit::disable()),
         )
+        .route(
+            "/images/{id}/stage",
+            put(data::stage).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/images/{id}/import", post(data::import))
         .route(
             "/images/{id}/tags/{tag}",
             put(images::add_tag).delete(images::delete_tag),

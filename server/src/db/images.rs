@@ -448,6 +448,7 @@ impl Db {
     pub(crate) async fn finish_upload(
         &self,
         id: &str,
+        from: Status,
         upload_owner: &str,
         upload: &Upload,
     ) -> Result<bool, DbError> {
@@ -457,7 +458,7 @@ impl Db {
             "UPDATE images SET status = 'active', size = $1, virtual_size = $2, checksum = $3, \
              os_hash_algo = $4, os_hash_value = $5, updated_at = $6, version = version + 1, \
              upload_owner = NULL, upload_started = NULL \
-             WHERE id = $7 AND status = 'saving' AND upload_owner = $8 AND deleted = 0",
+             WHERE id = $7 AND status = $9 AND upload_owner = $8 AND deleted = 0",
         )
         .bind(to_i64(upload.size))
         .bind(upload.virtual_size.map(to_i64))
@@ -467,6 +468,7 @@ impl Db {
         .bind(now)
         .bind(id)
         .bind(upload_owner)
+        .bind(from.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
@@ -485,15 +487,16 @@ impl Db {
         Ok(true)
     }
 
-    /// Images left `saving` by a writer that is gone: those owned by `owner` (this process's
-    /// earlier life) or started before `started_before`. They go back to `queued`.
+    /// Images whose data a writer that is gone was saving, staging or importing: those owned
+    /// by `owner_prefix` (this process's earlier life) or started before `started_before`.
     pub(crate) async fn stale_uploads(
         &self,
         owner_prefix: &str,
         started_before: i64,
-    ) -> Result<Vec<(String, Option<String>)>, DbError> {
+    ) -> Result<Vec<(String, Status)>, DbError> {
         let rows = sqlx::query(
-            "SELECT id, upload_owner FROM images WHERE status = 'saving' AND deleted = 0 \
+            "SELECT id, status FROM images WHERE deleted = 0 \
+             AND (status IN ('saving', 'importing') OR (status = 'uploading' AND upload_owner IS NOT NULL)) \
              AND (upload_owner LIKE $1 OR upload_started < $2 OR upload_owner IS NULL)",
         )
         .bind(format!("{owner_prefix}%"))
@@ -501,8 +504,33 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| {
+                let status: String = r.try_get(1)?;
+                let status = Status::parse(&status).ok_or_else(|| corrupt(&status))?;
+                Ok((r.try_get(0)?, status))
+            })
             .collect()
+    }
+
+    /// Records staged data: the image stays `uploading`, with its size, ready for import.
+    pub(crate) async fn finish_stage(
+        &self,
+        id: &str,
+        upload_owner: &str,
+        size: u64,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE images SET size = $1, updated_at = $2, version = version + 1, \
+             upload_owner = NULL, upload_started = NULL \
+             WHERE id = $3 AND status = 'uploading' AND upload_owner = $4 AND deleted = 0",
+        )
+        .bind(to_i64(size))
+        .bind(time::now_micros())
+        .bind(id)
+        .bind(upload_owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Soft-deletes an image.

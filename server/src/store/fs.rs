@@ -114,6 +114,10 @@ impl Store for FsStore {
         })
     }
 
+    fn location_of(&self, image_id: &str) -> String {
+        format!("file://{}", self.dir.join(image_id).display())
+    }
+
     fn sweep(&self) -> BoxFuture<'_, Result<usize, StoreError>> {
         Box::pin(async move {
             let mut removed = 0;

@@ -46,6 +46,9 @@ pub trait Store: Send + Sync + Debug {
     /// Removes the data at `location` (no error if it is already gone).
     fn delete<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 
+    /// Where `begin(image_id)` puts committed data.
+    fn location_of(&self, image_id: &str) -> String;
+
     /// Removes data that writers left behind (after a crash); called at start-up.
     fn sweep(&self) -> BoxFuture<'_, Result<usize, StoreError>>;
 }

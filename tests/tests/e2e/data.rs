@@ -14,7 +14,8 @@ use crate::harness::{TestApp, on_both_databases};
 
 on_both_databases!(
     ranges_and_checks,
-    interrupted_upload_leaves_image_uploadable
+    interrupted_upload_leaves_image_uploadable,
+    stage_and_glance_direct_import,
 );
 
 fn hex(bytes: &[u8]) -> String {
@@ -242,5 +243,53 @@ async fn interrupted_upload_leaves_image_uploadable(app: &TestApp) {
     assert_eq!(
         (image["status"].clone(), image["size"].clone()),
         (json!("active"), json!(4096))
+    );
+}
+
+async fn stage_and_glance_direct_import(app: &TestApp) {
+    let id = new_image(app).await;
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let import = |method: &'static str| {
+        app.request(Method::POST, &format!("/v2/images/{id}/import"))
+            .json(&json!({"method": {"name": method}}))
+    };
+    // Import before staging: the image is not uploading.
+    let r = import("glance-direct").send().await.expect("import");
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = app
+        .request(Method::PUT, &format!("/v2/images/{id}/stage"))
+        .header("Content-Type", "application/octet-stream")
+        .body(data.clone())
+        .send()
+        .await
+        .expect("stage");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let staged = app.show(&id).await;
+    assert_eq!(staged["status"], "uploading");
+    assert_eq!(staged["size"], 300_000);
+    // Staging twice, uploading meanwhile, unknown methods: refused.
+    let r = app
+        .request(Method::PUT, &format!("/v2/images/{id}/stage"))
+        .header("Content-Type", "application/octet-stream")
+        .body("x")
+        .send()
+        .await
+        .expect("stage");
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(app.upload(&id, "x").await.status(), StatusCode::CONFLICT);
+    let r = import("teleport").send().await.expect("import");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = import("glance-direct").send().await.expect("import");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    wait_for_status(app, &id, "active").await;
+    let image = app.show(&id).await;
+    assert_eq!(image["checksum"], json!(hex(&Md5::digest(&data))));
+    assert_eq!(image["os_hash_value"], json!(hex(&Sha512::digest(&data))));
+    let r = app.get(&format!("/v2/images/{id}/file")).await;
+    assert_eq!(&r.bytes().await.expect("data")[..], &data[..]);
+    let staging: Vec<_> = crate::harness::list_files(&app.data.0.join("staging"));
+    assert!(
+        staging.is_empty(),
+        "staged data is removed after import: {staging:?}"
     );
 }
