@@ -15,6 +15,9 @@ use crate::db::Upload;
 use crate::hashing::Hashes;
 use crate::store::Store;
 
+/// How much data the hashers and the store are handed at a time.
+const BLOCK: usize = 1 << 20;
+
 /// Glance's `image_size_cap`: 1 TiB.
 pub(crate) const IMAGE_SIZE_CAP: u64 = 1 << 40;
 
@@ -116,24 +119,38 @@ where
     let mut writer = store.begin(image_id).await?;
     let hashes = hash.then(Hashes::start);
     let mut size: u64 = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("The upload was interrupted: {e}")))?;
-        size += chunk.len() as u64;
-        if size > IMAGE_SIZE_CAP {
-            return Err(ApiError::PayloadTooLarge(
-                "Image exceeds the size cap.".into(),
-            ));
+    // The network hands over small pieces; the hashers and the store get large ones.
+    let mut pending = bytes::BytesMut::with_capacity(BLOCK);
+    loop {
+        let next = stream.next().await;
+        let done = next.is_none();
+        if let Some(chunk) = next {
+            let chunk = chunk
+                .map_err(|e| ApiError::BadRequest(format!("The upload was interrupted: {e}")))?;
+            size += chunk.len() as u64;
+            if size > IMAGE_SIZE_CAP {
+                return Err(ApiError::PayloadTooLarge(
+                    "Image exceeds the size cap.".into(),
+                ));
+            }
+            if declared.is_some_and(|d| size > d) {
+                return Err(ApiError::BadRequest(
+                    "Size mismatch: more data than declared.".into(),
+                ));
+            }
+            pending.extend_from_slice(&chunk);
         }
-        if declared.is_some_and(|d| size > d) {
-            return Err(ApiError::BadRequest(
-                "Size mismatch: more data than declared.".into(),
-            ));
+        if pending.len() >= BLOCK || (done && !pending.is_empty()) {
+            let block =
+                std::mem::replace(&mut pending, bytes::BytesMut::with_capacity(BLOCK)).freeze();
+            if let Some(h) = &hashes {
+                h.feed(&block).await;
+            }
+            writer.write(block).await?;
         }
-        if let Some(h) = &hashes {
-            h.feed(&chunk).await;
+        if done {
+            break;
         }
-        writer.write(chunk).await?;
     }
     if let Some(d) = declared
         && d != size

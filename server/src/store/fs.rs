@@ -52,9 +52,18 @@ struct FsWriter {
     target: PathBuf,
 }
 
+/// Data is flushed to disk as it goes, so the final sync does not wait for all of it at once.
+const SYNC_EVERY: usize = 64 << 20;
+
 fn write_all(mut file: File, mut chunks: mpsc::Receiver<Bytes>) -> std::io::Result<()> {
+    let mut unsynced = 0;
     while let Some(chunk) = chunks.blocking_recv() {
         file.write_all(&chunk)?;
+        unsynced += chunk.len();
+        if unsynced >= SYNC_EVERY {
+            file.sync_data()?;
+            unsynced = 0;
+        }
     }
     file.sync_all()
 }
@@ -70,7 +79,7 @@ impl Store for FsStore {
                 .join(PARTIAL)
                 .join(format!("{image_id}.{}", uuid::Uuid::new_v4().simple()));
             let file = File::create(&partial)?;
-            let (tx, rx) = mpsc::channel::<Bytes>(32);
+            let (tx, rx) = mpsc::channel::<Bytes>(8);
             let thread = tokio::task::spawn_blocking(move || write_all(file, rx));
             Ok(Box::new(FsWriter {
                 chunks: Some(tx),
