@@ -230,38 +230,35 @@ impl Db {
             .enumerate()
             .map(|(i, id)| (id.clone(), i))
             .collect();
+        // Properties, tags and locations in one round trip.
         let mut q = Sql::new(
-            "SELECT image_id, name, value FROM image_properties WHERE deleted = 0 AND image_id IN ",
+            "SELECT CAST(0 AS BIGINT) AS kind, image_id, name, value, CAST(0 AS BIGINT) AS position FROM image_properties WHERE deleted = 0 AND image_id IN ",
         );
         q.list(&ids);
+        q.push(" UNION ALL SELECT CAST(1 AS BIGINT), image_id, value, '', position FROM image_tags WHERE image_id IN ");
+        q.list(&ids);
+        q.push(" UNION ALL SELECT CAST(2 AS BIGINT), image_id, url, metadata, position FROM image_locations WHERE image_id IN ");
+        q.list(&ids);
+        q.push(" ORDER BY 1, 2, 5");
         for row in q.query().fetch_all(&self.pool).await? {
-            let id: String = row.try_get(0)?;
-            if let Some(&i) = index.get(&id) {
-                images[i]
-                    .image
-                    .properties
-                    .insert(row.try_get(1)?, row.try_get(2)?);
-            }
-        }
-        let mut q = Sql::new("SELECT image_id, value FROM image_tags WHERE image_id IN ");
-        q.list(&ids).push(" ORDER BY image_id, position");
-        for row in q.query().fetch_all(&self.pool).await? {
-            let id: String = row.try_get(0)?;
-            if let Some(&i) = index.get(&id) {
-                images[i].image.tags.push(row.try_get(1)?);
-            }
-        }
-        let mut q =
-            Sql::new("SELECT image_id, url, metadata FROM image_locations WHERE image_id IN ");
-        q.list(&ids).push(" ORDER BY image_id, position");
-        for row in q.query().fetch_all(&self.pool).await? {
-            let id: String = row.try_get(0)?;
-            let metadata: String = row.try_get(2)?;
-            if let Some(&i) = index.get(&id) {
-                images[i].image.locations.push(Location {
-                    url: row.try_get(1)?,
-                    metadata: serde_json::from_str(&metadata).map_err(corrupt)?,
-                });
+            let kind: i64 = row.try_get(0)?;
+            let id: String = row.try_get(1)?;
+            let Some(&i) = index.get(&id) else {
+                continue;
+            };
+            let image = &mut images[i].image;
+            match kind {
+                0 => {
+                    image.properties.insert(row.try_get(2)?, row.try_get(3)?);
+                }
+                1 => image.tags.push(row.try_get(2)?),
+                _ => {
+                    let metadata: String = row.try_get(3)?;
+                    image.locations.push(Location {
+                        url: row.try_get(2)?,
+                        metadata: serde_json::from_str(&metadata).map_err(corrupt)?,
+                    });
+                }
             }
         }
         Ok(())
@@ -310,9 +307,7 @@ impl Db {
             }
             other => other?,
         };
-        for (name, value) in &image.properties {
-            upsert_property(&mut tx, &image.id, name, value, now).await?;
-        }
+        upsert_properties(&mut tx, &image.id, image.properties.iter(), now).await?;
         write_tags(&mut tx, &image.id, &image.tags, now).await?;
         write_locations(&mut tx, &image.id, &image.locations, now).await?;
         record_change(&mut tx, &image.id, plan, record, now).await?;
@@ -366,12 +361,11 @@ impl Db {
         if updated.rows_affected() == 0 {
             return Ok(None);
         }
-        for (name, value) in &plan.added {
-            upsert_property(&mut tx, &after.id, name, value, now).await?;
-        }
-        for (name, change) in &plan.changed {
-            upsert_property(&mut tx, &after.id, name, &change.new, now).await?;
-        }
+        let written = plan
+            .added
+            .iter()
+            .chain(plan.changed.iter().map(|(k, c)| (k, &c.new)));
+        upsert_properties(&mut tx, &after.id, written, now).await?;
         for name in plan.removed.keys() {
             sqlx::query(
                 "UPDATE image_properties SET deleted = 1, deleted_at = $1, updated_at = $1 \
@@ -743,25 +737,33 @@ fn marker_cond(sql: &mut Sql, key: SortKey, op: &str, marker: &StoredImage) {
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
-async fn upsert_property(
+/// Inserts or revives property rows, many per statement.
+async fn upsert_properties<'a>(
     tx: &mut Tx<'_>,
     image_id: &str,
-    name: &str,
-    value: &str,
+    properties: impl Iterator<Item = (&'a String, &'a String)>,
     now: i64,
 ) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO image_properties (image_id, name, value, created_at, updated_at, deleted) \
-         VALUES ($1, $2, $3, $4, $4, 0) \
-         ON CONFLICT (image_id, name) DO UPDATE SET value = excluded.value, \
-         updated_at = excluded.updated_at, deleted = 0, deleted_at = NULL",
-    )
-    .bind(image_id)
-    .bind(name)
-    .bind(value)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    const ROWS: usize = 200;
+    let properties: Vec<(&String, &String)> = properties.collect();
+    for batch in properties.chunks(ROWS) {
+        let mut q = Sql::new(
+            "INSERT INTO image_properties (image_id, name, value, created_at, updated_at, deleted) VALUES ",
+        );
+        for (i, (name, value)) in batch.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push("(").text(image_id).push(", ").text(name.as_str());
+            q.push(", ").text(value.as_str()).push(", ").int(now);
+            q.push(", ").int(now).push(", 0)");
+        }
+        q.push(
+            " ON CONFLICT (image_id, name) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at, deleted = 0, deleted_at = NULL",
+        );
+        q.query().execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
