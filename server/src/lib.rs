@@ -46,11 +46,25 @@ pub async fn run(
         ui_index: Arc::from(config.ui_dir.join("index.html").as_path()),
         locks: Arc::default(),
     };
+    // Planner statistics: refreshed now and then while the server runs.
+    let maintenance = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                every.tick().await;
+                if let Err(e) = db.optimize().await {
+                    tracing::warn!("database maintenance failed: {e}");
+                }
+            }
+        })
+    };
     let app = routes::router(&config, state);
     let app = MapRequestLayer::new(api::normalize_version).layer(app);
     axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
         .with_graceful_shutdown(shutdown)
         .await?;
+    maintenance.abort();
     db.close().await;
     Ok(())
 }

@@ -1,13 +1,13 @@
 //! Image rows, their properties, tags and locations, and the record of property changes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use glint_core::{Image, Location, Plan, Status, Visibility};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::sql::Sql;
-use super::{Db, DbError, is_unique_violation};
+use super::{Backend, Db, DbError, is_unique_violation};
 use crate::time;
 
 /// An image as stored, with its concurrency version.
@@ -152,9 +152,27 @@ pub(crate) struct ListQuery {
     pub(crate) community: bool,
 }
 
-const IMAGE_COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, owner, \
+const SQLITE_IMAGE_COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, owner, \
     disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \
-    os_hash_algo, os_hash_value, created_at, updated_at, version";
+    os_hash_algo, os_hash_value, created_at, updated_at, version, \
+    (SELECT json_group_object(p.name, p.value) FROM image_properties p \
+        WHERE p.image_id = images.id AND p.deleted = 0) AS properties_json, \
+    (SELECT json_group_array(t.value) FROM (SELECT value FROM image_tags \
+        WHERE image_id = images.id ORDER BY position) t) AS tags_json, \
+    (SELECT json_group_array(json_object('url', l.url, 'metadata', json(l.metadata))) \
+        FROM (SELECT url, metadata FROM image_locations WHERE image_id = images.id \
+        ORDER BY position) l) AS locations_json";
+
+const POSTGRES_IMAGE_COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, owner, \
+    disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \
+    os_hash_algo, os_hash_value, created_at, updated_at, version, \
+    (SELECT CAST(COALESCE(json_object_agg(p.name, p.value), '{}') AS TEXT) \
+        FROM image_properties p WHERE p.image_id = images.id AND p.deleted = 0) AS properties_json, \
+    (SELECT CAST(COALESCE(json_agg(t.value ORDER BY t.position), '[]') AS TEXT) \
+        FROM image_tags t WHERE t.image_id = images.id) AS tags_json, \
+    (SELECT CAST(COALESCE(json_agg(json_build_object('url', l.url, 'metadata', \
+        CAST(l.metadata AS JSON)) ORDER BY l.position), '[]') AS TEXT) \
+        FROM image_locations l WHERE l.image_id = images.id) AS locations_json";
 
 fn corrupt(what: impl std::fmt::Display) -> DbError {
     DbError::Corrupt(what.to_string())
@@ -170,6 +188,25 @@ fn from_row(row: &AnyRow) -> Result<StoredImage, DbError> {
     let created: i64 = row.try_get("created_at")?;
     let updated: i64 = row.try_get("updated_at")?;
     let u = |n: Option<i64>| n.map(|n| u64::try_from(n).unwrap_or_default());
+    let json = |col: &str| -> Result<serde_json::Value, DbError> {
+        let text: Option<String> = row.try_get(col)?;
+        match text {
+            Some(t) => serde_json::from_str(&t).map_err(corrupt),
+            None => Ok(serde_json::Value::Null),
+        }
+    };
+    let properties = match json("properties_json")? {
+        serde_json::Value::Null => BTreeMap::new(),
+        v => serde_json::from_value(v).map_err(corrupt)?,
+    };
+    let tags = match json("tags_json")? {
+        serde_json::Value::Null => Vec::new(),
+        v => serde_json::from_value(v).map_err(corrupt)?,
+    };
+    let locations = match json("locations_json")? {
+        serde_json::Value::Null => Vec::new(),
+        v => serde_json::from_value(v).map_err(corrupt)?,
+    };
     let image = Image {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -188,11 +225,11 @@ fn from_row(row: &AnyRow) -> Result<StoredImage, DbError> {
         checksum: row.try_get("checksum")?,
         os_hash_algo: row.try_get("os_hash_algo")?,
         os_hash_value: row.try_get("os_hash_value")?,
-        tags: Vec::new(),
-        locations: Vec::new(),
+        tags,
+        locations,
         created_at: time::format(created),
         updated_at: time::format(updated),
-        properties: BTreeMap::new(),
+        properties,
     };
     Ok(StoredImage {
         image,
@@ -203,65 +240,25 @@ fn from_row(row: &AnyRow) -> Result<StoredImage, DbError> {
 }
 
 impl Db {
+    /// The columns of an image row, with its live properties, tags and locations aggregated as
+    /// JSON, so that an image (or a page of them) is one query.
+    fn image_columns(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => SQLITE_IMAGE_COLUMNS,
+            Backend::Postgres => POSTGRES_IMAGE_COLUMNS,
+        }
+    }
+
     /// A live (not deleted) image with its properties, tags and locations.
     pub(crate) async fn image(&self, id: &str) -> Result<Option<StoredImage>, DbError> {
         let row = sqlx::query(&format!(
-            "SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1 AND deleted = 0"
+            "SELECT {} FROM images WHERE id = $1 AND deleted = 0",
+            self.image_columns()
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let mut stored = from_row(&row)?;
-        self.fill(std::slice::from_mut(&mut stored)).await?;
-        Ok(Some(stored))
-    }
-
-    /// Loads properties, tags and locations for a page of images in three queries.
-    async fn fill(&self, images: &mut [StoredImage]) -> Result<(), DbError> {
-        if images.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<String> = images.iter().map(|i| i.image.id.clone()).collect();
-        let index: HashMap<String, usize> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.clone(), i))
-            .collect();
-        // Properties, tags and locations in one round trip.
-        let mut q = Sql::new(
-            "SELECT CAST(0 AS BIGINT) AS kind, image_id, name, value, CAST(0 AS BIGINT) AS position FROM image_properties WHERE deleted = 0 AND image_id IN ",
-        );
-        q.list(&ids);
-        q.push(" UNION ALL SELECT CAST(1 AS BIGINT), image_id, value, '', position FROM image_tags WHERE image_id IN ");
-        q.list(&ids);
-        q.push(" UNION ALL SELECT CAST(2 AS BIGINT), image_id, url, metadata, position FROM image_locations WHERE image_id IN ");
-        q.list(&ids);
-        q.push(" ORDER BY 1, 2, 5");
-        for row in q.query().fetch_all(&self.pool).await? {
-            let kind: i64 = row.try_get(0)?;
-            let id: String = row.try_get(1)?;
-            let Some(&i) = index.get(&id) else {
-                continue;
-            };
-            let image = &mut images[i].image;
-            match kind {
-                0 => {
-                    image.properties.insert(row.try_get(2)?, row.try_get(3)?);
-                }
-                1 => image.tags.push(row.try_get(2)?),
-                _ => {
-                    let metadata: String = row.try_get(3)?;
-                    image.locations.push(Location {
-                        url: row.try_get(2)?,
-                        metadata: serde_json::from_str(&metadata).map_err(corrupt)?,
-                    });
-                }
-            }
-        }
-        Ok(())
+        row.as_ref().map(from_row).transpose()
     }
 
     /// Stores a new image, and the plan that gave it its properties.
@@ -590,8 +587,11 @@ impl Db {
 
     /// One page of images.
     pub(crate) async fn list_images(&self, q: &ListQuery) -> Result<Vec<StoredImage>, DbError> {
+        // The page's ids first; the full rows (with their aggregated properties) only for them.
         let mut sql = Sql::new(&format!(
-            "SELECT {IMAGE_COLUMNS} FROM images WHERE deleted = 0 AND status <> 'killed'"
+            "SELECT {} FROM images WHERE id IN (\
+             SELECT id FROM images WHERE deleted = 0 AND status <> 'killed'",
+            self.image_columns()
         ));
         // Who may see what.
         if !q.admin {
@@ -648,8 +648,8 @@ impl Db {
                 }
                 ImageFilter::Property(name, value) => {
                     sql.push(
-                        " AND EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = images.id \
-                         AND p.deleted = 0 AND p.name = ",
+                        " AND id IN (SELECT p.image_id FROM image_properties p \
+                         WHERE p.deleted = 0 AND p.name = ",
                     )
                     .text(name.clone())
                     .push(" AND p.value = ")
@@ -686,29 +686,33 @@ impl Db {
             }
             sql.push(")");
         }
-        sql.push(" ORDER BY ");
-        for (i, (key, dir)) in q.sort.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            let dir = if *dir == SortDir::Asc { "ASC" } else { "DESC" };
-            // NULLs sort as the smallest values in both databases.
-            if matches!(
-                key,
-                SortKey::Name | SortKey::Size | SortKey::DiskFormat | SortKey::ContainerFormat
-            ) {
-                let low = if key.is_int() { "-1" } else { "''" };
-                sql.push(&format!("COALESCE({}, {low}) {dir}", key.column()));
-            } else {
-                sql.push(&format!("{} {dir}", key.column()));
-            }
-        }
-        sql.push(" LIMIT ").int(q.limit);
+        let order = order_by(&q.sort);
+        sql.push(&order).push(" LIMIT ").int(q.limit);
+        sql.push(")").push(&order);
         let rows = sql.query().fetch_all(&self.pool).await?;
-        let mut images = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-        self.fill(&mut images).await?;
-        Ok(images)
+        rows.iter().map(from_row).collect()
     }
+}
+
+/// ` ORDER BY ...` for a sort spec; NULLs sort as the smallest values in both databases.
+fn order_by(sort: &[(SortKey, SortDir)]) -> String {
+    let mut out = String::from(" ORDER BY ");
+    for (i, (key, dir)) in sort.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let dir = if *dir == SortDir::Asc { "ASC" } else { "DESC" };
+        if matches!(
+            key,
+            SortKey::Name | SortKey::Size | SortKey::DiskFormat | SortKey::ContainerFormat
+        ) {
+            let low = if key.is_int() { "-1" } else { "''" };
+            out.push_str(&format!("COALESCE({}, {low}) {dir}", key.column()));
+        } else {
+            out.push_str(&format!("{} {dir}", key.column()));
+        }
+    }
+    out
 }
 
 fn marker_cond(sql: &mut Sql, key: SortKey, op: &str, marker: &StoredImage) {

@@ -46,12 +46,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "images",
-    sqlite: include_str!("../../migrations/sqlite/0001_images.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_images.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "images",
+        sqlite: include_str!("../../migrations/sqlite/0001_images.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_images.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "property_values",
+        sqlite: include_str!("../../migrations/sqlite/0002_property_values.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_property_values.sql"),
+    },
+];
 
 /// A connection pool and the backend behind it.
 #[derive(Debug, Clone)]
@@ -92,7 +100,8 @@ impl Db {
                     if sqlite {
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;",
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; \
+                             PRAGMA optimize = 0x10002;",
                         )
                         .await?;
                     }
@@ -148,6 +157,15 @@ impl Db {
             sqlx::query("SELECT pg_advisory_unlock(7402201)")
                 .execute(&mut *conn)
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the query planner's statistics fresh as tables grow (SQLite; PostgreSQL's
+    /// autovacuum does this itself).
+    pub(crate) async fn optimize(&self) -> Result<(), DbError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA optimize").execute(&self.pool).await?;
         }
         Ok(())
     }
