@@ -6,7 +6,7 @@ use glint_core::{Image, Location, Plan, Status, Visibility};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::sql::Sql;
+use super::sql::{Arg, Sql};
 use super::{Backend, Db, DbError, is_unique_violation};
 use crate::time;
 
@@ -121,13 +121,6 @@ impl SortKey {
             SortKey::CreatedAt => "created_at",
             SortKey::UpdatedAt => "updated_at",
         }
-    }
-
-    fn is_int(self) -> bool {
-        matches!(
-            self,
-            SortKey::Size | SortKey::CreatedAt | SortKey::UpdatedAt
-        )
     }
 }
 
@@ -648,8 +641,8 @@ impl Db {
                 }
                 ImageFilter::Property(name, value) => {
                     sql.push(
-                        " AND id IN (SELECT p.image_id FROM image_properties p \
-                         WHERE p.deleted = 0 AND p.name = ",
+                        " AND EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = images.id \
+                         AND p.deleted = 0 AND p.name = ",
                     )
                     .text(name.clone())
                     .push(" AND p.value = ")
@@ -663,28 +656,7 @@ impl Db {
         }
         // Keyset paging: rows strictly after the marker in the sort order.
         if let Some(marker) = &q.marker {
-            sql.push(" AND (");
-            for i in 0..q.sort.len() {
-                if i > 0 {
-                    sql.push(" OR ");
-                }
-                sql.push("(");
-                for (j, (key, dir)) in q.sort.iter().enumerate().take(i + 1) {
-                    if j > 0 {
-                        sql.push(" AND ");
-                    }
-                    let op = if j < i {
-                        "="
-                    } else if *dir == SortDir::Asc {
-                        ">"
-                    } else {
-                        "<"
-                    };
-                    marker_cond(&mut sql, *key, op, marker);
-                }
-                sql.push(")");
-            }
-            sql.push(")");
+            keyset(&mut sql, &q.sort, marker);
         }
         let order = order_by(&q.sort);
         sql.push(&order).push(" LIMIT ").int(q.limit);
@@ -694,49 +666,99 @@ impl Db {
     }
 }
 
-/// ` ORDER BY ...` for a sort spec; NULLs sort as the smallest values in both databases.
+/// ` ORDER BY ...` for a sort spec. NULLs come first in ascending order and last in descending
+/// order in both databases, which is also the order of their indexes.
 fn order_by(sort: &[(SortKey, SortDir)]) -> String {
     let mut out = String::from(" ORDER BY ");
     for (i, (key, dir)) in sort.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        let dir = if *dir == SortDir::Asc { "ASC" } else { "DESC" };
-        if matches!(
-            key,
-            SortKey::Name | SortKey::Size | SortKey::DiskFormat | SortKey::ContainerFormat
-        ) {
-            let low = if key.is_int() { "-1" } else { "''" };
-            out.push_str(&format!("COALESCE({}, {low}) {dir}", key.column()));
-        } else {
-            out.push_str(&format!("{} {dir}", key.column()));
-        }
+        let dir = match dir {
+            SortDir::Asc => "ASC NULLS FIRST",
+            SortDir::Desc => "DESC NULLS LAST",
+        };
+        out.push_str(&format!("{} {dir}", key.column()));
     }
     out
 }
 
-fn marker_cond(sql: &mut Sql, key: SortKey, op: &str, marker: &StoredImage) {
+/// A sort key's value on the marker image (`None` for NULL).
+fn marker_value(key: SortKey, marker: &StoredImage) -> Option<Arg> {
     let m = &marker.image;
-    let nullable = matches!(
-        key,
-        SortKey::Name | SortKey::Size | SortKey::DiskFormat | SortKey::ContainerFormat
-    );
-    if nullable {
-        let low = if key.is_int() { "-1" } else { "''" };
-        sql.push(&format!("COALESCE({}, {low}) {op} ", key.column()));
-    } else {
-        sql.push(&format!("{} {op} ", key.column()));
-    }
     match key {
-        SortKey::Name => sql.text(m.name.clone().unwrap_or_default()),
-        SortKey::Status => sql.text(m.status.as_str()),
-        SortKey::ContainerFormat => sql.text(m.container_format.clone().unwrap_or_default()),
-        SortKey::DiskFormat => sql.text(m.disk_format.clone().unwrap_or_default()),
-        SortKey::Size => sql.int(m.size.map(to_i64).unwrap_or(-1)),
-        SortKey::Id => sql.text(m.id.clone()),
-        SortKey::CreatedAt => sql.int(marker.created_micros),
-        SortKey::UpdatedAt => sql.int(marker.updated_micros),
-    };
+        SortKey::Name => m.name.clone().map(Arg::Text),
+        SortKey::Status => Some(Arg::Text(m.status.as_str().into())),
+        SortKey::ContainerFormat => m.container_format.clone().map(Arg::Text),
+        SortKey::DiskFormat => m.disk_format.clone().map(Arg::Text),
+        SortKey::Size => m.size.map(|n| Arg::Int(to_i64(n))),
+        SortKey::Id => Some(Arg::Text(m.id.clone())),
+        SortKey::CreatedAt => Some(Arg::Int(marker.created_micros)),
+        SortKey::UpdatedAt => Some(Arg::Int(marker.updated_micros)),
+    }
+}
+
+/// Appends ` AND <rows after the marker in this order>`.
+fn keyset(sql: &mut Sql, sort: &[(SortKey, SortDir)], marker: &StoredImage) {
+    let values: Vec<Option<Arg>> = sort.iter().map(|(k, _)| marker_value(*k, marker)).collect();
+    // One direction over columns that are never NULL: a row-value comparison, which both
+    // databases answer from an index range.
+    let same_dir = sort.iter().all(|(_, d)| *d == sort[0].1);
+    let never_null = sort.iter().all(|(k, _)| {
+        matches!(
+            k,
+            SortKey::Status | SortKey::Id | SortKey::CreatedAt | SortKey::UpdatedAt
+        )
+    });
+    if same_dir && never_null {
+        let columns: Vec<&str> = sort.iter().map(|(k, _)| k.column()).collect();
+        let op = if sort[0].1 == SortDir::Asc { ">" } else { "<" };
+        sql.push(&format!(" AND ({}) {op} (", columns.join(", ")));
+        for (i, v) in values.into_iter().flatten().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.arg(v);
+        }
+        sql.push(")");
+        return;
+    }
+    sql.push(" AND (");
+    for i in 0..sort.len() {
+        if i > 0 {
+            sql.push(" OR ");
+        }
+        sql.push("(");
+        for (j, (key, dir)) in sort.iter().enumerate().take(i + 1) {
+            if j > 0 {
+                sql.push(" AND ");
+            }
+            let col = key.column();
+            match (&values[j], j < i, dir) {
+                (Some(v), true, _) => {
+                    sql.push(&format!("{col} = ")).arg(v.clone());
+                }
+                (None, true, _) => {
+                    sql.push(&format!("{col} IS NULL"));
+                }
+                (Some(v), false, SortDir::Asc) => {
+                    sql.push(&format!("{col} > ")).arg(v.clone());
+                }
+                (None, false, SortDir::Asc) => {
+                    sql.push(&format!("{col} IS NOT NULL"));
+                }
+                (Some(v), false, SortDir::Desc) => {
+                    sql.push(&format!("({col} < ")).arg(v.clone());
+                    sql.push(&format!(" OR {col} IS NULL)"));
+                }
+                (None, false, SortDir::Desc) => {
+                    sql.push("1 = 0");
+                }
+            }
+        }
+        sql.push(")");
+    }
+    sql.push(")");
 }
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
