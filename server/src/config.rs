@@ -108,3 +108,41 @@ impl Config {
 fn sqlite_url(data_dir: &Path) -> String {
     format!("sqlite:{}", data_dir.join("glint.db").display())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("glint-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("glint.toml");
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:7000\"\ndata_dir = \"/srv/glint\"\nnode_name = \"a\"\n",
+        )
+        .expect("write");
+        let config = Config::resolve(ServeArgs {
+            bind: Some("127.0.0.1:8000".parse().expect("addr")),
+            config: Some(file.clone()),
+            ..ServeArgs::default()
+        })
+        .expect("valid");
+        assert_eq!(config.bind.port(), 8000);
+        assert_eq!(config.data_dir, PathBuf::from("/srv/glint"));
+        assert_eq!(config.database_url, "sqlite:/srv/glint/glint.db");
+        assert_eq!(config.node_name, "a");
+        let defaults = Config::resolve(ServeArgs::default()).expect("defaults");
+        assert_eq!(defaults.bind.port(), 9292);
+        assert_eq!(defaults.database_url, "sqlite:glint-data/glint.db");
+        std::fs::write(&file, "colour = \"red\"\n").expect("write");
+        let err = Config::resolve(ServeArgs {
+            config: Some(file),
+            ..ServeArgs::default()
+        })
+        .expect_err("unknown keys are refused");
+        assert!(err.to_string().contains("colour"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
