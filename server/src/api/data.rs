@@ -205,7 +205,7 @@ async fn finish(
     ))
 }
 
-fn check_declared(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+pub(crate) fn check_declared(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let declared = declared_size(headers)?;
     if let Some(n) = declared.filter(|n| *n > IMAGE_SIZE_CAP) {
         return Err(ApiError::PayloadTooLarge(format!(
@@ -234,10 +234,22 @@ pub(crate) async fn upload(
     require_octet_stream(&headers)?;
     let stored = load_writable(&state, &identity, &id).await?;
     check_if_match(&headers, stored.version)?;
-    let image = &stored.image;
-    require_formats(image)?;
     let declared = check_declared(&headers)?;
-    let owner = claim(&state, image, Status::Saving).await?;
+    receive(&state, &stored.image, body, declared, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes an image's data: `queued` → `saving` → `active`. When `expected_md5` is given and the
+/// data does not match it, nothing is kept (400). Any failure leaves the image `queued`.
+pub(crate) async fn receive(
+    state: &AppState,
+    image: &Image,
+    body: Body,
+    declared: Option<u64>,
+    expected_md5: Option<&str>,
+) -> Result<(), ApiError> {
+    require_formats(image)?;
+    let owner = claim(state, image, Status::Saving).await?;
     let mut guard = UploadGuard {
         state: state.clone(),
         id: image.id.clone(),
@@ -253,8 +265,19 @@ pub(crate) async fn upload(
     )
     .await?;
     let digests = digests.ok_or_else(|| ApiError::Internal("no digests".into()))?;
+    if let Some(expected) = expected_md5
+        && !expected.eq_ignore_ascii_case(&digests.0)
+    {
+        if let Err(e) = state.store.delete(&location).await {
+            tracing::warn!("cannot remove rejected data {location}: {e}");
+        }
+        return Err(ApiError::BadRequest(format!(
+            "Supplied checksum ({expected}) and checksum generated from uploaded image ({}) did not match.",
+            digests.0
+        )));
+    }
     let result = finish(
-        &state,
+        state,
         image,
         Status::Saving,
         &owner,
@@ -264,7 +287,7 @@ pub(crate) async fn upload(
     )
     .await;
     guard.armed = false;
-    result.map(|()| StatusCode::NO_CONTENT)
+    result
 }
 
 /// `PUT /v2/images/{id}/stage`: data for a later `glance-direct` import.

@@ -7,6 +7,7 @@ mod extract;
 mod history;
 mod images;
 mod list;
+mod v1;
 mod wire;
 
 use std::sync::Arc;
@@ -84,8 +85,21 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/info/stores", get(discovery::info_stores))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(METADATA_BODY_LIMIT));
+    let legacy = Router::new()
+        .route("/images", get(v1::index).post(v1::create))
+        .route("/images/detail", get(v1::detail))
+        .route(
+            "/images/{id}",
+            get(v1::download)
+                .head(v1::head)
+                .put(v1::update)
+                .delete(v1::delete),
+        )
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/", get(discovery::root))
+        .nest("/v1", legacy)
         .route("/versions", get(discovery::versions))
         .nest("/v2", images)
         .layer(middleware::from_fn(shape))

@@ -7,3 +7,4 @@ mod data;
 mod errors;
 mod images;
 mod list;
+mod v1;

@@ -1,0 +1,488 @@
+//! The legacy v1 Images API (Glance Essex to Queens), on the same storage and through the same
+//! core plans as v2. Metadata travels in `x-image-meta-*` headers; a `PUT` purges the property
+//! set only when asked to and never when it carries image data (Launchpad bug 901534).
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use glint_core::{Image, PlanContext, Request, Status, V1Update, Visibility};
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::data::{check_declared, receive};
+use super::error::ApiError;
+use super::extract::{Identity, wants_preview};
+use super::images::{load_visible, load_writable, modify, preview_response};
+use crate::db::{ChangeRecord, ImageFilter, ListQuery, SortDir, SortKey, StoredImage};
+use crate::time;
+
+/// Characters escaped in header values sent back (headers are ASCII; `%` itself too).
+const HEADER_UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
+
+/// The v1 metadata headers of a request, percent-decoded (python-glanceclient encodes them).
+fn meta_headers(headers: &HeaderMap) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out = Vec::new();
+    for (name, value) in headers {
+        let n = name.as_str();
+        if !(n.starts_with("x-image-meta-") || n == glint_core::v1::PURGE_HEADER) {
+            continue;
+        }
+        let raw = std::str::from_utf8(value.as_bytes())
+            .map_err(|_| ApiError::BadRequest(format!("Header {n} is not valid UTF-8.")))?;
+        let decoded = percent_decode_str(raw).decode_utf8().map_err(|_| {
+            ApiError::BadRequest(format!("Header {n} does not percent-decode to UTF-8."))
+        })?;
+        out.push((n.to_string(), decoded.into_owned()));
+    }
+    Ok(out)
+}
+
+fn parse_update(headers: &HeaderMap, has_data: bool) -> Result<V1Update, ApiError> {
+    let pairs = meta_headers(headers)?;
+    Ok(V1Update::from_headers(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        has_data,
+    )?)
+}
+
+/// Whether a request carries a body: a non-zero `Content-Length`, or a chunked one.
+fn has_body(headers: &HeaderMap) -> bool {
+    let chunked = headers
+        .get(header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    chunked || length > 0
+}
+
+fn v1_time(micros: i64) -> String {
+    let t = time::format(micros);
+    format!(
+        "{}.{:06}",
+        t.trim_end_matches('Z'),
+        micros.rem_euclid(1_000_000)
+    )
+}
+
+fn is_public(image: &Image) -> bool {
+    image.visibility == Visibility::Public
+}
+
+/// The image as v1 shows it in JSON.
+fn image_json(stored: &StoredImage) -> Value {
+    let i = &stored.image;
+    json!({
+        "id": i.id,
+        "name": i.name,
+        "size": i.size.unwrap_or(0),
+        "virtual_size": i.virtual_size,
+        "disk_format": i.disk_format,
+        "container_format": i.container_format,
+        "checksum": i.checksum,
+        "status": i.status.as_str(),
+        "is_public": is_public(i),
+        "protected": i.protected,
+        "min_disk": i.min_disk,
+        "min_ram": i.min_ram,
+        "owner": i.owner,
+        "created_at": v1_time(stored.created_micros),
+        "updated_at": v1_time(stored.updated_micros),
+        "deleted_at": Value::Null,
+        "deleted": false,
+        "properties": i.properties,
+    })
+}
+
+fn brief_json(stored: &StoredImage) -> Value {
+    let i = &stored.image;
+    json!({
+        "id": i.id,
+        "name": i.name,
+        "size": i.size.unwrap_or(0),
+        "disk_format": i.disk_format,
+        "container_format": i.container_format,
+        "checksum": i.checksum,
+    })
+}
+
+/// The image as v1 shows it in headers.
+fn image_headers(stored: &StoredImage) -> HeaderMap {
+    let i = &stored.image;
+    let py_bool = |b: bool| if b { "True" } else { "False" }.to_string();
+    let mut fields: Vec<(String, Option<String>)> = vec![
+        ("id".into(), Some(i.id.clone())),
+        ("name".into(), i.name.clone()),
+        ("status".into(), Some(i.status.as_str().into())),
+        ("is_public".into(), Some(py_bool(is_public(i)))),
+        ("protected".into(), Some(py_bool(i.protected))),
+        ("deleted".into(), Some(py_bool(false))),
+        ("size".into(), Some(i.size.unwrap_or(0).to_string())),
+        ("virtual_size".into(), i.virtual_size.map(|n| n.to_string())),
+        ("disk_format".into(), i.disk_format.clone()),
+        ("container_format".into(), i.container_format.clone()),
+        ("checksum".into(), i.checksum.clone()),
+        ("min_disk".into(), Some(i.min_disk.to_string())),
+        ("min_ram".into(), Some(i.min_ram.to_string())),
+        ("owner".into(), i.owner.clone()),
+        ("created_at".into(), Some(v1_time(stored.created_micros))),
+        ("updated_at".into(), Some(v1_time(stored.updated_micros))),
+    ];
+    for (k, v) in &i.properties {
+        fields.push((format!("property-{k}"), Some(v.clone())));
+    }
+    let mut h = HeaderMap::new();
+    for (k, v) in fields {
+        let Some(v) = v else { continue };
+        let name = HeaderName::from_bytes(format!("x-image-meta-{k}").as_bytes());
+        let value = HeaderValue::from_str(&utf8_percent_encode(&v, HEADER_UNSAFE).to_string());
+        if let (Ok(name), Ok(value)) = (name, value) {
+            h.insert(name, value);
+        }
+    }
+    if let Some(c) = i
+        .checksum
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        h.insert(header::ETAG, c);
+    }
+    h
+}
+
+fn image_response(status: StatusCode, stored: &StoredImage) -> Response {
+    (status, Json(json!({ "image": image_json(stored) }))).into_response()
+}
+
+async fn reload(state: &AppState, id: &str) -> Result<StoredImage, ApiError> {
+    state
+        .db
+        .image(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found_image(id))
+}
+
+/// `POST /v1/images`: registers an image, optionally with its data in the body.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    identity: Identity,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let has_data = has_body(&headers);
+    let mut update = parse_update(&headers, has_data)?;
+    // A new image has no properties to purge.
+    update.purge_header = Some(false);
+    if has_data && !content_type_is_octet_stream(&headers) {
+        return Err(ApiError::BadRequest(
+            "Image data must be sent as application/octet-stream.".into(),
+        ));
+    }
+    let id = match update.fields.get(&glint_core::v1::V1Field::Id) {
+        Some(id) if glint_core::image::is_uuid(id.trim()) => id.trim().to_ascii_lowercase(),
+        Some(id) => return Err(ApiError::BadRequest(format!("Invalid image id '{id}'."))),
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let template = Image::new(id, identity.caller.project_id.clone(), "");
+    let ctx = PlanContext::new(&identity.caller, &state.settings);
+    let plan = glint_core::plan(&template, &Request::V1Update(update.clone()), &ctx);
+    if wants_preview(&headers, uri.query()) {
+        return Ok(preview_response(&plan, 0));
+    }
+    if let Some(v) = plan.first_violation() {
+        return Err(ApiError::from_violation(v));
+    }
+    let image = glint_core::apply(&plan, &template);
+    let record = ChangeRecord {
+        request_id: &identity.request_id,
+        user_id: identity.user_id.as_deref(),
+        project_id: identity.caller.project_id.as_deref(),
+        action: "v1_create",
+    };
+    let mut stored = state.db.insert_image(&image, &plan, record).await?;
+    if has_data {
+        let expected = update
+            .fields
+            .get(&glint_core::v1::V1Field::Checksum)
+            .cloned();
+        receive(
+            &state,
+            &stored.image,
+            body,
+            check_declared(&headers)?,
+            expected.as_deref(),
+        )
+        .await?;
+        stored = reload(&state, &stored.image.id).await?;
+    }
+    let mut response = image_response(StatusCode::CREATED, &stored);
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/images/{}", stored.image.id)) {
+        h.insert(header::LOCATION, v);
+    }
+    if let Some(c) = stored
+        .image
+        .checksum
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        h.insert(header::ETAG, c);
+    }
+    Ok(response)
+}
+
+fn content_type_is_octet_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        == Some("application/octet-stream")
+}
+
+/// `HEAD /v1/images/{id}`: every attribute and property as a header.
+pub(crate) async fn head(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let stored = load_visible(&state, &identity, &id).await?;
+    let mut response = StatusCode::OK.into_response();
+    *response.headers_mut() = image_headers(&stored);
+    Ok(response)
+}
+
+/// `GET /v1/images/{id}`: the data, with the metadata headers.
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let stored = load_visible(&state, &identity, &id).await?;
+    let image = &stored.image;
+    match image.status {
+        Status::Active => {}
+        Status::Deactivated if identity.caller.is_admin() => {}
+        Status::Deactivated => {
+            return Err(ApiError::Forbidden(
+                "The requested image has been deactivated. Image data download is forbidden."
+                    .into(),
+            ));
+        }
+        _ => return Err(ApiError::not_found_image(&image.id)),
+    }
+    let (Some(size), Some(location)) = (image.size, image.locations.first()) else {
+        return Err(ApiError::not_found_image(&image.id));
+    };
+    let stream = state.store.read(&location.url, 0, size).await?;
+    let mut response = Response::new(Body::from_stream(stream));
+    let mut h = image_headers(&stored);
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    *response.headers_mut() = h;
+    Ok(response)
+}
+
+/// `PUT /v1/images/{id}`: metadata, and data when the body carries it.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let has_data = has_body(&headers);
+    let update = parse_update(&headers, has_data)?;
+    if has_data && !content_type_is_octet_stream(&headers) {
+        return Err(ApiError::BadRequest(
+            "Image data must be sent as application/octet-stream.".into(),
+        ));
+    }
+    let preview = wants_preview(&headers, uri.query());
+    let request = Request::V1Update(update.clone());
+    let outcome = modify(&state, &identity, &id, &headers, preview, "v1_put", |_| {
+        Ok(request.clone())
+    })
+    .await?;
+    let mut stored = match outcome {
+        super::images::Outcome::Preview(plan, stored) => {
+            return Ok(preview_response(&plan, stored.version));
+        }
+        super::images::Outcome::Applied(stored) => stored,
+    };
+    if has_data {
+        let expected = update
+            .fields
+            .get(&glint_core::v1::V1Field::Checksum)
+            .cloned();
+        receive(
+            &state,
+            &stored.image,
+            body,
+            check_declared(&headers)?,
+            expected.as_deref(),
+        )
+        .await?;
+        stored = reload(&state, &stored.image.id).await?;
+    }
+    Ok(image_response(StatusCode::OK, &stored))
+}
+
+/// `DELETE /v1/images/{id}`: 200, as Glance's v1 code answered.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let stored = load_writable(&state, &identity, &id).await?;
+    if stored.image.protected {
+        return Err(ApiError::Forbidden(format!(
+            "Image with identifier {} is protected and cannot be deleted.",
+            stored.image.id
+        )));
+    }
+    if !state.db.delete_image(&stored.image.id).await? {
+        return Err(ApiError::not_found_image(&stored.image.id));
+    }
+    for location in &stored.image.locations {
+        if let Err(e) = state.store.delete(&location.url).await {
+            tracing::warn!(image = %stored.image.id, "cannot delete data at {}: {e}", location.url);
+        }
+    }
+    Ok(StatusCode::OK)
+}
+
+fn v1_list_query(raw: &str, identity: &Identity) -> Result<ListQuery, ApiError> {
+    let bad = |m: String| ApiError::BadRequest(m);
+    let mut filters = Vec::new();
+    let mut limit = 25;
+    let mut sort_key = SortKey::CreatedAt;
+    let mut sort_dir = SortDir::Desc;
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        let (key, value) = (key.into_owned(), value.into_owned());
+        let int = |v: &str| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| bad(format!("Invalid value '{v}' for {key}.")))
+        };
+        match key.as_str() {
+            "limit" => limit = int(&value)?.min(1000),
+            "marker" => {}
+            "sort_key" => {
+                sort_key = SortKey::parse(&value)
+                    .ok_or_else(|| bad(format!("Unsupported sort_key. Acceptable values: name, status, container_format, disk_format, size, id, created_at, updated_at")))?
+            }
+            "sort_dir" => {
+                sort_dir = match value.as_str() {
+                    "asc" => SortDir::Asc,
+                    "desc" => SortDir::Desc,
+                    _ => return Err(bad("Unsupported sort_dir. Acceptable values: asc, desc".into())),
+                }
+            }
+            "name" => filters.push(ImageFilter::In("name", vec![value])),
+            "status" => filters.push(ImageFilter::In("status", vec![value])),
+            "container_format" => filters.push(ImageFilter::In("container_format", vec![value])),
+            "disk_format" => filters.push(ImageFilter::In("disk_format", vec![value])),
+            "size_min" => filters.push(ImageFilter::Int("size", ">=", int(&value)?)),
+            "size_max" => filters.push(ImageFilter::Int("size", "<=", int(&value)?)),
+            "min_ram" => filters.push(ImageFilter::Int("min_ram", ">=", int(&value)?)),
+            "min_disk" => filters.push(ImageFilter::Int("min_disk", ">=", int(&value)?)),
+            "protected" => {
+                let v = match value.to_ascii_lowercase().as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(bad(format!("Invalid value '{value}' for protected."))),
+                };
+                filters.push(ImageFilter::Flag("protected", v));
+            }
+            "is_public" => {
+                if identity.caller.is_admin() && value != "none" {
+                    let public = glint_core::v1::bool_from_string(&value);
+                    if public {
+                        filters.push(ImageFilter::Visibility(Visibility::Public));
+                    }
+                }
+            }
+            "changes-since" => {
+                return Err(bad("changes-since is not supported by this server.".into()));
+            }
+            k => {
+                if let Some(prop) = k.strip_prefix("property-") {
+                    filters.push(ImageFilter::Property(prop.to_string(), value));
+                }
+            }
+        }
+    }
+    let mut sort = vec![(sort_key, sort_dir)];
+    for tie in [SortKey::CreatedAt, SortKey::Id] {
+        if sort_key != tie {
+            sort.push((tie, sort_dir));
+        }
+    }
+    Ok(ListQuery {
+        filters,
+        sort,
+        limit,
+        marker: None,
+        project: identity.caller.project_id.clone(),
+        admin: identity.caller.is_admin(),
+        member_status: None,
+        community: false,
+    })
+}
+
+async fn list(
+    state: &AppState,
+    identity: &Identity,
+    uri: &Uri,
+) -> Result<Vec<StoredImage>, ApiError> {
+    let raw = uri.query().unwrap_or_default();
+    let mut query = v1_list_query(raw, identity)?;
+    let marker = form_urlencoded::parse(raw.as_bytes())
+        .find(|(k, _)| k == "marker")
+        .map(|(_, v)| v.into_owned());
+    if let Some(m) = marker {
+        let found = match glint_core::image::is_uuid(&m) {
+            true => state.db.image(&m.to_ascii_lowercase()).await?,
+            false => None,
+        };
+        query.marker = Some(found.ok_or_else(|| ApiError::BadRequest("Invalid marker".into()))?);
+    }
+    Ok(state.db.list_images(&query).await?)
+}
+
+/// `GET /v1/images`: the brief list.
+pub(crate) async fn index(
+    State(state): State<AppState>,
+    identity: Identity,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let images = list(&state, &identity, &uri).await?;
+    Ok(Json(
+        json!({"images": images.iter().map(brief_json).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `GET /v1/images/detail`: the full list.
+pub(crate) async fn detail(
+    State(state): State<AppState>,
+    identity: Identity,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let images = list(&state, &identity, &uri).await?;
+    Ok(Json(
+        json!({"images": images.iter().map(image_json).collect::<Vec<_>>()}),
+    ))
+}
