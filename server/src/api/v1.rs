@@ -382,7 +382,7 @@ fn v1_list_query(raw: &str, identity: &Identity) -> Result<ListQuery, ApiError> 
             "marker" => {}
             "sort_key" => {
                 sort_key = SortKey::parse(&value)
-                    .ok_or_else(|| bad(format!("Unsupported sort_key. Acceptable values: name, status, container_format, disk_format, size, id, created_at, updated_at")))?
+                    .ok_or_else(|| bad("Unsupported sort_key. Acceptable values: name, status, container_format, disk_format, size, id, created_at, updated_at".into()))?
             }
             "sort_dir" => {
                 sort_dir = match value.as_str() {
