@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use glint_core::{Image, PlanContext, Request, Status, V1Update, Visibility};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use serde_json::{Value, json};
@@ -48,18 +49,25 @@ fn parse_update(headers: &HeaderMap, has_data: bool) -> Result<V1Update, ApiErro
     )?)
 }
 
-/// Whether a request carries a body: a non-zero `Content-Length`, or a chunked one.
-fn has_body(headers: &HeaderMap) -> bool {
-    let chunked = headers
-        .get(header::TRANSFER_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    chunked || length > 0
+/// The request's image data, if it carries any: a body of zero bytes (python-glanceclient sends
+/// an empty chunked body when it has no data) is no data. Waits for the first bytes to tell.
+async fn image_data(body: Body) -> Result<Option<Body>, ApiError> {
+    let mut stream = body.into_data_stream();
+    loop {
+        match stream.next().await {
+            None => return Ok(None),
+            Some(Err(e)) => {
+                return Err(ApiError::BadRequest(format!(
+                    "Cannot read the request body: {e}"
+                )));
+            }
+            Some(Ok(chunk)) if chunk.is_empty() => continue,
+            Some(Ok(chunk)) => {
+                let rest = futures_util::stream::once(async move { Ok(chunk) }).chain(stream);
+                return Ok(Some(Body::from_stream(rest)));
+            }
+        }
+    }
 }
 
 fn v1_time(micros: i64) -> String {
@@ -176,7 +184,8 @@ pub(crate) async fn create(
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let has_data = has_body(&headers);
+    let data = image_data(body).await?;
+    let has_data = data.is_some();
     let mut update = parse_update(&headers, has_data)?;
     // A new image has no properties to purge.
     update.purge_header = Some(false);
@@ -207,7 +216,7 @@ pub(crate) async fn create(
         action: "v1_create",
     };
     let mut stored = state.db.insert_image(&image, &plan, record).await?;
-    if has_data {
+    if let Some(body) = data {
         let expected = update
             .fields
             .get(&glint_core::v1::V1Field::Checksum)
@@ -302,7 +311,8 @@ pub(crate) async fn update(
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let has_data = has_body(&headers);
+    let data = image_data(body).await?;
+    let has_data = data.is_some();
     let update = parse_update(&headers, has_data)?;
     if has_data && !content_type_is_octet_stream(&headers) {
         return Err(ApiError::BadRequest(
@@ -321,7 +331,7 @@ pub(crate) async fn update(
         }
         super::images::Outcome::Applied(stored) => stored,
     };
-    if has_data {
+    if let Some(body) = data {
         let expected = update
             .fields
             .get(&glint_core::v1::V1Field::Checksum)

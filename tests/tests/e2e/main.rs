@@ -3,8 +3,10 @@
 
 mod harness;
 
+mod clients;
 mod data;
 mod errors;
 mod images;
 mod list;
+mod python;
 mod v1;

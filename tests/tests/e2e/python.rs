@@ -1,0 +1,79 @@
+//! The real OpenStack Python clients, in a virtual environment kept outside the clone
+//! (`~/.cache/glint/`), created on first use.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// The pinned client packages.
+pub(crate) const CLIENTS: &[&str] = &["python-glanceclient==4.13.0"];
+
+static SETUP: Mutex<()> = Mutex::new(());
+
+fn cache_dir() -> PathBuf {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".cache").join("glint")
+}
+
+/// The virtual environment's folder, with the clients installed.
+pub(crate) fn venv() -> PathBuf {
+    let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    let tag: String = CLIENTS
+        .iter()
+        .map(|p| p.replace("==", "-"))
+        .collect::<Vec<_>>()
+        .join("_");
+    let dir = cache_dir().join(format!("venv-{tag}"));
+    let ready = dir.join(".ready");
+    if ready.exists() {
+        return dir;
+    }
+    std::fs::create_dir_all(cache_dir()).expect("cache folder");
+    let python = std::env::var("GLINT_PYTHON").unwrap_or_else(|_| "python3".into());
+    run(Command::new(&python).args(["-m", "venv"]).arg(&dir));
+    run(Command::new(dir.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(CLIENTS));
+    std::fs::write(&ready, CLIENTS.join("\n")).expect("mark the venv ready");
+    dir
+}
+
+fn run(cmd: &mut Command) {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().unwrap_or_else(|e| {
+        panic!("cannot run {shown}: {e}; Python 3 with venv and pip is needed")
+    });
+    assert!(status.success(), "{shown} failed: {status}");
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Runs a tool from the venv and returns its output, failing the test with it if it fails.
+///
+/// The tool runs on a terminal (`script` from util-linux), as when an operator types it: the
+/// clients take any standard input that is not a terminal as image data.
+pub(crate) fn tool(venv: &Path, name: &str, args: &[&str]) -> String {
+    let program = venv.join("bin").join(name);
+    let command = std::iter::once(program.to_string_lossy().into_owned())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| shell_quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {name} under script(1): {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
