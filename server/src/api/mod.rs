@@ -95,6 +95,19 @@ pub(crate) fn router(state: AppState) -> Router {
                 .put(v1::update)
                 .delete(v1::delete),
         )
+        .route(
+            "/images/{id}/members",
+            get(v1::members)
+                .put(v1::replace_members)
+                .layer(DefaultBodyLimit::max(METADATA_BODY_LIMIT)),
+        )
+        .route(
+            "/images/{id}/members/{member}",
+            put(v1::put_member)
+                .delete(v1::delete_member)
+                .layer(DefaultBodyLimit::max(METADATA_BODY_LIMIT)),
+        )
+        .route("/shared-images/{member}", get(v1::shared_images))
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable());
     Router::new()

@@ -42,6 +42,13 @@ fn meta_headers(headers: &HeaderMap) -> Result<Vec<(String, String)>, ApiError> 
 }
 
 fn parse_update(headers: &HeaderMap, has_data: bool) -> Result<V1Update, ApiError> {
+    for external in ["x-image-meta-location", "x-glance-api-copy-from"] {
+        if headers.contains_key(external) {
+            return Err(ApiError::BadRequest(format!(
+                "{external} is not supported: send the data in the request body, or use the v2 import API."
+            )));
+        }
+    }
     let pairs = meta_headers(headers)?;
     Ok(V1Update::from_headers(
         pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -495,4 +502,140 @@ pub(crate) async fn detail(
     Ok(Json(
         json!({"images": images.iter().map(image_json).collect::<Vec<_>>()}),
     ))
+}
+
+/// Glance's `image_member_quota`.
+const MEMBER_QUOTA: usize = 128;
+
+/// `GET /v1/images/{id}/members`.
+pub(crate) async fn members(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let stored = load_visible(&state, &identity, &id).await?;
+    let members = state.db.members(&stored.image.id).await?;
+    Ok(Json(json!({
+        "members": members
+            .iter()
+            .map(|m| json!({"member_id": m.member, "can_share": m.can_share}))
+            .collect::<Vec<_>>()
+    })))
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("Invalid {what}: {e}")))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Membership {
+    member_id: String,
+    #[serde(default)]
+    can_share: Option<bool>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Memberships {
+    memberships: Vec<Membership>,
+}
+
+/// `PUT /v1/images/{id}/members`: replaces the member list.
+pub(crate) async fn replace_members(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+    super::extract::RawBody(body): super::extract::RawBody,
+) -> Result<StatusCode, ApiError> {
+    let stored = load_writable(&state, &identity, &id).await?;
+    let body: Memberships = json_body(&body, "memberships")?;
+    if body.memberships.len() > MEMBER_QUOTA {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "Maximum number of members exceeded: {} requested, {MEMBER_QUOTA} allowed.",
+            body.memberships.len()
+        )));
+    }
+    let list: Vec<(String, Option<bool>)> = body
+        .memberships
+        .into_iter()
+        .map(|m| (m.member_id, m.can_share))
+        .collect();
+    state.db.replace_members(&stored.image.id, &list).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct MemberBody {
+    #[serde(default)]
+    member: Option<MemberFields>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct MemberFields {
+    #[serde(default)]
+    can_share: Option<bool>,
+}
+
+/// `PUT /v1/images/{id}/members/{member}`: adds a member, or updates `can_share`.
+pub(crate) async fn put_member(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((id, member)): Path<(String, String)>,
+    super::extract::RawBody(body): super::extract::RawBody,
+) -> Result<StatusCode, ApiError> {
+    let stored = load_writable(&state, &identity, &id).await?;
+    let body: MemberBody = if body.is_empty() {
+        MemberBody::default()
+    } else {
+        json_body(&body, "member")?
+    };
+    let existing = state.db.members(&stored.image.id).await?;
+    if !existing.iter().any(|m| m.member == member) && existing.len() >= MEMBER_QUOTA {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "Maximum number of members exceeded: {MEMBER_QUOTA} allowed."
+        )));
+    }
+    let can_share = body.member.and_then(|m| m.can_share);
+    state
+        .db
+        .put_member(&stored.image.id, &member, can_share)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/images/{id}/members/{member}`.
+pub(crate) async fn delete_member(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((id, member)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let stored = load_writable(&state, &identity, &id).await?;
+    if state.db.delete_member(&stored.image.id, &member).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!(
+            "{member} is not a member of image {}",
+            stored.image.id
+        )))
+    }
+}
+
+/// `GET /v1/shared-images/{member}`.
+pub(crate) async fn shared_images(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(member): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = &identity.caller;
+    if !caller.is_admin() && caller.project_id.as_deref() != Some(member.as_str()) {
+        return Err(ApiError::Forbidden(
+            "Only an administrator may list another project's shared images.".into(),
+        ));
+    }
+    let shared = state.db.shared_with(&member).await?;
+    Ok(Json(json!({
+        "shared_images": shared
+            .iter()
+            .map(|m| json!({"image_id": m.image_id, "can_share": m.can_share}))
+            .collect::<Vec<_>>()
+    })))
 }

@@ -286,6 +286,12 @@ async fn v1_calls_and_header_edge_cases(app: &TestApp) {
         HeaderValue::from_str(&"v".repeat(65_536)).expect("value"),
     );
     bad_cases.push((long, 400, "longer than 65535"));
+    let mut copy = HeaderMap::new();
+    copy.insert(
+        "x-glance-api-copy-from",
+        HeaderValue::from_static("http://example.com/x.img"),
+    );
+    bad_cases.push((copy, 400, "is not supported"));
     let mut ram = HeaderMap::new();
     ram.insert("x-image-meta-min-ram", HeaderValue::from_static("-5"));
     bad_cases.push((ram, 400, "out of range"));
@@ -376,6 +382,75 @@ async fn v1_calls_and_header_edge_cases(app: &TestApp) {
         app.get("/v1/images?marker=nope").await.status(),
         StatusCode::BAD_REQUEST
     );
+
+    // Members.
+    let members = |path: String| app.request(Method::PUT, &path);
+    let r = members(format!("/v1/images/{id}/members/p2"))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = members(format!("/v1/images/{id}/members/p3"))
+        .json(&json!({"member": {"can_share": true}}))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let list: Value = app
+        .get(&format!("/v1/images/{id}/members"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        list,
+        json!({"members": [{"member_id": "p2", "can_share": false}, {"member_id": "p3", "can_share": true}]})
+    );
+    let shared: Value = app
+        .request(Method::GET, "/v1/shared-images/p3")
+        .header("X-Tenant-Id", "p3")
+        .header("X-Roles", "member")
+        .send()
+        .await
+        .expect("shared")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        shared,
+        json!({"shared_images": [{"image_id": id, "can_share": true}]})
+    );
+    let r = members(format!("/v1/images/{id}/members"))
+        .json(
+            &json!({"memberships": [{"member_id": "p3"}, {"member_id": "p4", "can_share": false}]}),
+        )
+        .send()
+        .await
+        .expect("replace");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let list: Value = app
+        .get(&format!("/v1/images/{id}/members"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        list,
+        json!({"members": [{"member_id": "p3", "can_share": true}, {"member_id": "p4", "can_share": false}]}),
+        "p2 removed, p3 kept as it was, p4 added"
+    );
+    let r = app
+        .request(Method::DELETE, &format!("/v1/images/{id}/members/p2"))
+        .send()
+        .await
+        .expect("delete member");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = members(format!("/v1/images/{id}/members"))
+        .json(&json!({"members": []}))
+        .send()
+        .await
+        .expect("replace");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     // Delete answers 200; then 404.
     let r = app
