@@ -7,6 +7,7 @@ mod extract;
 mod history;
 mod images;
 mod list;
+mod members;
 mod v1;
 mod wire;
 
@@ -72,6 +73,16 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/images/{id}/tags/{tag}",
             put(images::add_tag).delete(images::delete_tag),
+        )
+        .route(
+            "/images/{id}/members",
+            get(members::list).post(members::add),
+        )
+        .route(
+            "/images/{id}/members/{member}",
+            get(members::show)
+                .put(members::update)
+                .delete(members::delete),
         )
         .route("/images/{id}/actions/deactivate", post(images::deactivate))
         .route("/images/{id}/actions/reactivate", post(images::reactivate))

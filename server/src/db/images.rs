@@ -1014,3 +1014,68 @@ impl Db {
         Ok(())
     }
 }
+
+impl Db {
+    /// Adds a member (pending); `DbError::Duplicate` if it is one already.
+    pub(crate) async fn add_member(&self, image_id: &str, member: &str) -> Result<Member, DbError> {
+        let now = time::now_micros();
+        let inserted = sqlx::query(
+            "INSERT INTO image_members (image_id, member, status, can_share, created_at, updated_at) \
+             VALUES ($1, $2, 'pending', 0, $3, $3)",
+        )
+        .bind(image_id)
+        .bind(member)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => Err(DbError::Duplicate(format!(
+                "Member {member} of image {image_id}"
+            ))),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(Member {
+                image_id: image_id.to_string(),
+                member: member.to_string(),
+                status: "pending".into(),
+                can_share: false,
+                created_at: now,
+                updated_at: now,
+            }),
+        }
+    }
+
+    /// One membership.
+    pub(crate) async fn member(
+        &self,
+        image_id: &str,
+        member: &str,
+    ) -> Result<Option<Member>, DbError> {
+        let row = sqlx::query(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM image_members WHERE image_id = $1 AND member = $2"
+        ))
+        .bind(image_id)
+        .bind(member)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(member_from_row).transpose()
+    }
+
+    /// Sets a member's status; returns the updated membership.
+    pub(crate) async fn set_member_status(
+        &self,
+        image_id: &str,
+        member: &str,
+        status: &str,
+    ) -> Result<Option<Member>, DbError> {
+        sqlx::query(
+            "UPDATE image_members SET status = $1, updated_at = $2 WHERE image_id = $3 AND member = $4",
+        )
+        .bind(status)
+        .bind(time::now_micros())
+        .bind(image_id)
+        .bind(member)
+        .execute(&self.pool)
+        .await?;
+        self.member(image_id, member).await
+    }
+}

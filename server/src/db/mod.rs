@@ -10,7 +10,7 @@ use sqlx::{Connection, Executor, Row};
 use thiserror::Error;
 
 pub(crate) use images::{
-    ChangeRecord, ImageFilter, ListQuery, SortDir, SortKey, StoredImage, Upload,
+    ChangeRecord, ImageFilter, ListQuery, Member, SortDir, SortKey, StoredImage, Upload,
 };
 
 /// Why a database operation failed.

@@ -8,5 +8,6 @@ mod data;
 mod errors;
 mod images;
 mod list;
+mod members;
 mod python;
 mod v1;
