@@ -24,6 +24,7 @@ pub mod create;
 pub mod editor;
 pub mod error;
 pub mod image;
+pub mod inspect;
 pub mod keys;
 pub mod patch;
 pub mod plan;

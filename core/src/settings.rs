@@ -24,6 +24,9 @@ pub struct Settings {
     pub container_formats: Vec<String>,
     /// Whether `locations` may be read and changed through the API (Glance's `show_multiple_locations`).
     pub locations_enabled: bool,
+    /// Whether uploaded content must match the image's `disk_format` (Glance's
+    /// `[image_format] require_image_format_match`). Safety rules apply either way.
+    pub require_format_match: bool,
 }
 
 /// Glance's default `disk_formats`.
@@ -58,6 +61,7 @@ impl Default for Settings {
                 .map(|s| s.to_string())
                 .collect(),
             locations_enabled: false,
+            require_format_match: true,
         }
     }
 }
