@@ -153,6 +153,32 @@ fn ensure_node() -> Result {
     Ok(())
 }
 
+/// The tools the tests make real disk images with, from Debian's packages.
+fn ensure_image_tools() -> Result {
+    let missing: Vec<&str> = [
+        ("qemu-img", "qemu-utils"),
+        ("genisoimage", "genisoimage"),
+        ("parted", "parted"),
+    ]
+    .into_iter()
+    .filter(|(tool, _)| !on_path(tool))
+    .map(|(_, package)| package)
+    .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        apt_install(&missing)
+    }
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+            .any(|dir| dir.join(tool).is_file())
+    })
+}
+
 fn apt_install(packages: &[&str]) -> Result {
     step(&format!("apt-get install {}", packages.join(" ")));
     let sudo = output("id", &["-u"])
@@ -273,6 +299,7 @@ fn test() -> Result {
     ensure_rust_parts()?;
     ensure_wasm_bindgen()?;
     ensure_node()?;
+    ensure_image_tools()?;
 
     step("cargo fmt --check");
     sh(cargo().args(["fmt", "--all", "--", "--check"]))?;

@@ -14,6 +14,7 @@ use super::images::{load_visible, load_writable};
 use crate::db::Upload;
 use crate::hashing::Hashes;
 use crate::store::Store;
+use glint_core::inspect::{self, Inspector, Refusal};
 
 /// How much data the hashers and the store are handed at a time.
 const BLOCK: usize = 1 << 20;
@@ -104,20 +105,43 @@ async fn claim(state: &AppState, image: &Image, to: Status) -> Result<String, Ap
     )))
 }
 
-/// Streams data into a store, hashing it on the way, and commits it once it is whole.
+/// What `ingest` stored.
+struct Ingested {
+    size: u64,
+    /// md5 and sha512, when asked for.
+    digests: Option<(String, String)>,
+    location: String,
+    /// The inspector's virtual size, when the content was inspected.
+    virtual_size: Option<u64>,
+}
+
+/// Refuses content the inspector finds unsafe (400), or whose format is not the declared one
+/// (415, as Glance answers).
+fn refuse(refusal: Refusal) -> ApiError {
+    match refusal.rule {
+        Some(_) => ApiError::BadRequest(refusal.message),
+        None => ApiError::UnsupportedMediaType(refusal.message),
+    }
+}
+
+/// Streams data into a store, hashing and inspecting it on the way, and commits it only once it
+/// is whole and accepted. `inspect_as` is the declared `disk_format` to check the content against.
 async fn ingest<S, E>(
+    state: &AppState,
     store: &dyn Store,
     image_id: &str,
     mut stream: S,
     declared: Option<u64>,
     hash: bool,
-) -> Result<(u64, Option<(String, String)>, String), ApiError>
+    inspect_as: Option<&str>,
+) -> Result<Ingested, ApiError>
 where
     S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
     let mut writer = store.begin(image_id).await?;
     let hashes = hash.then(Hashes::start);
+    let mut inspector = inspect_as.map(|_| Inspector::new());
     let mut size: u64 = 0;
     // The network hands over small pieces; the hashers and the store get large ones.
     let mut pending = bytes::BytesMut::with_capacity(BLOCK);
@@ -146,6 +170,9 @@ where
             if let Some(h) = &hashes {
                 h.feed(&block).await;
             }
+            if let Some(i) = &mut inspector {
+                i.feed(&block);
+            }
             writer.write(block).await?;
         }
         if done {
@@ -159,6 +186,13 @@ where
             "Size mismatch: {size} bytes received, {d} declared."
         )));
     }
+    let mut virtual_size = None;
+    if let (Some(i), Some(disk_format)) = (inspector, inspect_as) {
+        let verdict = i.finish();
+        inspect::check(&verdict, disk_format, state.settings.require_format_match)
+            .map_err(refuse)?;
+        virtual_size = verdict.virtual_size;
+    }
     let digests = match hashes {
         Some(h) => Some(
             h.finish()
@@ -168,7 +202,12 @@ where
         None => None,
     };
     let location = writer.commit().await?;
-    Ok((size, digests, location))
+    Ok(Ingested {
+        size,
+        digests,
+        location,
+        virtual_size,
+    })
 }
 
 /// Records data that made it into the store; removes it again if the image went away meanwhile.
@@ -177,16 +216,18 @@ async fn finish(
     image: &Image,
     from: Status,
     owner: &str,
-    size: u64,
-    (checksum, sha512): (String, String),
-    location: String,
+    data: Ingested,
 ) -> Result<(), ApiError> {
+    let (checksum, sha512) = data
+        .digests
+        .ok_or_else(|| ApiError::Internal("no digests".into()))?;
+    let location = data.location;
     let upload = Upload {
-        size,
+        size: data.size,
         checksum,
         os_hash_algo: "sha512".into(),
         os_hash_value: sha512,
-        virtual_size: matches!(image.disk_format.as_deref(), Some("raw")).then_some(size),
+        virtual_size: data.virtual_size,
         location: location.clone(),
     };
     if state
@@ -256,36 +297,32 @@ pub(crate) async fn receive(
         from: Status::Saving,
         armed: true,
     };
-    let (size, digests, location) = ingest(
+    let data = ingest(
+        state,
         state.store.as_ref(),
         &image.id,
         body.into_data_stream(),
         declared,
         true,
+        image.disk_format.as_deref(),
     )
     .await?;
-    let digests = digests.ok_or_else(|| ApiError::Internal("no digests".into()))?;
+    let md5 = data
+        .digests
+        .as_ref()
+        .map(|d| d.0.clone())
+        .unwrap_or_default();
     if let Some(expected) = expected_md5
-        && !expected.eq_ignore_ascii_case(&digests.0)
+        && !expected.eq_ignore_ascii_case(&md5)
     {
-        if let Err(e) = state.store.delete(&location).await {
-            tracing::warn!("cannot remove rejected data {location}: {e}");
+        if let Err(e) = state.store.delete(&data.location).await {
+            tracing::warn!("cannot remove rejected data {}: {e}", data.location);
         }
         return Err(ApiError::BadRequest(format!(
-            "Supplied checksum ({expected}) and checksum generated from uploaded image ({}) did not match.",
-            digests.0
+            "Supplied checksum ({expected}) and checksum generated from uploaded image ({md5}) did not match."
         )));
     }
-    let result = finish(
-        state,
-        image,
-        Status::Saving,
-        &owner,
-        size,
-        digests,
-        location,
-    )
-    .await;
+    let result = finish(state, image, Status::Saving, &owner, data).await;
     guard.armed = false;
     result
 }
@@ -310,16 +347,18 @@ pub(crate) async fn stage(
         from: Status::Uploading,
         armed: true,
     };
-    let (size, _, location) = ingest(
+    let data = ingest(
+        &state,
         state.staging.as_ref(),
         &image.id,
         body.into_data_stream(),
         declared,
         false,
+        None,
     )
     .await?;
-    if !state.db.finish_stage(&image.id, &owner, size).await? {
-        let _ = state.staging.delete(&location).await;
+    if !state.db.finish_stage(&image.id, &owner, data.size).await? {
+        let _ = state.staging.delete(&data.location).await;
         guard.armed = false;
         return Err(ApiError::Gone(
             "The image was deleted or changed while its data was being staged.".into(),
@@ -402,19 +441,17 @@ pub(crate) async fn import(
         };
         let result = async {
             let stream = state.staging.read(&staged, 0, u64::MAX).await?;
-            let (size, digests, location) =
-                ingest(state.store.as_ref(), &image.id, stream, image.size, true).await?;
-            let digests = digests.ok_or_else(|| ApiError::Internal("no digests".into()))?;
-            finish(
+            let data = ingest(
                 &state,
-                &image,
-                Status::Importing,
-                &owner,
-                size,
-                digests,
-                location,
+                state.store.as_ref(),
+                &image.id,
+                stream,
+                image.size,
+                true,
+                image.disk_format.as_deref(),
             )
-            .await
+            .await?;
+            finish(&state, &image, Status::Importing, &owner, data).await
         }
         .await;
         let mut guard = guard;

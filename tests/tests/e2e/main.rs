@@ -7,6 +7,7 @@ mod clients;
 mod data;
 mod errors;
 mod images;
+mod inspection;
 mod list;
 mod members;
 mod python;
