@@ -24,6 +24,10 @@ pub struct ServeArgs {
     /// Folder with the built web UI, served at `/` [default: web-ui/dist]
     #[arg(long, env = "GLINT_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
+    /// Whether uploaded content must match its disk_format (safety checks apply either way)
+    /// [default: true]
+    #[arg(long, env = "GLINT_REQUIRE_FORMAT_MATCH")]
+    pub require_format_match: Option<bool>,
     /// This server's name among several sharing one database [default: glint]
     #[arg(long, env = "GLINT_NODE_NAME")]
     pub node_name: Option<String>,
@@ -41,6 +45,7 @@ struct FileConfig {
     database_url: Option<String>,
     ui_dir: Option<PathBuf>,
     node_name: Option<String>,
+    require_format_match: Option<bool>,
 }
 
 /// The resolved configuration.
@@ -51,6 +56,7 @@ pub struct Config {
     pub database_url: String,
     pub ui_dir: PathBuf,
     pub node_name: String,
+    pub require_format_match: bool,
 }
 
 impl Config {
@@ -62,6 +68,7 @@ impl Config {
             database_url: sqlite_url(data_dir),
             ui_dir: PathBuf::from("web-ui/dist"),
             node_name: "glint".into(),
+            require_format_match: true,
         }
     }
 
@@ -100,6 +107,10 @@ impl Config {
                 .node_name
                 .or(file.node_name)
                 .unwrap_or_else(|| "glint".into()),
+            require_format_match: args
+                .require_format_match
+                .or(file.require_format_match)
+                .unwrap_or(true),
             data_dir,
         })
     }

@@ -41,7 +41,10 @@ pub async fn run(
         db: db.clone(),
         store,
         staging,
-        settings: Arc::new(glint_core::Settings::default()),
+        settings: Arc::new(glint_core::Settings {
+            require_format_match: config.require_format_match,
+            ..glint_core::Settings::default()
+        }),
         node,
         ui_index: Arc::from(config.ui_dir.join("index.html").as_path()),
         locks: Arc::default(),

@@ -84,21 +84,32 @@ pub(crate) async fn drop_postgres_database(name: &str) {
 
 impl TestApp {
     pub(crate) async fn sqlite() -> TestApp {
+        TestApp::sqlite_with(|_| {}).await
+    }
+
+    /// A SQLite-backed server with its configuration adjusted.
+    pub(crate) async fn sqlite_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         let data = TempDir::new("e2e");
         let url = format!("sqlite:{}", data.0.join("glint.db").display());
-        TestApp::start(data, url, None).await
+        TestApp::start(data, url, None, tweak).await
     }
 
     pub(crate) async fn postgres() -> TestApp {
         let (name, url) = create_postgres_database().await;
-        TestApp::start(TempDir::new("e2e"), url, Some(name)).await
+        TestApp::start(TempDir::new("e2e"), url, Some(name), |_| {}).await
     }
 
-    async fn start(data: TempDir, database_url: String, pg_database: Option<String>) -> TestApp {
+    async fn start(
+        data: TempDir,
+        database_url: String,
+        pg_database: Option<String>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestApp {
         install_drivers();
         let mut config = Config::for_data_dir(&data.0);
         config.database_url = database_url.clone();
         config.ui_dir = data.0.join("no-ui");
+        tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");

@@ -145,3 +145,34 @@ async fn uploads_are_inspected(app: &TestApp) {
         .count();
     assert_eq!(stored, 2, "{:?}", app.stored_files());
 }
+
+/// With format matching off (as Tempest's list tests need), mismatches pass; safety does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matching_can_be_relaxed_but_not_safety() {
+    let app = TestApp::sqlite_with(|c| c.require_format_match = false).await;
+    let files = TempDir::new("relaxed");
+    qemu_img(&["create", "-f", "raw", "base.raw", "1M"], &files.0);
+    qemu_img(
+        &[
+            "create",
+            "-f",
+            "qcow2",
+            "-b",
+            "base.raw",
+            "-F",
+            "raw",
+            "backed.qcow2",
+        ],
+        &files.0,
+    );
+    let id = image(&app, "qcow2").await;
+    assert_eq!(
+        app.upload(&id, vec![7u8; 10_000]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let id = image(&app, "qcow2").await;
+    let backed = std::fs::read(files.0.join("backed.qcow2")).expect("read");
+    let r = app.upload(&id, backed).await;
+    refused(&app, &id, r, 400, &["backing file"]).await;
+    app.stop().await;
+}
