@@ -18,6 +18,18 @@ pub(crate) struct Identity {
     pub(crate) request_id: String,
 }
 
+impl Identity {
+    /// The change record for a write this caller makes.
+    pub(crate) fn record<'a>(&'a self, action: &'a str) -> crate::db::ChangeRecord<'a> {
+        crate::db::ChangeRecord {
+            request_id: &self.request_id,
+            user_id: self.user_id.as_deref(),
+            project_id: self.caller.project_id.as_deref(),
+            action,
+        }
+    }
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)

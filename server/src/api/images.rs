@@ -14,7 +14,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Identity, RawBody, check_if_match, etag, image_id, no_body, wants_preview};
 use super::wire::image_json;
-use crate::db::{ChangeRecord, StoredImage};
+use crate::db::StoredImage;
 
 /// How many times an update is planned again when another writer changed the image first.
 const UPDATE_ATTEMPTS: usize = 16;
@@ -150,12 +150,7 @@ pub(crate) async fn modify(
             return Ok(Outcome::Applied(stored));
         }
         let after = glint_core::apply(&plan, &stored.image);
-        let record = ChangeRecord {
-            request_id: &identity.request_id,
-            user_id: identity.user_id.as_deref(),
-            project_id: identity.caller.project_id.as_deref(),
-            action,
-        };
+        let record = identity.record(action);
         if let Some(updated) = state
             .db
             .update_image(stored.version, &plan, &after, record)
@@ -199,12 +194,7 @@ pub(crate) async fn create(
         return Err(ApiError::from_violation(v));
     }
     let image = glint_core::apply(&plan, &template);
-    let record = ChangeRecord {
-        request_id: &identity.request_id,
-        user_id: identity.user_id.as_deref(),
-        project_id: identity.caller.project_id.as_deref(),
-        action: "create",
-    };
+    let record = identity.record("create");
     let stored = state.db.insert_image(&image, &plan, record).await?;
     let mut response = image_response(&state, &stored, StatusCode::CREATED);
     let h = response.headers_mut();
@@ -272,6 +262,12 @@ pub(crate) async fn delete(
             stored.image.id
         )));
     }
+    remove(&state, &stored).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Soft-deletes an image and removes its data from the store.
+pub(crate) async fn remove(state: &AppState, stored: &StoredImage) -> Result<(), ApiError> {
     if !state.db.delete_image(&stored.image.id).await? {
         return Err(ApiError::not_found_image(&stored.image.id));
     }
@@ -280,7 +276,7 @@ pub(crate) async fn delete(
             tracing::warn!(image = %stored.image.id, "cannot delete data at {}: {e}", location.url);
         }
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 fn tags_edit(tags: Vec<String>) -> Request {
@@ -332,31 +328,15 @@ pub(crate) async fn deactivate(
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let stored = load_writable(&state, &identity, &id).await?;
-    match stored.image.status {
-        Status::Deactivated => Ok(StatusCode::NO_CONTENT),
-        Status::Active => {
-            if state
-                .db
-                .transition(
-                    &stored.image.id,
-                    &[Status::Active],
-                    Status::Deactivated,
-                    None,
-                )
-                .await?
-            {
-                Ok(StatusCode::NO_CONTENT)
-            } else {
-                Err(ApiError::Conflict(
-                    "The image changed status meanwhile; try again.".into(),
-                ))
-            }
-        }
-        other => Err(ApiError::Forbidden(format!(
-            "Not allowed to deactivate image in status '{other}'"
-        ))),
-    }
+    switch_activation(
+        &state,
+        &identity,
+        &id,
+        Status::Active,
+        Status::Deactivated,
+        "deactivate",
+    )
+    .await
 }
 
 pub(crate) async fn reactivate(
@@ -364,29 +344,45 @@ pub(crate) async fn reactivate(
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let stored = load_writable(&state, &identity, &id).await?;
-    match stored.image.status {
-        Status::Active => Ok(StatusCode::NO_CONTENT),
-        Status::Deactivated => {
-            if state
-                .db
-                .transition(
-                    &stored.image.id,
-                    &[Status::Deactivated],
-                    Status::Active,
-                    None,
-                )
-                .await?
-            {
-                Ok(StatusCode::NO_CONTENT)
-            } else {
-                Err(ApiError::Conflict(
-                    "The image changed status meanwhile; try again.".into(),
-                ))
-            }
-        }
-        other => Err(ApiError::Forbidden(format!(
-            "Not allowed to reactivate image in status '{other}'"
-        ))),
+    switch_activation(
+        &state,
+        &identity,
+        &id,
+        Status::Deactivated,
+        Status::Active,
+        "reactivate",
+    )
+    .await
+}
+
+/// `from` → `to`; already `to` is fine (204); any other status is refused (403), as Glance does.
+async fn switch_activation(
+    state: &AppState,
+    identity: &Identity,
+    id: &str,
+    from: Status,
+    to: Status,
+    verb: &str,
+) -> Result<StatusCode, ApiError> {
+    let stored = load_writable(state, identity, id).await?;
+    let status = stored.image.status;
+    if status == to {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    if status != from {
+        return Err(ApiError::Forbidden(format!(
+            "Not allowed to {verb} image in status '{status}'"
+        )));
+    }
+    if state
+        .db
+        .transition(&stored.image.id, &[from], to, None)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::Conflict(
+            "The image changed status meanwhile; try again.".into(),
+        ))
     }
 }

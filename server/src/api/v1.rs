@@ -17,7 +17,7 @@ use super::data::{check_declared, receive};
 use super::error::ApiError;
 use super::extract::{Identity, wants_preview};
 use super::images::{load_visible, load_writable, modify, preview_response};
-use crate::db::{ChangeRecord, ImageFilter, ListQuery, SortDir, SortKey, StoredImage};
+use crate::db::{ImageFilter, ListQuery, SortDir, SortKey, StoredImage};
 use crate::time;
 
 /// Characters escaped in header values sent back (headers are ASCII; `%` itself too).
@@ -175,12 +175,30 @@ fn image_response(status: StatusCode, stored: &StoredImage) -> Response {
     (status, Json(json!({ "image": image_json(stored) }))).into_response()
 }
 
-async fn reload(state: &AppState, id: &str) -> Result<StoredImage, ApiError> {
+/// Takes a v1 request's image data, checking `x-image-meta-checksum` when sent, and returns the
+/// image as it is afterwards.
+async fn take_data(
+    state: &AppState,
+    stored: &StoredImage,
+    body: Body,
+    headers: &HeaderMap,
+    update: &V1Update,
+) -> Result<StoredImage, ApiError> {
+    let expected = update.fields.get(&glint_core::v1::V1Field::Checksum);
+    let declared = check_declared(headers)?;
+    receive(
+        state,
+        &stored.image,
+        body,
+        declared,
+        expected.map(String::as_str),
+    )
+    .await?;
     state
         .db
-        .image(id)
+        .image(&stored.image.id)
         .await?
-        .ok_or_else(|| ApiError::not_found_image(id))
+        .ok_or_else(|| ApiError::not_found_image(&stored.image.id))
 }
 
 /// `POST /v1/images`: registers an image, optionally with its data in the body.
@@ -216,27 +234,10 @@ pub(crate) async fn create(
         return Err(ApiError::from_violation(v));
     }
     let image = glint_core::apply(&plan, &template);
-    let record = ChangeRecord {
-        request_id: &identity.request_id,
-        user_id: identity.user_id.as_deref(),
-        project_id: identity.caller.project_id.as_deref(),
-        action: "v1_create",
-    };
+    let record = identity.record("v1_create");
     let mut stored = state.db.insert_image(&image, &plan, record).await?;
     if let Some(body) = data {
-        let expected = update
-            .fields
-            .get(&glint_core::v1::V1Field::Checksum)
-            .cloned();
-        receive(
-            &state,
-            &stored.image,
-            body,
-            check_declared(&headers)?,
-            expected.as_deref(),
-        )
-        .await?;
-        stored = reload(&state, &stored.image.id).await?;
+        stored = take_data(&state, &stored, body, &headers, &update).await?;
     }
     let mut response = image_response(StatusCode::CREATED, &stored);
     let h = response.headers_mut();
@@ -339,19 +340,7 @@ pub(crate) async fn update(
         super::images::Outcome::Applied(stored) => stored,
     };
     if let Some(body) = data {
-        let expected = update
-            .fields
-            .get(&glint_core::v1::V1Field::Checksum)
-            .cloned();
-        receive(
-            &state,
-            &stored.image,
-            body,
-            check_declared(&headers)?,
-            expected.as_deref(),
-        )
-        .await?;
-        stored = reload(&state, &stored.image.id).await?;
+        stored = take_data(&state, &stored, body, &headers, &update).await?;
     }
     Ok(image_response(StatusCode::OK, &stored))
 }
@@ -369,14 +358,7 @@ pub(crate) async fn delete(
             stored.image.id
         )));
     }
-    if !state.db.delete_image(&stored.image.id).await? {
-        return Err(ApiError::not_found_image(&stored.image.id));
-    }
-    for location in &stored.image.locations {
-        if let Err(e) = state.store.delete(&location.url).await {
-            tracing::warn!(image = %stored.image.id, "cannot delete data at {}: {e}", location.url);
-        }
-    }
+    super::images::remove(&state, &stored).await?;
     Ok(StatusCode::OK)
 }
 

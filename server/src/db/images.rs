@@ -905,6 +905,27 @@ fn member_from_row(r: &AnyRow) -> Result<Member, DbError> {
     })
 }
 
+/// Adds a pending member, or touches an existing one (and sets `can_share` when given).
+fn member_upsert(image_id: &str, member: &str, can_share: Option<bool>, now: i64) -> Sql {
+    let mut q = Sql::new(
+        "INSERT INTO image_members (image_id, member, status, can_share, created_at, updated_at) VALUES (",
+    );
+    q.text(image_id)
+        .push(", ")
+        .text(member)
+        .push(", 'pending', ");
+    q.int(i64::from(can_share.unwrap_or(false)))
+        .push(", ")
+        .int(now)
+        .push(", ")
+        .int(now);
+    q.push(") ON CONFLICT (image_id, member) DO UPDATE SET updated_at = excluded.updated_at");
+    if can_share.is_some() {
+        q.push(", can_share = excluded.can_share");
+    }
+    q
+}
+
 const MEMBER_COLUMNS: &str = "image_id, member, status, can_share, created_at, updated_at";
 
 impl Db {
@@ -939,24 +960,10 @@ impl Db {
         member: &str,
         can_share: Option<bool>,
     ) -> Result<(), DbError> {
-        let now = time::now_micros();
-        let mut q = Sql::new(
-            "INSERT INTO image_members (image_id, member, status, can_share, created_at, updated_at) VALUES (",
-        );
-        q.text(image_id)
-            .push(", ")
-            .text(member)
-            .push(", 'pending', ");
-        q.int(i64::from(can_share.unwrap_or(false)))
-            .push(", ")
-            .int(now)
-            .push(", ")
-            .int(now);
-        q.push(") ON CONFLICT (image_id, member) DO UPDATE SET updated_at = excluded.updated_at");
-        if can_share.is_some() {
-            q.push(", can_share = excluded.can_share");
-        }
-        q.query().execute(&self.pool).await?;
+        member_upsert(image_id, member, can_share, time::now_micros())
+            .query()
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -990,25 +997,10 @@ impl Db {
         }
         q.query().execute(&mut *tx).await?;
         for (member, can_share) in members {
-            let mut q = Sql::new(
-                "INSERT INTO image_members (image_id, member, status, can_share, created_at, updated_at) VALUES (",
-            );
-            q.text(image_id)
-                .push(", ")
-                .text(member.clone())
-                .push(", 'pending', ");
-            q.int(i64::from(can_share.unwrap_or(false)))
-                .push(", ")
-                .int(now)
-                .push(", ")
-                .int(now);
-            q.push(
-                ") ON CONFLICT (image_id, member) DO UPDATE SET updated_at = excluded.updated_at",
-            );
-            if can_share.is_some() {
-                q.push(", can_share = excluded.can_share");
-            }
-            q.query().execute(&mut *tx).await?;
+            member_upsert(image_id, member, *can_share, now)
+                .query()
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
