@@ -28,6 +28,18 @@ pub struct ServeArgs {
     /// [default: true]
     #[arg(long, env = "GLINT_REQUIRE_FORMAT_MATCH")]
     pub require_format_match: Option<bool>,
+    /// Development only: trust X-Tenant-Id / X-Roles headers instead of checking tokens
+    #[arg(long, env = "GLINT_INSECURE_NOAUTH")]
+    pub insecure_noauth: bool,
+    /// The admin account's password on first start (otherwise a random one is printed)
+    #[arg(long, env = "GLINT_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// A token for the admin account, made valid at start (for scripted set-ups and tests)
+    #[arg(long, env = "GLINT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// How long tokens issued at login stay valid, in seconds [default: 86400]
+    #[arg(long, env = "GLINT_TOKEN_TTL")]
+    pub token_ttl: Option<i64>,
     /// This server's name among several sharing one database [default: glint]
     #[arg(long, env = "GLINT_NODE_NAME")]
     pub node_name: Option<String>,
@@ -46,6 +58,8 @@ struct FileConfig {
     ui_dir: Option<PathBuf>,
     node_name: Option<String>,
     require_format_match: Option<bool>,
+    insecure_noauth: Option<bool>,
+    token_ttl: Option<i64>,
 }
 
 /// The resolved configuration.
@@ -57,6 +71,10 @@ pub struct Config {
     pub ui_dir: PathBuf,
     pub node_name: String,
     pub require_format_match: bool,
+    pub insecure_noauth: bool,
+    pub admin_password: Option<String>,
+    pub admin_token: Option<String>,
+    pub token_ttl: i64,
 }
 
 impl Config {
@@ -69,6 +87,10 @@ impl Config {
             ui_dir: PathBuf::from("web-ui/dist"),
             node_name: "glint".into(),
             require_format_match: true,
+            insecure_noauth: false,
+            admin_password: None,
+            admin_token: None,
+            token_ttl: 86_400,
         }
     }
 
@@ -111,6 +133,10 @@ impl Config {
                 .require_format_match
                 .or(file.require_format_match)
                 .unwrap_or(true),
+            insecure_noauth: args.insecure_noauth || file.insecure_noauth.unwrap_or(false),
+            admin_password: args.admin_password,
+            admin_token: args.admin_token,
+            token_ttl: args.token_ttl.or(file.token_ttl).unwrap_or(86_400).max(60),
             data_dir,
         })
     }

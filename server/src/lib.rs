@@ -1,6 +1,8 @@
 //! Glint's server: the Glance-compatible image API and the web UI's host.
 
+pub mod accounts;
 pub mod api;
+mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -8,7 +10,7 @@ mod hashing;
 mod locks;
 mod routes;
 pub mod store;
-mod time;
+pub mod time;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,6 +39,14 @@ pub async fn run(
     let staging: Arc<dyn Store> = Arc::new(FsStore::new(config.data_dir.join("staging"))?);
     let node: Arc<str> = Arc::from(config.node_name.as_str());
     recover(&db, store.as_ref(), staging.as_ref(), &node).await?;
+    if config.insecure_noauth {
+        tracing::warn!(
+            "INSECURE: --insecure-noauth trusts X-Tenant-Id and X-Roles headers from anyone; \
+             never use it outside development"
+        );
+    } else {
+        bootstrap(&db, &config).await?;
+    }
     let state = AppState {
         db: db.clone(),
         store,
@@ -48,6 +58,8 @@ pub async fn run(
         node,
         ui_index: Arc::from(config.ui_dir.join("index.html").as_path()),
         locks: Arc::default(),
+        auth: Arc::new(auth::Auth::new(db.clone(), config.insecure_noauth)),
+        token_ttl: config.token_ttl,
     };
     // Planner statistics: refreshed now and then while the server runs.
     let maintenance = {
@@ -69,6 +81,46 @@ pub async fn run(
         .await?;
     maintenance.abort();
     db.close().await;
+    Ok(())
+}
+
+/// On first start, an administrator: project `admin`, user `admin`. Its password is
+/// `GLINT_ADMIN_PASSWORD` or a random one printed once; `GLINT_ADMIN_TOKEN` becomes a token.
+async fn bootstrap(db: &Db, config: &Config) -> Result<(), StartError> {
+    let wrap = |e: accounts::AccountError| StartError::Config {
+        message: format!("cannot set up the admin account: {e}"),
+    };
+    if db.user_count().await.map_err(wrap)? == 0 {
+        let project = match db.project("admin").await {
+            Ok(p) => p,
+            Err(_) => db.create_project("admin").await.map_err(wrap)?,
+        };
+        let (password, generated) = match &config.admin_password {
+            Some(p) => (p.clone(), false),
+            None => (accounts::new_secret().split_off(6)[..24].to_string(), true),
+        };
+        db.create_user("admin", &password, &project.id, "admin,member,reader")
+            .await
+            .map_err(wrap)?;
+        if generated {
+            eprintln!(
+                "\nGlint created its first account. Log in to the web UI or the API as\n\n    user: admin\n    password: {password}\n\n\
+                 This is shown once; change it with `glint user password admin --password-stdin`.\n"
+            );
+        }
+        tracing::info!("created the admin account");
+    }
+    if let Some(token) = &config.admin_token {
+        db.issue_token(
+            "admin",
+            None,
+            10 * 365 * 86_400,
+            Some("GLINT_ADMIN_TOKEN"),
+            Some(token),
+        )
+        .await
+        .map_err(wrap)?;
+    }
     Ok(())
 }
 

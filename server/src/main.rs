@@ -17,6 +17,92 @@ struct Cli {
 enum Command {
     /// Run the API server and the web UI.
     Serve(ServeArgs),
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+    /// Manage projects.
+    Project {
+        #[command(subcommand)]
+        action: ProjectAction,
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Create a user with roles in a project (read the password from standard input).
+    Create {
+        name: String,
+        #[arg(long)]
+        project: String,
+        #[arg(long, default_value = "member,reader")]
+        roles: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Set a user's password (read from standard input).
+    Password {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Give a user roles in a project.
+    Assign {
+        name: String,
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        roles: String,
+    },
+    /// Disable a user: its tokens stop working.
+    Disable { name: String },
+    /// Enable a disabled user.
+    Enable { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectAction {
+    /// Create a project.
+    Create { name: String },
+    /// List projects.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenAction {
+    /// Issue a token for a user (printed once).
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        project: Option<String>,
+        /// Seconds until it expires
+        #[arg(long, default_value_t = 86_400)]
+        ttl: i64,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List a user's tokens (by hash; the secrets are not kept).
+    List {
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke a token, given the token or its hash.
+    Revoke { token: String },
 }
 
 fn main() -> ExitCode {
@@ -30,6 +116,9 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::User { action, server } => admin(server, Admin::User(action)),
+        Command::Project { action, server } => admin(server, Admin::Project(action)),
+        Command::Token { action, server } => admin(server, Admin::Token(action)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,4 +178,131 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+enum Admin {
+    User(UserAction),
+    Project(ProjectAction),
+    Token(TokenAction),
+}
+
+fn read_password(from_stdin: bool) -> Result<String, glint_server::StartError> {
+    if !from_stdin {
+        return std::env::var("GLINT_USER_PASSWORD").map_err(|_| {
+            glint_server::StartError::Config {
+                message: "give the password on standard input with --password-stdin \
+                      (or in GLINT_USER_PASSWORD)"
+                    .into(),
+            }
+        });
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Account administration, straight on the database the server uses.
+fn admin(args: ServeArgs, what: Admin) -> Result<(), glint_server::StartError> {
+    use glint_server::accounts::AccountError;
+    let config = Config::resolve(args)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let fail = |e: AccountError| glint_server::StartError::Config {
+        message: e.to_string(),
+    };
+    runtime.block_on(async move {
+        let db = glint_server::db::Db::connect(&config.database_url).await?;
+        match what {
+            Admin::Project(ProjectAction::Create { name }) => {
+                let p = db.create_project(&name).await.map_err(fail)?;
+                println!("created project {} ({})", p.name, p.id);
+            }
+            Admin::Project(ProjectAction::List) => {
+                for p in db.projects().await.map_err(fail)? {
+                    println!("{}\t{}", p.id, p.name);
+                }
+            }
+            Admin::User(UserAction::Create {
+                name,
+                project,
+                roles,
+                password_stdin,
+            }) => {
+                let password = read_password(password_stdin)?;
+                let u = db
+                    .create_user(&name, &password, &project, &roles)
+                    .await
+                    .map_err(fail)?;
+                println!("created user {} ({})", u.name, u.id);
+            }
+            Admin::User(UserAction::List) => {
+                for u in db.users().await.map_err(fail)? {
+                    let state = if u.enabled { "enabled" } else { "disabled" };
+                    println!("{}\t{}\t{state}", u.id, u.name);
+                }
+            }
+            Admin::User(UserAction::Password {
+                name,
+                password_stdin,
+            }) => {
+                let password = read_password(password_stdin)?;
+                db.set_password(&name, &password).await.map_err(fail)?;
+                println!("password of {name} changed");
+            }
+            Admin::User(UserAction::Assign {
+                name,
+                project,
+                roles,
+            }) => {
+                db.assign(&name, &project, &roles).await.map_err(fail)?;
+                println!("{name} has {roles} in {project}");
+            }
+            Admin::User(UserAction::Disable { name }) => {
+                db.set_enabled(&name, false).await.map_err(fail)?;
+                println!("{name} disabled");
+            }
+            Admin::User(UserAction::Enable { name }) => {
+                db.set_enabled(&name, true).await.map_err(fail)?;
+                println!("{name} enabled");
+            }
+            Admin::Token(TokenAction::Create {
+                user,
+                project,
+                ttl,
+                description,
+            }) => {
+                let t = db
+                    .issue_token(&user, project.as_deref(), ttl, description.as_deref(), None)
+                    .await
+                    .map_err(fail)?;
+                println!("{}", t.secret);
+            }
+            Admin::Token(TokenAction::List { user }) => {
+                for (hash, project, description, expires, revoked) in
+                    db.tokens(&user).await.map_err(fail)?
+                {
+                    let state = if revoked { "revoked" } else { "valid" };
+                    println!(
+                        "{hash}\t{project}\t{}\texpires {}\t{state}",
+                        description.unwrap_or_default(),
+                        glint_server::time::format(expires)
+                    );
+                }
+            }
+            Admin::Token(TokenAction::Revoke { token }) => {
+                let done = db.revoke_token(&token).await.map_err(fail)?
+                    || db.revoke_hash(&token).await.map_err(fail)?;
+                if done {
+                    println!("revoked");
+                } else {
+                    return Err(glint_server::StartError::Config {
+                        message: "no such valid token".into(),
+                    });
+                }
+            }
+        }
+        db.close().await;
+        Ok(())
+    })
 }

@@ -35,7 +35,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// Formats as Glance does: `YYYY-MM-DDTHH:MM:SSZ` (whole seconds, UTC).
-pub(crate) fn format(micros: i64) -> String {
+pub fn format(micros: i64) -> String {
     let secs = micros.div_euclid(1_000_000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);

@@ -54,7 +54,13 @@ struct Server {
 
 async fn start(data: &TempDir) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_glint"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--insecure-noauth",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&data.0)
         .env("GLINT_LOG", "info")
         .env("NO_COLOR", "1")

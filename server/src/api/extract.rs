@@ -8,13 +8,14 @@ use glint_core::Caller;
 use super::error::ApiError;
 use super::{AppState, RequestId};
 
-/// Who is calling. Until accounts exist, identity comes from the trusted headers Glance's
-/// `context` middleware reads (`X-Tenant-Id`/`X-Project-Id`, `X-User-Id`, `X-Roles`); a request
-/// without `X-Roles` acts as an administrator.
+/// Who is calling, as the server's authentication decided (see `auth`).
 #[derive(Debug, Clone)]
 pub(crate) struct Identity {
     pub(crate) caller: Caller,
     pub(crate) user_id: Option<String>,
+    pub(crate) user_name: Option<String>,
+    pub(crate) project_name: Option<String>,
+    pub(crate) expires_at: Option<i64>,
     pub(crate) request_id: String,
 }
 
@@ -30,39 +31,22 @@ impl Identity {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
 impl FromRequestParts<AppState> for Identity {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
-        let h = &parts.headers;
-        let project = header(h, "x-project-id").or_else(|| header(h, "x-tenant-id"));
-        let roles: Vec<String> = match header(h, "x-roles") {
-            Some(r) => r
-                .split(',')
-                .map(|s| s.trim().to_ascii_lowercase())
-                .filter(|s| !s.is_empty())
-                .collect(),
-            None => vec!["admin".into(), "member".into(), "reader".into()],
-        };
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let who = state.auth.authenticate(&parts.headers).await?;
         let request_id = parts
             .extensions
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
         Ok(Identity {
-            caller: Caller {
-                project_id: project.map(str::to_string),
-                roles,
-            },
-            user_id: header(h, "x-user-id").map(str::to_string),
+            caller: who.caller,
+            user_id: who.user_id,
+            user_name: who.user_name,
+            project_name: who.project_name,
+            expires_at: who.expires_at,
             request_id,
         })
     }

@@ -8,6 +8,7 @@ mod history;
 mod images;
 mod list;
 mod members;
+mod session;
 mod v1;
 mod wire;
 
@@ -41,6 +42,9 @@ pub(crate) struct AppState {
     /// The web UI's `index.html`, served at `/` to browsers.
     pub(crate) ui_index: Arc<std::path::Path>,
     pub(crate) locks: Arc<crate::locks::ImageLocks>,
+    pub(crate) auth: Arc<crate::auth::Auth>,
+    /// How long tokens issued at login stay valid, in seconds.
+    pub(crate) token_ttl: i64,
 }
 
 /// The request id every response carries (`x-openstack-request-id`).
@@ -124,6 +128,9 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(discovery::root))
         .nest("/v1", legacy)
+        .route("/auth/login", post(session::login))
+        .route("/auth/whoami", get(session::whoami))
+        .route("/auth/logout", post(session::logout))
         .route("/versions", get(discovery::versions))
         .nest("/v2", images)
         .layer(middleware::from_fn(shape))

@@ -59,6 +59,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_property_values.sql"),
         postgres: include_str!("../../migrations/postgres/0002_property_values.sql"),
     },
+    Migration {
+        version: 3,
+        name: "identity",
+        sqlite: include_str!("../../migrations/sqlite/0003_identity.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_identity.sql"),
+    },
 ];
 
 /// A connection pool and the backend behind it.

@@ -1,0 +1,101 @@
+//! Logging in and out: `POST /auth/login` issues a token for a user name and password,
+//! `GET /auth/whoami` tells who a token speaks for, `POST /auth/logout` revokes it.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Identity, RawBody};
+use crate::accounts::AccountError;
+use crate::time;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    username: String,
+    password: String,
+    #[serde(default)]
+    project: Option<String>,
+}
+
+fn account_error(e: AccountError) -> ApiError {
+    match e {
+        AccountError::NotFound(m) => ApiError::Unauthorized(format!("{m}.")),
+        AccountError::Invalid(m) => ApiError::Forbidden(m),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let login: Login = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "Expected {{\"username\": ..., \"password\": ..., \"project\": optional}}: {e}"
+        ))
+    })?;
+    state.auth.check_login_allowed(&login.username)?;
+    let user = state
+        .db
+        .check_password(&login.username, &login.password)
+        .await
+        .map_err(account_error)?;
+    state.auth.record_login(&login.username, user.is_some());
+    let Some(user) = user else {
+        return Err(ApiError::Unauthorized(
+            "The user name or password is wrong.".into(),
+        ));
+    };
+    let issued = state
+        .db
+        .issue_token(
+            &user.id,
+            login.project.as_deref(),
+            state.token_ttl,
+            Some("login"),
+            None,
+        )
+        .await
+        .map_err(account_error)?;
+    let id = issued.identity;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "token": issued.secret,
+            "expires_at": time::format(id.expires_at),
+            "user": {"id": id.user_id, "name": id.user_name},
+            "project": {"id": id.project_id, "name": id.project_name},
+            "roles": id.roles,
+        })),
+    ))
+}
+
+pub(crate) async fn whoami(identity: Identity) -> Json<Value> {
+    Json(json!({
+        "user": {"id": identity.user_id, "name": identity.user_name},
+        "project": {"id": identity.caller.project_id, "name": identity.project_name},
+        "roles": identity.caller.roles,
+        "expires_at": identity.expires_at.map(time::format),
+    }))
+}
+
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    _identity: Identity,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    if let Some(token) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
+        state
+            .db
+            .revoke_token(token.trim())
+            .await
+            .map_err(account_error)?;
+        state.auth.forget(token.trim());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

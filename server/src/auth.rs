@@ -1,0 +1,178 @@
+//! Who is calling: API tokens checked against the accounts in the database, or, in the
+//! `--insecure-noauth` development mode only, identity headers taken on trust.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use glint_core::Caller;
+
+use crate::accounts::{TokenIdentity, token_hash};
+use crate::api::ApiError;
+use crate::db::Db;
+
+/// How long a validated token is trusted without asking the database again.
+const CACHE_TTL: Duration = Duration::from_secs(10);
+/// Failed logins allowed per user name within `LOGIN_WINDOW`.
+const LOGIN_FAILURES: u32 = 5;
+const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub(crate) struct Authenticated {
+    pub(crate) caller: Caller,
+    pub(crate) user_id: Option<String>,
+    pub(crate) user_name: Option<String>,
+    pub(crate) project_name: Option<String>,
+    pub(crate) expires_at: Option<i64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Auth {
+    insecure_noauth: bool,
+    db: Db,
+    cache: Mutex<HashMap<String, (TokenIdentity, Instant)>>,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+impl Auth {
+    pub(crate) fn new(db: Db, insecure_noauth: bool) -> Auth {
+        Auth {
+            insecure_noauth,
+            db,
+            cache: Mutex::default(),
+            failures: Mutex::default(),
+        }
+    }
+
+    pub(crate) async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Authenticated, ApiError> {
+        if self.insecure_noauth {
+            return Ok(trusted_headers(headers));
+        }
+        let Some(token) = header(headers, "x-auth-token") else {
+            return Err(ApiError::Unauthorized(
+                "This server requires an X-Auth-Token.".into(),
+            ));
+        };
+        // python-glanceclient percent-encodes header values.
+        let token = percent_encoding::percent_decode_str(token)
+            .decode_utf8()
+            .map(|t| t.into_owned())
+            .unwrap_or_else(|_| token.to_string());
+        let key = token_hash(&token);
+        let cached = {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .get(&key)
+                .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+                .map(|(id, _)| id.clone())
+        };
+        let identity = match cached {
+            Some(id) => id,
+            None => {
+                let found = self
+                    .db
+                    .token_identity(&token)
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                let Some(id) = found else {
+                    return Err(ApiError::Unauthorized(
+                        "The token is unknown, expired or revoked.".into(),
+                    ));
+                };
+                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() > 10_000 {
+                    cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+                }
+                cache.insert(key, (id.clone(), Instant::now()));
+                id
+            }
+        };
+        if identity.expires_at <= crate::time::now_micros() {
+            return Err(ApiError::Unauthorized("The token has expired.".into()));
+        }
+        Ok(Authenticated {
+            caller: Caller {
+                project_id: Some(identity.project_id),
+                roles: identity.roles,
+            },
+            user_id: Some(identity.user_id),
+            user_name: Some(identity.user_name),
+            project_name: Some(identity.project_name),
+            expires_at: Some(identity.expires_at),
+        })
+    }
+
+    /// Forgets a token at once (logout), rather than when the cache would.
+    pub(crate) fn forget(&self, token: &str) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.remove(&token_hash(token));
+    }
+
+    /// Refuses a login attempt for `name` while it has failed too often recently.
+    pub(crate) fn check_login_allowed(&self, name: &str) -> Result<(), ApiError> {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        match failures.get(name) {
+            Some((n, since)) if *n >= LOGIN_FAILURES && since.elapsed() < LOGIN_WINDOW => {
+                Err(ApiError::TooManyRequests(
+                    "Too many failed logins for this user; wait a minute.".into(),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn record_login(&self, name: &str, ok: bool) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if ok {
+            failures.remove(name);
+            return;
+        }
+        let entry = failures
+            .entry(name.to_string())
+            .or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= LOGIN_WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+        if failures.len() > 10_000 {
+            failures.retain(|_, (_, since)| since.elapsed() < LOGIN_WINDOW);
+        }
+    }
+}
+
+/// Development mode: identity from Glance's trusted headers (`X-Tenant-Id`/`X-Project-Id`,
+/// `X-User-Id`, `X-Roles`); without `X-Roles` a request acts as an administrator.
+fn trusted_headers(headers: &HeaderMap) -> Authenticated {
+    let project = header(headers, "x-project-id").or_else(|| header(headers, "x-tenant-id"));
+    let roles: Vec<String> = match header(headers, "x-roles") {
+        Some(r) => r
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => vec!["admin".into(), "member".into(), "reader".into()],
+    };
+    Authenticated {
+        caller: Caller {
+            project_id: project.map(str::to_string),
+            roles,
+        },
+        user_id: header(headers, "x-user-id").map(str::to_string),
+        user_name: None,
+        project_name: None,
+        expires_at: None,
+    }
+}
