@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// A token for the admin account, made valid at start (for scripted set-ups and tests)
     #[arg(long, env = "GLINT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// A property protections file in Glance's roles format
+    #[arg(long, env = "GLINT_PROPERTY_PROTECTIONS")]
+    pub property_protections: Option<PathBuf>,
     /// How long tokens issued at login stay valid, in seconds [default: 86400]
     #[arg(long, env = "GLINT_TOKEN_TTL")]
     pub token_ttl: Option<i64>,
@@ -60,6 +63,7 @@ struct FileConfig {
     require_format_match: Option<bool>,
     insecure_noauth: Option<bool>,
     token_ttl: Option<i64>,
+    property_protections: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -75,6 +79,7 @@ pub struct Config {
     pub admin_password: Option<String>,
     pub admin_token: Option<String>,
     pub token_ttl: i64,
+    pub property_protections: Option<PathBuf>,
 }
 
 impl Config {
@@ -91,6 +96,7 @@ impl Config {
             admin_password: None,
             admin_token: None,
             token_ttl: 86_400,
+            property_protections: None,
         }
     }
 
@@ -137,6 +143,7 @@ impl Config {
             admin_password: args.admin_password,
             admin_token: args.admin_token,
             token_ttl: args.token_ttl.or(file.token_ttl).unwrap_or(86_400).max(60),
+            property_protections: args.property_protections.or(file.property_protections),
             data_dir,
         })
     }

@@ -60,6 +60,7 @@ pub async fn run(
         locks: Arc::default(),
         auth: Arc::new(auth::Auth::new(db.clone(), config.insecure_noauth)),
         token_ttl: config.token_ttl,
+        protections: load_protections(&config)?,
     };
     // Planner statistics: refreshed now and then while the server runs.
     let maintenance = {
@@ -82,6 +83,24 @@ pub async fn run(
     maintenance.abort();
     db.close().await;
     Ok(())
+}
+
+/// Reads and checks the property protections file, if one is configured: a bad file stops the
+/// server from starting, as it stops Glance.
+fn load_protections(
+    config: &Config,
+) -> Result<Option<Arc<glint_core::PropertyProtections>>, StartError> {
+    let Some(path) = &config.property_protections else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| StartError::Config {
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    let rules = glint_core::PropertyProtections::parse(&text).map_err(|e| StartError::Config {
+        message: format!("{}: {e}", path.display()),
+    })?;
+    tracing::info!("property protections from {}", path.display());
+    Ok(Some(Arc::new(rules)))
 }
 
 /// On first start, an administrator: project `admin`, user `admin`. Its password is

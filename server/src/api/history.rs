@@ -126,5 +126,5 @@ pub(crate) async fn restore(
         Ok(edit.clone())
     })
     .await?;
-    Ok(outcome.into_response(&state))
+    Ok(outcome.into_response(&state, &identity))
 }

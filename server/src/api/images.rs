@@ -5,9 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use glint_core::{
-    Create, Edit, Image, Patch, PatchDialect, Plan, PlanContext, Request, Status, Visibility,
-};
+use glint_core::{Create, Edit, Image, Patch, PatchDialect, Plan, Request, Status, Visibility};
 use serde_json::Value;
 
 use super::AppState;
@@ -21,12 +19,16 @@ const UPDATE_ATTEMPTS: usize = 16;
 
 pub(crate) fn image_response(
     state: &AppState,
+    identity: &Identity,
     stored: &StoredImage,
     status: StatusCode,
 ) -> Response {
     let mut response = (
         status,
-        Json(image_json(&stored.image, state.settings.locations_enabled)),
+        Json(image_json(
+            &state.shown(&identity.caller, &stored.image),
+            state.settings.locations_enabled,
+        )),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
@@ -91,9 +93,9 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    pub(crate) fn into_response(self, state: &AppState) -> Response {
+    pub(crate) fn into_response(self, state: &AppState, identity: &Identity) -> Response {
         match self {
-            Outcome::Applied(stored) => image_response(state, &stored, StatusCode::OK),
+            Outcome::Applied(stored) => image_response(state, identity, &stored, StatusCode::OK),
             Outcome::Preview(plan, stored) => preview_response(&plan, stored.version),
         }
     }
@@ -138,7 +140,7 @@ pub(crate) async fn modify(
         let stored = load_writable(state, identity, id).await?;
         check_if_match(headers, stored.version)?;
         let request = build(&stored.image)?;
-        let ctx = PlanContext::new(&identity.caller, &state.settings);
+        let ctx = state.context(&identity.caller);
         let plan = glint_core::plan(&stored.image, &request, &ctx);
         if preview {
             return Ok(Outcome::Preview(Box::new(plan), stored));
@@ -185,7 +187,7 @@ pub(crate) async fn create(
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let template = Image::new(id, identity.caller.project_id.clone(), "");
-    let ctx = PlanContext::new(&identity.caller, &state.settings);
+    let ctx = state.context(&identity.caller);
     let plan = glint_core::plan(&template, &Request::Create(create), &ctx);
     if wants_preview(&headers, uri.query()) {
         return Ok(preview_response(&plan, 0));
@@ -196,7 +198,7 @@ pub(crate) async fn create(
     let image = glint_core::apply(&plan, &template);
     let record = identity.record("create");
     let stored = state.db.insert_image(&image, &plan, record).await?;
-    let mut response = image_response(&state, &stored, StatusCode::CREATED);
+    let mut response = image_response(&state, &identity, &stored, StatusCode::CREATED);
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!(
         "{}/v2/images/{}",
@@ -220,7 +222,7 @@ pub(crate) async fn show(
 ) -> Result<Response, ApiError> {
     no_body(&body)?;
     let stored = load_visible(&state, &identity, &id).await?;
-    Ok(image_response(&state, &stored, StatusCode::OK))
+    Ok(image_response(&state, &identity, &stored, StatusCode::OK))
 }
 
 pub(crate) async fn update(
@@ -245,7 +247,7 @@ pub(crate) async fn update(
         Ok(request.clone())
     })
     .await?;
-    Ok(outcome.into_response(&state))
+    Ok(outcome.into_response(&state, &identity))
 }
 
 pub(crate) async fn delete(

@@ -330,7 +330,10 @@ pub(crate) async fn list_images(
     let images = state.db.list_images(&query).await?;
     let show_locations = state.settings.locations_enabled;
     let mut body = json!({
-        "images": images.iter().map(|s| image_json(&s.image, show_locations)).collect::<Vec<_>>(),
+        "images": images
+            .iter()
+            .map(|s| image_json(&state.shown(&identity.caller, &s.image), show_locations))
+            .collect::<Vec<_>>(),
         "first": link(&passthrough, None),
         "schema": "/v2/schemas/images",
     });

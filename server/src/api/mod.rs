@@ -45,6 +45,31 @@ pub(crate) struct AppState {
     pub(crate) auth: Arc<crate::auth::Auth>,
     /// How long tokens issued at login stay valid, in seconds.
     pub(crate) token_ttl: i64,
+    /// Property protections, when the deployment has a protections file.
+    pub(crate) protections: Option<Arc<glint_core::PropertyProtections>>,
+}
+
+impl AppState {
+    /// What planning needs for this caller: settings and property protections.
+    pub(crate) fn context<'a>(
+        &'a self,
+        caller: &'a glint_core::Caller,
+    ) -> glint_core::PlanContext<'a> {
+        let ctx = glint_core::PlanContext::new(caller, &self.settings);
+        match &self.protections {
+            Some(p) => ctx.with_protections(p),
+            None => ctx,
+        }
+    }
+
+    /// The image as this caller may see it: properties it may not read are left out.
+    pub(crate) fn shown(
+        &self,
+        caller: &glint_core::Caller,
+        image: &glint_core::Image,
+    ) -> glint_core::Image {
+        glint_core::readable(image, &self.context(caller))
+    }
 }
 
 /// The request id every response carries (`x-openstack-request-id`).

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use glint_core::{Image, PlanContext, Request, Status, V1Update, Visibility};
+use glint_core::{Image, Request, Status, V1Update, Visibility};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use serde_json::{Value, json};
 
@@ -171,6 +171,14 @@ fn image_headers(stored: &StoredImage) -> HeaderMap {
     h
 }
 
+/// The image with only the properties the caller may read.
+fn shown(state: &AppState, identity: &Identity, stored: &StoredImage) -> StoredImage {
+    StoredImage {
+        image: state.shown(&identity.caller, &stored.image),
+        ..stored.clone()
+    }
+}
+
 fn image_response(status: StatusCode, stored: &StoredImage) -> Response {
     (status, Json(json!({ "image": image_json(stored) }))).into_response()
 }
@@ -225,7 +233,7 @@ pub(crate) async fn create(
         None => uuid::Uuid::new_v4().to_string(),
     };
     let template = Image::new(id, identity.caller.project_id.clone(), "");
-    let ctx = PlanContext::new(&identity.caller, &state.settings);
+    let ctx = state.context(&identity.caller);
     let plan = glint_core::plan(&template, &Request::V1Update(update.clone()), &ctx);
     if wants_preview(&headers, uri.query()) {
         return Ok(preview_response(&plan, 0));
@@ -239,7 +247,7 @@ pub(crate) async fn create(
     if let Some(body) = data {
         stored = take_data(&state, &stored, body, &headers, &update).await?;
     }
-    let mut response = image_response(StatusCode::CREATED, &stored);
+    let mut response = image_response(StatusCode::CREATED, &shown(&state, &identity, &stored));
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/images/{}", stored.image.id)) {
         h.insert(header::LOCATION, v);
@@ -272,7 +280,7 @@ pub(crate) async fn head(
 ) -> Result<Response, ApiError> {
     let stored = load_visible(&state, &identity, &id).await?;
     let mut response = StatusCode::OK.into_response();
-    *response.headers_mut() = image_headers(&stored);
+    *response.headers_mut() = image_headers(&shown(&state, &identity, &stored));
     Ok(response)
 }
 
@@ -300,7 +308,7 @@ pub(crate) async fn download(
     };
     let stream = state.store.read(&location.url, 0, size).await?;
     let mut response = Response::new(Body::from_stream(stream));
-    let mut h = image_headers(&stored);
+    let mut h = image_headers(&shown(&state, &identity, &stored));
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
@@ -342,7 +350,10 @@ pub(crate) async fn update(
     if let Some(body) = data {
         stored = take_data(&state, &stored, body, &headers, &update).await?;
     }
-    Ok(image_response(StatusCode::OK, &stored))
+    Ok(image_response(
+        StatusCode::OK,
+        &shown(&state, &identity, &stored),
+    ))
 }
 
 /// `DELETE /v1/images/{id}`: 200, as Glance's v1 code answered.
@@ -481,9 +492,10 @@ pub(crate) async fn detail(
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
     let images = list(&state, &identity, &uri).await?;
-    Ok(Json(
-        json!({"images": images.iter().map(image_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(json!({"images": images
+            .iter()
+            .map(|s| image_json(&shown(&state, &identity, s)))
+            .collect::<Vec<_>>()})))
 }
 
 /// Glance's `image_member_quota`.

@@ -10,5 +10,6 @@ mod images;
 mod inspection;
 mod list;
 mod members;
+mod protections;
 mod python;
 mod v1;
