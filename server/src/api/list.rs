@@ -182,7 +182,8 @@ fn parse(raw: &str, identity: &Identity) -> Result<Parsed, ApiError> {
                 "protected",
                 bool_param("protected", &value)?,
             )),
-            "os_hidden" => os_hidden = Some(bool_param("os_hidden", &value)?),
+            // openstacksdk sends `os_hidden=True`; Glance reads this one leniently.
+            "os_hidden" => os_hidden = Some(bool_param("os_hidden", &value.to_ascii_lowercase())?),
             "visibility" => match value.as_str() {
                 "all" => community = true,
                 v => {

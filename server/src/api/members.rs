@@ -109,8 +109,8 @@ pub(crate) async fn show(
     }
 }
 
+/// Clients send more than the status (openstacksdk repeats the member id); only it counts.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct StatusBody {
     status: String,
 }

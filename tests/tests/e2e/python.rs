@@ -6,7 +6,11 @@ use std::process::Command;
 use std::sync::Mutex;
 
 /// The pinned client packages.
-pub(crate) const CLIENTS: &[&str] = &["python-glanceclient==4.13.0"];
+pub(crate) const CLIENTS: &[&str] = &[
+    "python-glanceclient==4.13.0",
+    "openstacksdk==4.22.0",
+    "python-openstackclient==10.5.0",
+];
 
 static SETUP: Mutex<()> = Mutex::new(());
 
@@ -52,28 +56,39 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// Runs a tool from the venv and returns its output, failing the test with it if it fails.
-///
-/// The tool runs on a terminal (`script` from util-linux), as when an operator types it: the
-/// clients take any standard input that is not a terminal as image data.
-pub(crate) fn tool(venv: &Path, name: &str, args: &[&str]) -> String {
+/// A command that runs a venv tool on a terminal (`script` from util-linux), as an operator
+/// types it: the clients take any standard input that is not a terminal as image data.
+pub(crate) fn on_terminal(venv: &Path, name: &str, args: &[&str]) -> Command {
     let program = venv.join("bin").join(name);
     let command = std::iter::once(program.to_string_lossy().into_owned())
         .chain(args.iter().map(|a| a.to_string()))
         .map(|a| shell_quote(&a))
         .collect::<Vec<_>>()
         .join(" ");
-    let out = Command::new("script")
-        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
-        .env("HOME", std::env::temp_dir())
+    let mut cmd = Command::new("script");
+    cmd.args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env("HOME", std::env::temp_dir());
+    cmd
+}
+
+/// Runs a tool and returns whether it succeeded and its output, without failing the test.
+pub(crate) fn try_tool(venv: &Path, name: &str, args: &[&str]) -> (bool, String) {
+    let out = on_terminal(venv, name, args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {name} under script(1): {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
+    (
         out.status.success(),
-        "{name} {args:?} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Runs a tool from the venv and returns its output, failing the test with it if it fails.
+pub(crate) fn tool(venv: &Path, name: &str, args: &[&str]) -> String {
+    let (ok, out) = try_tool(venv, name, args);
+    assert!(ok, "{name} {args:?} failed:\n{out}");
+    out
 }
