@@ -44,8 +44,15 @@ pub(crate) async fn visible(
     image: &Image,
 ) -> Result<bool, ApiError> {
     let caller = &identity.caller;
-    if caller.is_admin()
-        || caller.owns(image.owner.as_deref())
+    if caller.is_admin() {
+        return Ok(true);
+    }
+    // Glance's get_image: a reader (members read too) of the owner, or any reader for public,
+    // community and (as a member) shared images.
+    if !can_read(identity) {
+        return Ok(false);
+    }
+    if caller.owns(image.owner.as_deref())
         || matches!(image.visibility, Visibility::Public | Visibility::Community)
     {
         return Ok(true);
@@ -54,6 +61,30 @@ pub(crate) async fn visible(
         (Some(project), Visibility::Shared) => Ok(state.db.is_member(&image.id, project).await?),
         _ => Ok(false),
     }
+}
+
+fn has_role(identity: &Identity, role: &str) -> bool {
+    identity
+        .caller
+        .roles
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(role))
+}
+
+/// Whether the caller may read images at all: `reader` (or `member`, which implies it) or admin.
+pub(crate) fn can_read(identity: &Identity) -> bool {
+    identity.caller.is_admin() || has_role(identity, "reader") || has_role(identity, "member")
+}
+
+/// Glance's modify/delete/upload/deactivate rule: admin, or a `member` of the owner project.
+pub(crate) fn can_write(identity: &Identity, owner: Option<&str>) -> bool {
+    identity.caller.is_admin() || (has_role(identity, "member") && identity.caller.owns(owner))
+}
+
+/// Glance's add_image rule: admin, or a `member` of a project.
+pub(crate) fn can_create(identity: &Identity) -> bool {
+    identity.caller.is_admin()
+        || (has_role(identity, "member") && identity.caller.project_id.is_some())
 }
 
 /// Loads an image the caller may see; 404 otherwise.
@@ -76,8 +107,7 @@ pub(crate) async fn load_writable(
     id: &str,
 ) -> Result<StoredImage, ApiError> {
     let stored = load_visible(state, identity, id).await?;
-    let caller = &identity.caller;
-    if caller.is_admin() || caller.owns(stored.image.owner.as_deref()) {
+    if can_write(identity, stored.image.owner.as_deref()) {
         Ok(stored)
     } else {
         Err(ApiError::Forbidden(
@@ -181,6 +211,11 @@ pub(crate) async fn create(
     uri: Uri,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
+    if !can_create(&identity) {
+        return Err(ApiError::Forbidden(
+            "Creating images needs the member role in a project.".into(),
+        ));
+    }
     let create = Create::from_body(&body)?;
     let id = create
         .id

@@ -313,6 +313,11 @@ pub(crate) async fn list_images(
     identity: Identity,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
+    if !super::images::can_read(&identity) {
+        return Err(ApiError::Forbidden(
+            "Listing images needs the reader role.".into(),
+        ));
+    }
     let Parsed {
         mut query,
         marker_id,

@@ -33,7 +33,7 @@ fn member_json(m: &Member) -> Value {
 }
 
 fn owner_or_admin(identity: &Identity, owner: Option<&str>) -> bool {
-    identity.caller.is_admin() || identity.caller.owns(owner)
+    super::images::can_write(identity, owner)
 }
 
 pub(crate) async fn list(

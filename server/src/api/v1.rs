@@ -217,6 +217,11 @@ pub(crate) async fn create(
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
+    if !super::images::can_create(&identity) {
+        return Err(ApiError::Forbidden(
+            "Creating images needs the member role in a project.".into(),
+        ));
+    }
     let data = image_data(body).await?;
     let has_data = data.is_some();
     let mut update = parse_update(&headers, has_data)?;

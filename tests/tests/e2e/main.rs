@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod access;
 mod clients;
 mod data;
 mod errors;
