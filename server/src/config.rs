@@ -40,6 +40,12 @@ pub struct ServeArgs {
     /// A property protections file in Glance's roles format
     #[arg(long, env = "GLINT_PROPERTY_PROTECTIONS")]
     pub property_protections: Option<PathBuf>,
+    /// Most images a project may own (not counting deleted ones) [default: unlimited]
+    #[arg(long, env = "GLINT_IMAGE_QUOTA")]
+    pub image_quota: Option<u64>,
+    /// Most image data a project may store, e.g. 500GB (B, KB, MB, GB, TB) [default: unlimited]
+    #[arg(long, env = "GLINT_STORAGE_QUOTA")]
+    pub storage_quota: Option<String>,
     /// How long tokens issued at login stay valid, in seconds [default: 86400]
     #[arg(long, env = "GLINT_TOKEN_TTL")]
     pub token_ttl: Option<i64>,
@@ -64,6 +70,8 @@ struct FileConfig {
     insecure_noauth: Option<bool>,
     token_ttl: Option<i64>,
     property_protections: Option<PathBuf>,
+    image_quota: Option<u64>,
+    storage_quota: Option<String>,
 }
 
 /// The resolved configuration.
@@ -80,6 +88,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub token_ttl: i64,
     pub property_protections: Option<PathBuf>,
+    pub image_quota: Option<u64>,
+    pub storage_quota: Option<u64>,
 }
 
 impl Config {
@@ -97,6 +107,8 @@ impl Config {
             admin_token: None,
             token_ttl: 86_400,
             property_protections: None,
+            image_quota: None,
+            storage_quota: None,
         }
     }
 
@@ -144,9 +156,34 @@ impl Config {
             admin_token: args.admin_token,
             token_ttl: args.token_ttl.or(file.token_ttl).unwrap_or(86_400).max(60),
             property_protections: args.property_protections.or(file.property_protections),
+            image_quota: args.image_quota.or(file.image_quota),
+            storage_quota: match args.storage_quota.or(file.storage_quota) {
+                Some(q) => Some(parse_bytes(&q).ok_or_else(|| StartError::Config {
+                    message: format!("storage quota '{q}': expected a size such as 500GB"),
+                })?),
+                None => None,
+            },
             data_dir,
         })
     }
+}
+
+/// A size as Glance's `user_storage_quota` writes it: a number with an optional B, KB, MB, GB
+/// or TB suffix (powers of 1024).
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_uppercase();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "KB" => 10,
+        "MB" => 20,
+        "GB" => 30,
+        "TB" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
 }
 
 fn sqlite_url(data_dir: &Path) -> String {
@@ -180,6 +217,11 @@ mod tests {
         let defaults = Config::resolve(ServeArgs::default()).expect("defaults");
         assert_eq!(defaults.bind.port(), 9292);
         assert_eq!(defaults.database_url, "sqlite:glint-data/glint.db");
+        assert_eq!(parse_bytes("10"), Some(10));
+        assert_eq!(parse_bytes("2kb"), Some(2048));
+        assert_eq!(parse_bytes("1 GB"), Some(1 << 30));
+        assert_eq!(parse_bytes("1PB"), None);
+        assert_eq!(parse_bytes("GB"), None);
         std::fs::write(&file, "colour = \"red\"\n").expect("write");
         let err = Config::resolve(ServeArgs {
             config: Some(file),

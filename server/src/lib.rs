@@ -61,6 +61,8 @@ pub async fn run(
         auth: Arc::new(auth::Auth::new(db.clone(), config.insecure_noauth)),
         token_ttl: config.token_ttl,
         protections: load_protections(&config)?,
+        image_quota: config.image_quota,
+        storage_quota: config.storage_quota,
     };
     // Planner statistics: refreshed now and then while the server runs.
     let maintenance = {

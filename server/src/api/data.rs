@@ -115,6 +115,20 @@ struct Ingested {
     virtual_size: Option<u64>,
 }
 
+/// Where data goes and what is checked on the way.
+struct Intake<'a> {
+    store: &'a dyn Store,
+    image_id: &'a str,
+    /// The size the client announced, if any.
+    declared: Option<u64>,
+    /// Whether to compute md5 and sha512.
+    hash: bool,
+    /// The declared `disk_format` to inspect the content against, if it is to be inspected.
+    inspect_as: Option<&'a str>,
+    /// Bytes the project may still store, under a storage quota.
+    room: Option<u64>,
+}
+
 /// Refuses content the inspector finds unsafe (400), or whose format is not the declared one
 /// (415, as Glance answers).
 fn refuse(refusal: Refusal) -> ApiError {
@@ -128,17 +142,21 @@ fn refuse(refusal: Refusal) -> ApiError {
 /// is whole and accepted. `inspect_as` is the declared `disk_format` to check the content against.
 async fn ingest<S, E>(
     state: &AppState,
-    store: &dyn Store,
-    image_id: &str,
+    intake: Intake<'_>,
     mut stream: S,
-    declared: Option<u64>,
-    hash: bool,
-    inspect_as: Option<&str>,
 ) -> Result<Ingested, ApiError>
 where
     S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    let Intake {
+        store,
+        image_id,
+        declared,
+        hash,
+        inspect_as,
+        room,
+    } = intake;
     let mut writer = store.begin(image_id).await?;
     let hashes = hash.then(Hashes::start);
     let mut inspector = inspect_as.map(|_| Inspector::new());
@@ -156,6 +174,11 @@ where
                 return Err(ApiError::PayloadTooLarge(
                     "Image exceeds the size cap.".into(),
                 ));
+            }
+            if let Some(room) = room
+                && size > room
+            {
+                return Err(over_quota(room));
             }
             if declared.is_some_and(|d| size > d) {
                 return Err(ApiError::BadRequest(
@@ -208,6 +231,29 @@ where
         location,
         virtual_size,
     })
+}
+
+fn over_quota(room: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "Image exceeds the project's storage quota: {room} bytes are left."
+    ))
+}
+
+/// How many bytes the image's project may still store, when it has a storage quota; refuses
+/// (413) a declared size beyond it before any data is taken.
+async fn storage_room(
+    state: &AppState,
+    image: &Image,
+    declared: Option<u64>,
+) -> Result<Option<u64>, ApiError> {
+    let (Some(quota), Some(owner)) = (state.storage_quota, image.owner.as_deref()) else {
+        return Ok(None);
+    };
+    let room = quota.saturating_sub(state.db.storage_used(owner, &image.id).await?);
+    if declared.is_some_and(|d| d > room) {
+        return Err(over_quota(room));
+    }
+    Ok(Some(room))
 }
 
 /// Records data that made it into the store; removes it again if the image went away meanwhile.
@@ -290,6 +336,7 @@ pub(crate) async fn receive(
     expected_md5: Option<&str>,
 ) -> Result<(), ApiError> {
     require_formats(image)?;
+    let room = storage_room(state, image, declared).await?;
     let owner = claim(state, image, Status::Saving).await?;
     let mut guard = UploadGuard {
         state: state.clone(),
@@ -297,16 +344,15 @@ pub(crate) async fn receive(
         from: Status::Saving,
         armed: true,
     };
-    let data = ingest(
-        state,
-        state.store.as_ref(),
-        &image.id,
-        body.into_data_stream(),
+    let intake = Intake {
+        store: state.store.as_ref(),
+        image_id: &image.id,
         declared,
-        true,
-        image.disk_format.as_deref(),
-    )
-    .await?;
+        hash: true,
+        inspect_as: image.disk_format.as_deref(),
+        room,
+    };
+    let data = ingest(state, intake, body.into_data_stream()).await?;
     let md5 = data
         .digests
         .as_ref()
@@ -347,16 +393,15 @@ pub(crate) async fn stage(
         from: Status::Uploading,
         armed: true,
     };
-    let data = ingest(
-        &state,
-        state.staging.as_ref(),
-        &image.id,
-        body.into_data_stream(),
+    let intake = Intake {
+        store: state.staging.as_ref(),
+        image_id: &image.id,
         declared,
-        false,
-        None,
-    )
-    .await?;
+        hash: false,
+        inspect_as: None,
+        room: None,
+    };
+    let data = ingest(&state, intake, body.into_data_stream()).await?;
     if !state.db.finish_stage(&image.id, &owner, data.size).await? {
         let _ = state.staging.delete(&data.location).await;
         guard.armed = false;
@@ -440,17 +485,17 @@ pub(crate) async fn import(
             armed: true,
         };
         let result = async {
+            let room = storage_room(&state, &image, image.size).await?;
             let stream = state.staging.read(&staged, 0, u64::MAX).await?;
-            let data = ingest(
-                &state,
-                state.store.as_ref(),
-                &image.id,
-                stream,
-                image.size,
-                true,
-                image.disk_format.as_deref(),
-            )
-            .await?;
+            let intake = Intake {
+                store: state.store.as_ref(),
+                image_id: &image.id,
+                declared: image.size,
+                hash: true,
+                inspect_as: image.disk_format.as_deref(),
+                room,
+            };
+            let data = ingest(&state, intake, stream).await?;
             finish(&state, &image, Status::Importing, &owner, data).await
         }
         .await;

@@ -231,6 +231,7 @@ pub(crate) async fn create(
         return Err(ApiError::from_violation(v));
     }
     let image = glint_core::apply(&plan, &template);
+    state.check_image_quota(image.owner.as_deref()).await?;
     let record = identity.record("create");
     let stored = state.db.insert_image(&image, &plan, record).await?;
     let mut response = image_response(&state, &identity, &stored, StatusCode::CREATED);

@@ -47,9 +47,25 @@ pub(crate) struct AppState {
     pub(crate) token_ttl: i64,
     /// Property protections, when the deployment has a protections file.
     pub(crate) protections: Option<Arc<glint_core::PropertyProtections>>,
+    /// Most images per project.
+    pub(crate) image_quota: Option<u64>,
+    /// Most bytes of image data per project.
+    pub(crate) storage_quota: Option<u64>,
 }
 
 impl AppState {
+    /// Refuses a new image for `owner` beyond the project's image quota (413).
+    pub(crate) async fn check_image_quota(&self, owner: Option<&str>) -> Result<(), ApiError> {
+        if let (Some(quota), Some(owner)) = (self.image_quota, owner)
+            && self.db.count_images(owner).await? >= quota
+        {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "The project has reached its quota of {quota} images."
+            )));
+        }
+        Ok(())
+    }
+
     /// What planning needs for this caller: settings and property protections.
     pub(crate) fn context<'a>(
         &'a self,

@@ -247,6 +247,7 @@ pub(crate) async fn create(
         return Err(ApiError::from_violation(v));
     }
     let image = glint_core::apply(&plan, &template);
+    state.check_image_quota(image.owner.as_deref()).await?;
     let record = identity.record("v1_create");
     let mut stored = state.db.insert_image(&image, &plan, record).await?;
     if let Some(body) = data {

@@ -1071,3 +1071,27 @@ impl Db {
         self.member(image_id, member).await
     }
 }
+
+impl Db {
+    /// Images a project owns, deleted ones not counted.
+    pub(crate) async fn count_images(&self, owner: &str) -> Result<u64, DbError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM images WHERE owner = $1 AND deleted = 0")
+            .bind(owner)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or_default())
+    }
+
+    /// Bytes of image data a project stores, leaving out one image (the one being written).
+    pub(crate) async fn storage_used(&self, owner: &str, except: &str) -> Result<u64, DbError> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM images \
+             WHERE owner = $1 AND deleted = 0 AND id <> $2 AND size IS NOT NULL",
+        )
+        .bind(owner)
+        .bind(except)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or_default())
+    }
+}

@@ -13,4 +13,5 @@ mod list;
 mod members;
 mod protections;
 mod python;
+mod quotas;
 mod v1;
