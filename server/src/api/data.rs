@@ -477,6 +477,27 @@ pub(crate) async fn import(
         )));
     }
     let staged = state.staging.location_of(&image.id);
+    let task = crate::db::Task {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: "api_image_import".into(),
+        status: "processing".into(),
+        owner: image.owner.clone(),
+        image_id: Some(image.id.clone()),
+        request_id: Some(identity.request_id.clone()),
+        user_id: identity.user_id.clone(),
+        input: serde_json::json!({
+            "image_id": image.id,
+            "import_req": {"method": {"name": body.method.name}},
+            "backend": null,
+        }),
+        result: None,
+        message: String::new(),
+        created_at: crate::time::now_micros(),
+        updated_at: crate::time::now_micros(),
+        expires_at: None,
+    };
+    state.db.start_task(&task).await?;
+    let task_id = task.id;
     tokio::spawn(async move {
         let guard = UploadGuard {
             state: state.clone(),
@@ -501,8 +522,20 @@ pub(crate) async fn import(
         .await;
         let mut guard = guard;
         guard.armed = result.is_err();
-        if let Err(e) = &result {
-            tracing::warn!(image = %image.id, "import failed: {e}");
+        let (status, message) = match &result {
+            Ok(()) => ("success", String::new()),
+            Err(e) => {
+                tracing::warn!(image = %image.id, "import failed: {e}");
+                ("failure", e.to_string())
+            }
+        };
+        let outcome = serde_json::json!({"image_id": image.id});
+        if let Err(e) = state
+            .db
+            .finish_task(&task_id, status, &message, Some(&outcome))
+            .await
+        {
+            tracing::error!(task = %task_id, "cannot record the import's outcome: {e}");
         }
         if let Err(e) = state.staging.delete(&staged).await {
             tracing::warn!(image = %image.id, "cannot remove staged data: {e}");

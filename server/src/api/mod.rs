@@ -9,6 +9,7 @@ mod images;
 mod list;
 mod members;
 mod session;
+mod tasks;
 mod v1;
 mod wire;
 
@@ -131,12 +132,17 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/images/{id}/actions/deactivate", post(images::deactivate))
         .route("/images/{id}/actions/reactivate", post(images::reactivate))
+        .route("/images/{id}/tasks", get(tasks::image_tasks))
+        .route("/tasks", get(tasks::list))
+        .route("/tasks/{id}", get(tasks::show))
         .route("/images/{id}/history", get(history::history))
         .route("/images/{id}/history/restore", post(history::restore))
         .route("/schemas/image", get(discovery::schema_image))
         .route("/schemas/images", get(discovery::schema_images))
         .route("/schemas/member", get(discovery::schema_member))
         .route("/schemas/members", get(discovery::schema_members))
+        .route("/schemas/task", get(discovery::schema_task))
+        .route("/schemas/tasks", get(discovery::schema_tasks))
         .route("/info/import", get(discovery::info_import))
         .route("/info/stores", get(discovery::info_stores))
         .fallback(not_found)

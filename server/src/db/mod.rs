@@ -3,6 +3,7 @@
 
 mod images;
 mod sql;
+mod tasks;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
@@ -12,6 +13,7 @@ use thiserror::Error;
 pub(crate) use images::{
     ChangeRecord, ImageFilter, ListQuery, Member, SortDir, SortKey, StoredImage, Upload,
 };
+pub(crate) use tasks::Task;
 
 /// Why a database operation failed.
 #[derive(Debug, Error)]
@@ -64,6 +66,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "identity",
         sqlite: include_str!("../../migrations/sqlite/0003_identity.sql"),
         postgres: include_str!("../../migrations/postgres/0003_identity.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "tasks",
+        sqlite: include_str!("../../migrations/sqlite/0004_tasks.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_tasks.sql"),
     },
 ];
 

@@ -324,6 +324,8 @@ async fn discovery_documents() {
         "/v2/schemas/images",
         "/v2/schemas/member",
         "/v2/schemas/members",
+        "/v2/schemas/task",
+        "/v2/schemas/tasks",
         "/v2/info/import",
     ] {
         assert_eq!(app.get(path).await.status(), StatusCode::OK, "{path}");
