@@ -171,6 +171,97 @@ fn ensure_image_tools() -> Result {
     }
 }
 
+/// Real disk images for the inspector's wasm tests, made once per run.
+fn inspect_fixtures() -> Result<PathBuf> {
+    let dir = target_dir()?.join("inspect-fixtures");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("clean {}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir.join("content")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let write = |name: &str, bytes: Vec<u8>| {
+        std::fs::write(dir.join(name), bytes).map_err(|e| format!("{name}: {e}"))
+    };
+    write(
+        "plain.raw",
+        (0..300_000u32).map(|i| (i % 251) as u8).collect(),
+    )?;
+    write("gpt.raw", vec![0; 2 << 20])?;
+    write("content/hello.txt", b"hello".to_vec())?;
+    let qemu: [&[&str]; 11] = [
+        &["create", "-f", "qcow2", "v3.qcow2", "1M"],
+        &[
+            "create",
+            "-f",
+            "qcow2",
+            "-o",
+            "compat=0.10",
+            "v2.qcow2",
+            "1M",
+        ],
+        &["create", "-f", "raw", "base.raw", "1M"],
+        &[
+            "create",
+            "-f",
+            "qcow2",
+            "-b",
+            "base.raw",
+            "-F",
+            "raw",
+            "child.qcow2",
+        ],
+        &[
+            "create",
+            "-f",
+            "qcow2",
+            "-o",
+            "data_file=external.raw",
+            "datafile.qcow2",
+            "1M",
+        ],
+        &["create", "-f", "vmdk", "sparse.vmdk", "1M"],
+        &[
+            "create",
+            "-f",
+            "vmdk",
+            "-o",
+            "subformat=streamOptimized",
+            "stream.vmdk",
+            "1M",
+        ],
+        &[
+            "create",
+            "-f",
+            "vmdk",
+            "-o",
+            "subformat=monolithicFlat",
+            "flat.vmdk",
+            "1M",
+        ],
+        &["create", "-f", "qed", "disk.qed", "1M"],
+        &["create", "-f", "vpc", "dynamic.vhd", "1M"],
+        &["create", "-f", "vdi", "disk.vdi", "1M"],
+    ];
+    for args in qemu {
+        sh(Command::new("qemu-img").args(args).current_dir(&dir))?;
+    }
+    sh(Command::new("qemu-img")
+        .args(["create", "-f", "vhdx", "disk.vhdx", "1M"])
+        .current_dir(&dir))?;
+    sh(Command::new("genisoimage")
+        .args(["-quiet", "-o", "cd.iso", "content"])
+        .current_dir(&dir))?;
+    sh(Command::new(if on_path("parted") {
+        "parted"
+    } else {
+        "/usr/sbin/parted"
+    })
+    .args([
+        "-s", "gpt.raw", "mklabel", "gpt", "mkpart", "p1", "1MiB", "1536KiB",
+    ])
+    .current_dir(&dir))?;
+    Ok(dir)
+}
+
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| {
         std::env::split_paths(&paths)
@@ -305,8 +396,10 @@ fn test() -> Result {
     sh(cargo().args(["fmt", "--all", "--", "--check"]))?;
     step("clippy (native)");
     sh(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    step("disk images for the inspector's wasm tests");
+    let fixtures = inspect_fixtures()?;
     step("clippy (wasm32)");
-    sh(cargo().args([
+    sh(cargo().env("GLINT_INSPECT_FIXTURES", &fixtures).args([
         "clippy",
         "-p",
         "glint-core",
@@ -325,6 +418,7 @@ fn test() -> Result {
     sh(cargo().args(["test", "--doc", "-p", "glint-core"]))?;
     step("core tests compiled to wasm (Node)");
     sh(cargo()
+        .env("GLINT_INSPECT_FIXTURES", &fixtures)
         .env(
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
             "wasm-bindgen-test-runner",
