@@ -64,14 +64,14 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         name: "identity",
-        sqlite: include_str!("../../migrations/sqlite/0003_identity.sql"),
-        postgres: include_str!("../../migrations/postgres/0003_identity.sql"),
+        sqlite: include_str!("../../migrations/shared/0003_identity.sql"),
+        postgres: include_str!("../../migrations/shared/0003_identity.sql"),
     },
     Migration {
         version: 4,
         name: "tasks",
-        sqlite: include_str!("../../migrations/sqlite/0004_tasks.sql"),
-        postgres: include_str!("../../migrations/postgres/0004_tasks.sql"),
+        sqlite: include_str!("../../migrations/shared/0004_tasks.sql"),
+        postgres: include_str!("../../migrations/shared/0004_tasks.sql"),
     },
 ];
 
