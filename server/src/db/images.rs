@@ -580,6 +580,19 @@ impl Db {
 
     /// One page of images.
     pub(crate) async fn list_images(&self, q: &ListQuery) -> Result<Vec<StoredImage>, DbError> {
+        // A property filter that few images match is best answered from the property index; one
+        // that many match, by walking images in the requested order until the page is full.
+        // Which is which is measured (with a bounded count), not guessed.
+        // Few: not many more than a page's worth, so reading them all costs less than walking
+        // past the images that do not match.
+        let few = q.limit.saturating_mul(5).saturating_add(50);
+        let mut selective = Vec::new();
+        for f in &q.filters {
+            if let ImageFilter::Property(name, value) = f {
+                selective.push(self.few_match(name, value, few).await?);
+            }
+        }
+        let mut selective = selective.into_iter();
         // The page's ids first; the full rows (with their aggregated properties) only for them.
         let mut sql = Sql::new(&format!(
             "SELECT {} FROM images WHERE id IN (\
@@ -640,11 +653,18 @@ impl Db {
                     .push(")");
                 }
                 ImageFilter::Property(name, value) => {
-                    sql.push(
-                        " AND EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = images.id \
-                         AND p.deleted = 0 AND p.name = ",
-                    )
-                    .text(name.clone())
+                    if selective.next().unwrap_or(false) {
+                        sql.push(
+                            " AND id IN (SELECT p.image_id FROM image_properties p \
+                             WHERE p.deleted = 0 AND p.name = ",
+                        );
+                    } else {
+                        sql.push(
+                            " AND EXISTS (SELECT 1 FROM image_properties p \
+                             WHERE p.image_id = images.id AND p.deleted = 0 AND p.name = ",
+                        );
+                    }
+                    sql.text(name.clone())
                     .push(" AND p.value = ")
                     .text(value.clone())
                     .push(")");
@@ -663,6 +683,22 @@ impl Db {
         sql.push(")").push(&order);
         let rows = sql.query().fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
+    }
+}
+
+impl Db {
+    /// Whether at most `few` live properties have this name and value (a bounded count).
+    async fn few_match(&self, name: &str, value: &str, few: i64) -> Result<bool, DbError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM image_properties \
+             WHERE name = $1 AND value = $2 AND deleted = 0 LIMIT $3) AS found",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(few + 1)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>(0)? <= few)
     }
 }
 
