@@ -665,9 +665,9 @@ impl Db {
                         );
                     }
                     sql.text(name.clone())
-                    .push(" AND p.value = ")
-                    .text(value.clone())
-                    .push(")");
+                        .push(" AND p.value = ")
+                        .text(value.clone())
+                        .push(")");
                 }
                 ImageFilter::Visibility(v) => {
                     sql.push(" AND visibility = ").text(v.as_str());
