@@ -152,7 +152,7 @@ async fn recover(
     staging: &dyn Store,
     node: &str,
 ) -> Result<(), StartError> {
-    let stale = db.stale_uploads(&format!("{node}/"), 0).await?;
+    let stale = db.stale_uploads(&format!("{node}/")).await?;
     for (id, status) in &stale {
         db.transition(id, &[*status], glint_core::Status::Queued, None)
             .await?;

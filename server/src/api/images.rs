@@ -185,7 +185,7 @@ pub(crate) async fn modify(
         let record = identity.record(action);
         if let Some(updated) = state
             .db
-            .update_image(stored.version, &plan, &after, record)
+            .update_image(&stored, &plan, &after, record)
             .await?
         {
             return Ok(Outcome::Applied(updated));

@@ -313,11 +313,11 @@ impl Db {
         })
     }
 
-    /// Writes an applied plan if the image is still at `version`. `Ok(None)` means another
+    /// Writes an applied plan if the image is still at `before`'s version. `Ok(None)` means another
     /// writer got there first: the caller plans again against the fresh image.
     pub(crate) async fn update_image(
         &self,
-        version: i64,
+        before: &StoredImage,
         plan: &Plan,
         after: &Image,
         record: ChangeRecord<'_>,
@@ -345,7 +345,7 @@ impl Db {
         .bind(&after.checksum)
         .bind(now)
         .bind(&after.id)
-        .bind(version)
+        .bind(before.version)
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
@@ -385,11 +385,10 @@ impl Db {
         tx.commit().await?;
         let mut image = after.clone();
         image.updated_at = time::format(now);
-        let created = time::parse(&image.created_at).unwrap_or_default();
         Ok(Some(StoredImage {
             image,
-            version: version + 1,
-            created_micros: created,
+            version: before.version + 1,
+            created_micros: before.created_micros,
             updated_micros: now,
         }))
     }
@@ -472,19 +471,17 @@ impl Db {
     }
 
     /// Images whose data a writer that is gone was saving, staging or importing: those owned
-    /// by `owner_prefix` (this process's earlier life) or started before `started_before`.
+    /// by `owner_prefix` (this process's earlier life), or by no one.
     pub(crate) async fn stale_uploads(
         &self,
         owner_prefix: &str,
-        started_before: i64,
     ) -> Result<Vec<(String, Status)>, DbError> {
         let rows = sqlx::query(
             "SELECT id, status FROM images WHERE deleted = 0 \
              AND (status IN ('saving', 'importing') OR (status = 'uploading' AND upload_owner IS NOT NULL)) \
-             AND (upload_owner LIKE $1 OR upload_started < $2 OR upload_owner IS NULL)",
+             AND (upload_owner LIKE $1 OR upload_owner IS NULL)",
         )
         .bind(format!("{owner_prefix}%"))
-        .bind(started_before)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
