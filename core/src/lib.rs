@@ -32,6 +32,7 @@ mod planner;
 pub mod protections;
 pub mod settings;
 pub mod v1;
+pub mod wire;
 
 use serde_json::Value;
 
@@ -45,6 +46,7 @@ pub use plan::{AttrChanges, Change, Plan, Violation, ViolationKind, apply};
 pub use protections::{Operation, PropertyProtections, ProtectionsError};
 pub use settings::Settings;
 pub use v1::V1Update;
+pub use wire::image_from_v2;
 
 /// A request that changes an image's metadata.
 #[derive(Debug, Clone, PartialEq)]

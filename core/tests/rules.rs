@@ -1202,3 +1202,52 @@ fn server_owned_keys_survive_purges_and_edits() {
         "#]],
     );
 }
+
+#[test]
+fn image_read_back_from_v2_json_keeps_properties_apart_from_attributes() {
+    let body = json!({
+        "id": "3f1e2d4c-0000-4000-8000-000000000001",
+        "name": "snap",
+        "status": "active",
+        "visibility": "community",
+        "protected": true,
+        "os_hidden": false,
+        "checksum": "abc",
+        "os_hash_algo": "sha512",
+        "os_hash_value": "def",
+        "size": 1024,
+        "virtual_size": null,
+        "disk_format": "qcow2",
+        "container_format": "bare",
+        "min_ram": 512,
+        "min_disk": 1,
+        "owner": "p1",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-02T00:00:00Z",
+        "tags": ["a", "b"],
+        "self": "/v2/images/3f1e2d4c-0000-4000-8000-000000000001",
+        "file": "/v2/images/3f1e2d4c-0000-4000-8000-000000000001/file",
+        "schema": "/v2/schemas/image",
+        "stores": "file",
+        "direct_url": "file:///x",
+        "os_glance_importing_to_stores": "",
+        "hw_disk_bus": "virtio",
+        "image_type": "snapshot"
+    });
+    let image = glint_core::image_from_v2(&body).expect("a valid image");
+    assert_eq!(image.status, Status::Active);
+    assert_eq!(image.visibility, glint_core::Visibility::Community);
+    assert!(image.protected);
+    assert_eq!(image.size, Some(1024));
+    assert_eq!(image.virtual_size, None);
+    assert_eq!(image.tags, ["a", "b"]);
+    assert_eq!(
+        image.properties.keys().collect::<Vec<_>>(),
+        ["hw_disk_bus", "image_type", "os_glance_importing_to_stores"]
+    );
+    let bad = glint_core::image_from_v2(&json!({"id": "x", "size": "big"}));
+    assert_eq!(
+        bad.map_err(|e| e.to_string()),
+        Err("The image's 'size' must be a whole number.".into())
+    );
+}

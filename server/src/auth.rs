@@ -44,6 +44,21 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The cookie the login endpoint sets for downloads from the web UI.
+pub(crate) const SESSION_COOKIE: &str = "glint_session";
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+        .filter(|v| !v.is_empty())
+}
+
 impl Auth {
     pub(crate) fn new(db: Db, insecure_noauth: bool) -> Auth {
         Auth {
@@ -54,14 +69,18 @@ impl Auth {
         }
     }
 
+    /// `cookie_allowed` is true only for image downloads, where a browser follows a plain link
+    /// and cannot send `X-Auth-Token`: the session cookie set at login stands in for it there.
     pub(crate) async fn authenticate(
         &self,
         headers: &HeaderMap,
+        cookie_allowed: bool,
     ) -> Result<Authenticated, ApiError> {
         if self.insecure_noauth {
             return Ok(trusted_headers(headers));
         }
-        let Some(token) = header(headers, "x-auth-token") else {
+        let cookie = cookie_allowed.then(|| session_cookie(headers)).flatten();
+        let Some(token) = header(headers, "x-auth-token").or(cookie.as_deref()) else {
             return Err(ApiError::Unauthorized(
                 "This server requires an X-Auth-Token.".into(),
             ));

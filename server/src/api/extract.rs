@@ -1,8 +1,8 @@
 //! Extractors whose rejections come out as Glance errors, and small request helpers.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 use glint_core::Caller;
 
 use super::error::ApiError;
@@ -35,7 +35,10 @@ impl FromRequestParts<AppState> for Identity {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let who = state.auth.authenticate(&parts.headers).await?;
+        let download = matches!(parts.method, Method::GET | Method::HEAD)
+            && parts.uri.path().contains("images/")
+            && parts.uri.path().ends_with("/file");
+        let who = state.auth.authenticate(&parts.headers, download).await?;
         let request_id = parts
             .extensions
             .get::<RequestId>()

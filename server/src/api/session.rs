@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -11,6 +12,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Identity, RawBody};
 use crate::accounts::AccountError;
+use crate::auth::SESSION_COOKIE;
 use crate::time;
 
 #[derive(Debug, Deserialize)]
@@ -33,7 +35,7 @@ fn account_error(e: AccountError) -> ApiError {
 pub(crate) async fn login(
     State(state): State<AppState>,
     RawBody(body): RawBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, [(HeaderName, String); 1], Json<Value>), ApiError> {
     let login: Login = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
             "Expected {{\"username\": ..., \"password\": ..., \"project\": optional}}: {e}"
@@ -63,8 +65,14 @@ pub(crate) async fn login(
         .await
         .map_err(account_error)?;
     let id = issued.identity;
+    // Downloads from the web UI are plain links; this cookie authenticates only those.
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/v2/images; HttpOnly; SameSite=Strict; Max-Age={}",
+        issued.secret, state.token_ttl
+    );
     Ok((
         StatusCode::CREATED,
+        [(SET_COOKIE, cookie)],
         Json(json!({
             "token": issued.secret,
             "expires_at": time::format(id.expires_at),
@@ -75,12 +83,18 @@ pub(crate) async fn login(
     ))
 }
 
-pub(crate) async fn whoami(identity: Identity) -> Json<Value> {
+/// Who the token speaks for, and what a client needs to plan changes exactly as the server
+/// will: the deployment's limits and formats, and its property protections.
+pub(crate) async fn whoami(State(state): State<AppState>, identity: Identity) -> Json<Value> {
     Json(json!({
         "user": {"id": identity.user_id, "name": identity.user_name},
         "project": {"id": identity.caller.project_id, "name": identity.project_name},
         "roles": identity.caller.roles,
         "expires_at": identity.expires_at.map(time::format),
+        "planning": {
+            "settings": *state.settings,
+            "property_protections": state.protections.as_ref().map(|p| p.source()),
+        },
     }))
 }
 
@@ -88,7 +102,7 @@ pub(crate) async fn logout(
     State(state): State<AppState>,
     _identity: Identity,
     headers: HeaderMap,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, [(HeaderName, String); 1]), ApiError> {
     if let Some(token) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
         state
             .db
@@ -97,5 +111,11 @@ pub(crate) async fn logout(
             .map_err(account_error)?;
         state.auth.forget(token.trim());
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(
+            SET_COOKIE,
+            format!("{SESSION_COOKIE}=; Path=/v2/images; HttpOnly; SameSite=Strict; Max-Age=0"),
+        )],
+    ))
 }

@@ -14,4 +14,6 @@ mod members;
 mod protections;
 mod python;
 mod quotas;
+mod ui;
 mod v1;
+mod webdriver;

@@ -1,0 +1,159 @@
+//! An image's property history: every change with who made it, every removed value with its
+//! `deleted_at`, and restoring removed values through the same review as any other update.
+
+use std::collections::BTreeSet;
+
+use glint_core::Plan;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api::{self, History, Patched, Versioned};
+use crate::widgets::{ErrorBox, PlanView};
+
+#[component]
+pub(crate) fn HistoryTab(current: RwSignal<Option<Versioned>>) -> impl IntoView {
+    let id = current
+        .get_untracked()
+        .map(|v| v.image.id)
+        .unwrap_or_default();
+    let history = RwSignal::new(None::<History>);
+    let error = RwSignal::new(None::<String>);
+    let selected = RwSignal::new(BTreeSet::<String>::new());
+    let review = RwSignal::new(None::<(Plan, Option<String>)>);
+    let done = RwSignal::new(None::<String>);
+    let load = {
+        let id = id.clone();
+        Callback::new(move |()| {
+            let id = id.clone();
+            spawn_local(async move {
+                match api::history(&id).await {
+                    Ok(h) => history.set(Some(h)),
+                    Err(e) => error.set(Some(e.to_string())),
+                }
+            });
+        })
+    };
+    load.run(());
+
+    let preview = {
+        let id = id.clone();
+        move |_| {
+            let id = id.clone();
+            let keys: Vec<String> = selected.get_untracked().into_iter().collect();
+            if keys.is_empty() {
+                error.set(Some("Select the removed values to restore.".into()));
+                return;
+            }
+            error.set(None);
+            done.set(None);
+            spawn_local(async move {
+                match api::preview_restore(&id, &keys).await {
+                    Ok(r) => review.set(Some(r)),
+                    Err(e) => error.set(Some(e.to_string())),
+                }
+            });
+        }
+    };
+    let restore = {
+        let id = id.clone();
+        move |_| {
+            let id = id.clone();
+            let keys: Vec<String> = selected.get_untracked().into_iter().collect();
+            let etag = review.get_untracked().and_then(|(_, e)| e);
+            spawn_local(async move {
+                match api::restore(&id, &keys, etag.as_deref()).await {
+                    Ok(Patched::Done(v)) => {
+                        done.set(Some(format!("✓ Restored {}.", keys.join(", "))));
+                        current.set(Some(*v));
+                        review.set(None);
+                        selected.set(BTreeSet::new());
+                        load.run(());
+                    }
+                    Ok(Patched::Stale(_)) => {
+                        error.set(Some(
+                            "The image changed after the review; review the restore again.".into(),
+                        ));
+                        review.set(None);
+                        load.run(());
+                    }
+                    Err(e) => error.set(Some(e.to_string())),
+                }
+            });
+        }
+    };
+
+    view! {
+        <section class="card" aria-label="History">
+            <h2>"Property values"</h2>
+            <ErrorBox error=error />
+            {move || done.get().map(|d| view! { <p class="ok" role="status" data-test="restored">{d}</p> })}
+            <table class="history-props" data-test="history-props">
+                <thead><tr>
+                    <th scope="col">"Restore"</th><th scope="col">"Key"</th><th scope="col">"Value"</th>
+                    <th scope="col">"State"</th><th scope="col">"Updated"</th><th scope="col">"Deleted at"</th>
+                </tr></thead>
+                <tbody>
+                    {move || history.get().map(|h| h.properties.into_iter().map(|row| {
+                        let key = row.name.clone();
+                        let k2 = key.clone();
+                        view! {
+                            <tr data-key=row.name.clone() data-deleted=row.deleted.to_string() class:removed=row.deleted>
+                                <td>{row.deleted.then(|| {
+                                    let k = key.clone();
+                                    view! {
+                                        <input type="checkbox" data-test="pick" aria-label=format!("Restore {k}")
+                                            prop:checked=move || selected.with(|s| s.contains(&k2))
+                                            on:change=move |ev| {
+                                                let on = event_target_checked(&ev);
+                                                let k = k.clone();
+                                                selected.update(|s| { if on { s.insert(k); } else { s.remove(&k); } });
+                                                review.set(None);
+                                            } />
+                                    }
+                                })}</td>
+                                <td><code>{row.name.clone()}</code></td>
+                                <td>{row.value.clone()}</td>
+                                <td>{if row.deleted { "− removed" } else { "● current" }}</td>
+                                <td>{row.updated_at.clone()}</td>
+                                <td>{row.deleted_at.clone().unwrap_or_default()}</td>
+                            </tr>
+                        }
+                    }).collect_view())}
+                </tbody>
+            </table>
+            <div class="actions">
+                <button data-test="review-restore" on:click=preview>"Review restore"</button>
+            </div>
+            {move || review.get().map(|(plan, _)| {
+                let allowed = plan.is_allowed() && !plan.is_noop();
+                view! {
+                    <section class="review" aria-label="Restore review">
+                        <PlanView plan=plan />
+                        <button class="primary" data-test="restore" disabled=!allowed on:click=restore.clone()>"Restore"</button>
+                    </section>
+                }
+            })}
+            <h2>"Changes"</h2>
+            <ol class="changes-log" reversed data-test="changes">
+                {move || history.get().map(|h| h.changes.into_iter().rev().map(|c| {
+                    let summary = format!(
+                        "{} added, {} changed, {} removed{}",
+                        c.added.len(), c.changed.len(), c.removed.len(),
+                        if c.purge { " (replace all)" } else { "" }
+                    );
+                    let removed: Vec<String> = c.removed.keys().cloned().collect();
+                    view! {
+                        <li data-change-id=c.id.to_string()>
+                            <strong>{c.action.clone()}</strong> " · " {c.changed_at.clone()}
+                            " · by " {c.user_id.clone().or(c.project_id.clone()).unwrap_or_else(|| "?".into())}
+                            " · " {summary}
+                            {(!removed.is_empty()).then(|| view! {
+                                <span class="muted">" · removed: " {removed.join(", ")}</span>
+                            })}
+                        </li>
+                    }
+                }).collect_view())}
+            </ol>
+        </section>
+    }
+}
