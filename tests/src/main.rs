@@ -293,6 +293,59 @@ fn apt_install(packages: &[&str]) -> Result {
 // ---------------------------------------------------------------------------------------------
 // Tasks
 
+/// The wasm features current Rust emits for wasm32 that wasm-opt must accept.
+const WASM_FEATURES: [&str; 6] = [
+    "--enable-bulk-memory",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-reference-types",
+    "--enable-multivalue",
+];
+
+/// The binaryen release whose `wasm-opt` shrinks the UI bundle (Debian's is too old for the
+/// features Rust emits; npm's `binaryen` is current).
+const BINARYEN: &str = "binaryen@132.0.0";
+
+/// `wasm-opt`, installed from npm into the target folder when missing. Optional: without it
+/// the UI still builds, only larger.
+fn wasm_opt() -> Option<PathBuf> {
+    let dir = target_dir().ok()?.join("tools").join("binaryen");
+    let tool = dir.join("node_modules").join(".bin").join("wasm-opt");
+    if tool.is_file() {
+        return Some(tool);
+    }
+    if !on_path("npm") && apt_install(&["npm"]).is_err() {
+        return None;
+    }
+    step(&format!("npm install {BINARYEN} (wasm-opt)"));
+    std::fs::create_dir_all(&dir).ok()?;
+    let ok = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir)
+        .arg(BINARYEN)
+        .status()
+        .is_ok_and(|s| s.success());
+    (ok && tool.is_file()).then_some(tool)
+}
+
+/// Debian's Chromium and its WebDriver, for the UI's end-to-end tests.
+fn ensure_browser() -> Result {
+    let missing: Vec<&str> = [
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
+    ]
+    .into_iter()
+    .filter(|(tool, _)| !on_path(tool))
+    .map(|(_, package)| package)
+    .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        apt_install(&missing)
+    }
+}
+
 /// Builds the web UI to wasm and lays it out in `web-ui/dist/`.
 fn build_ui() -> Result<PathBuf> {
     ensure_rust_parts()?;
@@ -326,21 +379,23 @@ fn build_ui() -> Result<PathBuf> {
         .arg(&dist)
         .arg(&wasm))?;
     let bundle = dist.join("glint_web_ui_bg.wasm");
-    if output("wasm-opt", &["--version"]).is_some() {
-        let ok = Command::new("wasm-opt")
-            .args([
-                "-Oz",
-                "--enable-bulk-memory",
-                "--enable-nontrapping-float-to-int",
-            ])
-            .arg(&bundle)
-            .arg("-o")
-            .arg(&bundle)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("wasm-opt failed; keeping the unoptimised bundle");
+    let raw = std::fs::metadata(&bundle).map(|m| m.len()).unwrap_or(0);
+    match wasm_opt() {
+        Some(tool) => {
+            step("wasm-opt -Oz");
+            let ok = Command::new(&tool)
+                .args(["-Oz"])
+                .args(WASM_FEATURES)
+                .arg(&bundle)
+                .arg("-o")
+                .arg(&bundle)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("wasm-opt failed; keeping the unoptimised bundle");
+            }
         }
+        None => eprintln!("wasm-opt is not available; the bundle stays unoptimised"),
     }
     copy(&root().join("web-ui").join("index.html"), &dist)?;
     for entry in std::fs::read_dir(root().join("style")).map_err(|e| format!("style/: {e}"))? {
@@ -350,7 +405,16 @@ fn build_ui() -> Result<PathBuf> {
         }
     }
     let size = std::fs::metadata(&bundle).map(|m| m.len()).unwrap_or(0);
-    eprintln!("web UI built in {} ({size} bytes of wasm)", dist.display());
+    let gzipped = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(&bundle)
+        .output()
+        .map(|o| o.stdout.len())
+        .unwrap_or(0);
+    eprintln!(
+        "web UI built in {}: {size} bytes of wasm ({raw} before wasm-opt), {gzipped} gzipped",
+        dist.display()
+    );
     Ok(dist)
 }
 
@@ -391,6 +455,7 @@ fn test() -> Result {
     ensure_wasm_bindgen()?;
     ensure_node()?;
     ensure_image_tools()?;
+    ensure_browser()?;
 
     step("cargo fmt --check");
     sh(cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -412,9 +477,15 @@ fn test() -> Result {
         "-D",
         "warnings",
     ]))?;
-    build_ui()?;
-    step("tests (native: core, server, end-to-end)");
-    sh(cargo().args(["test", "--all-targets"]))?;
+    let dist = build_ui()?;
+    step("tests (native: core, server, end-to-end incl. the UI in Chromium)");
+    sh(cargo()
+        .env("GLINT_UI_DIR", &dist)
+        .args(["test", "--all-targets"]))?;
+    eprintln!(
+        "screenshots of the UI's pages: {}",
+        target_dir()?.join("tmp").join("ui-screenshots").display()
+    );
     sh(cargo().args(["test", "--doc", "-p", "glint-core"]))?;
     step("core tests compiled to wasm (Node)");
     sh(cargo()

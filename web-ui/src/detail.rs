@@ -60,7 +60,7 @@ pub(crate) fn ImagePage(id: String, tab: Tab) -> impl IntoView {
                 <div class="page-head">
                     <h1 data-test="image-name">{image.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| image.id.clone())}</h1>
                     <StatusBadge status=image.status />
-                    {image.protected.then(|| view! { <span class="badge">"🔒 protected"</span> })}
+                    {image.protected.then(|| view! { <span class="badge">"◆ protected"</span> })}
                 </div>
             }
         })}
@@ -271,7 +271,7 @@ fn Overview(current: Versioned, reload: Callback<()>) -> impl IntoView {
                         view! { <button data-test="reactivate" on:click=move |_| action("reactivate")>"Reactivate"</button> }
                     })}
                     {(active || deactivated).then(|| view! {
-                        <a class="button" href=file.clone() download="">"⬇ Download"</a>
+                        <a class="button" href=file.clone() download="">"↓ Download"</a>
                     })}
                 </div>
 
@@ -308,7 +308,7 @@ fn Overview(current: Versioned, reload: Callback<()>) -> impl IntoView {
                     title=if protected { "Protected images cannot be deleted: unprotect it first." } else { "" }
                     on:click=move |_| confirm.set(true)>"Delete image…"</button>
                 {protected.then(|| view! {
-                    <p class="muted" data-test="delete-reason">"🔒 Protected images cannot be deleted: unprotect it first."</p>
+                    <p class="muted" data-test="delete-reason">"◆ Protected images cannot be deleted: unprotect it first."</p>
                 })}
             </section>
         </div>

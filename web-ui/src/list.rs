@@ -167,7 +167,7 @@ pub(crate) fn ImageList(query: Vec<(String, String)>) -> impl IntoView {
                                 <td><a href=href>{name}</a></td>
                                 <td><StatusBadge status=image.status /></td>
                                 <td>{image.visibility.as_str()}</td>
-                                <td>{if image.protected { "🔒 yes" } else { "no" }}</td>
+                                <td>{if image.protected { "◆ yes" } else { "no" }}</td>
                                 <td>{image.disk_format.clone().unwrap_or_default()}</td>
                                 <td class="num">{bytes(image.size)}</td>
                                 <td class="mono">{image.owner.clone().unwrap_or_default()}</td>
@@ -189,11 +189,11 @@ pub(crate) fn ImageList(query: Vec<(String, String)>) -> impl IntoView {
         </p>
         <nav class="pager" aria-label="Pages">
             {has_marker.then(|| view! {
-                <a class="button" href=Route::Images(first_page.clone()).href()>"⏮ First page"</a>
+                <a class="button" href=Route::Images(first_page.clone()).href()>"« First page"</a>
             })}
             {move || next.get().map(|marker| {
                 let target = with(&next_query, "marker", Some(&marker));
-                view! { <a class="button" data-test="next" href=Route::Images(target).href()>"Next page ⏭"</a> }
+                view! { <a class="button" data-test="next" href=Route::Images(target).href()>"Next page »"</a> }
             })}
         </nav>
     }
