@@ -490,6 +490,35 @@ pub(crate) enum UploadEnd {
 
 type OnEnd = Box<dyn FnOnce(UploadEnd)>;
 
+/// Reads a file in the browser, in order, through core's inspector (the code the server runs
+/// on the same bytes), reporting how far it has come. Nothing is sent.
+pub(crate) async fn inspect_file(
+    file: &web_sys::File,
+    progress: impl Fn(f64),
+) -> Result<glint_core::inspect::Verdict> {
+    const PIECE: f64 = 4.0 * 1024.0 * 1024.0;
+    let total = file.size();
+    let mut inspector = glint_core::inspect::Inspector::new();
+    let mut at = 0.0;
+    while at < total {
+        let end = (at + PIECE).min(total);
+        let piece = file.slice_with_f64_and_f64(at, end).map_err(|e| ApiError {
+            status: 0,
+            message: format!("The file cannot be read: {e:?}"),
+        })?;
+        let buffer = wasm_bindgen_futures::JsFuture::from(piece.array_buffer())
+            .await
+            .map_err(|e| ApiError {
+                status: 0,
+                message: format!("The file cannot be read: {e:?}"),
+            })?;
+        inspector.feed(&js_sys::Uint8Array::new(&buffer).to_vec());
+        at = end;
+        progress(at / total.max(1.0));
+    }
+    Ok(inspector.finish())
+}
+
 /// Starts `PUT /v2/images/{id}/file` with the file's bytes. `progress` is called as bytes go
 /// out, `done` once at the end.
 pub(crate) fn upload(

@@ -207,7 +207,7 @@ pub(crate) fn CreateImage() -> impl IntoView {
                             "✓ Image " <a href=href.clone()>{image.name.clone().unwrap_or_else(|| id.clone())}</a>
                             " created (" <code>{id.clone()}</code> "). Upload its data:"
                         </p>
-                        <Uploader id=id.clone() on_done=move |_| {} />
+                        <Uploader id=id.clone() disk_format=image.disk_format.clone() on_done=move |_| {} />
                         <p><a class="button" href=href>"Go to the image"</a></p>
                     </section>
                 }.into_any()

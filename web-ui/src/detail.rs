@@ -224,6 +224,7 @@ fn Overview(current: Versioned, reload: Callback<()>) -> impl IntoView {
     ];
     let tags = image.tags.clone();
     let tag_id = id.clone();
+    let disk_format = image.disk_format.clone();
     let delete_label = label.clone();
     view! {
         <ErrorBox error=error />
@@ -316,7 +317,7 @@ fn Overview(current: Versioned, reload: Callback<()>) -> impl IntoView {
             <section class="card">
                 <h2>"Upload data"</h2>
                 <p class="muted">"This image has no data yet (or an earlier upload did not finish)."</p>
-                <Uploader id=id.clone() on_done=move |_| reload.run(()) />
+                <Uploader id=id.clone() disk_format=disk_format.clone() on_done=move |_| reload.run(()) />
             </section>
         })}
         <Modal open=confirm title="Delete image".to_string()>

@@ -22,9 +22,31 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// What the browser found in the chosen file before sending it.
+#[derive(Debug, Clone, PartialEq)]
+enum Inspection {
+    Running(f64),
+    Done(glint_core::inspect::Verdict, Result<(), String>),
+    Failed(String),
+}
+
 /// The upload form for an image that has no data yet. `on_done` gets the image once active.
+/// The chosen file is read through core's inspector first, so what the server would refuse
+/// (a backing file, an external data file, a format that is not the declared one) is shown
+/// before any byte is sent.
 #[component]
-pub(crate) fn Uploader(id: String, #[prop(into)] on_done: Callback<Image>) -> impl IntoView {
+pub(crate) fn Uploader(
+    id: String,
+    disk_format: Option<String>,
+    #[prop(into)] on_done: Callback<Image>,
+) -> impl IntoView {
+    let ctx = crate::Ctx::get();
+    let require_match = ctx
+        .session
+        .get_untracked()
+        .is_some_and(|s| s.settings.require_format_match);
+    let inspection = RwSignal::new(None::<Inspection>);
+    let generation = StoredValue::new(0u32);
     let input = NodeRef::<leptos::html::Input>::new();
     let phase = RwSignal::new(Phase::Idle);
     let progress = RwSignal::new(Progress {
@@ -130,12 +152,64 @@ pub(crate) fn Uploader(id: String, #[prop(into)] on_done: Callback<Image>) -> im
                 <input id="upload-file" type="file" node_ref=input disabled=busy
                     on:change=move |_| {
                         let f = input.get().and_then(|i| i.files()).and_then(|f| f.get(0));
-                        chosen.set(f.map(|f| (f.name(), f.size())));
+                        chosen.set(f.as_ref().map(|f| (f.name(), f.size())));
+                        inspection.set(None);
+                        let Some(file) = f else { return };
+                        generation.update_value(|g| *g += 1);
+                        let mine = generation.get_value();
+                        let declared = disk_format.clone();
+                        inspection.set(Some(Inspection::Running(0.0)));
+                        spawn_local(async move {
+                            let current = move || generation.get_value() == mine;
+                            let result = api::inspect_file(&file, |done| {
+                                if current() {
+                                    inspection.set(Some(Inspection::Running(done)));
+                                }
+                            })
+                            .await;
+                            if !current() {
+                                return;
+                            }
+                            inspection.set(Some(match result {
+                                Ok(verdict) => {
+                                    let check = glint_core::inspect::check(
+                                        &verdict,
+                                        declared.as_deref().unwrap_or("raw"),
+                                        require_match && declared.is_some(),
+                                    )
+                                    .map_err(|r| r.message);
+                                    Inspection::Done(verdict, check)
+                                }
+                                Err(e) => Inspection::Failed(e.to_string()),
+                            }));
+                        });
                     } />
                 {move || chosen.get().map(|(name, size)| view! {
                     <span class="muted">{name} " · " {bytes(Some(size as u64))}</span>
                 })}
             </div>
+            {move || inspection.get().map(|i| match i {
+                Inspection::Running(done) => view! {
+                    <p class="muted" data-test="inspection">{format!("Inspecting the file… {:.0}%", done * 100.0)}</p>
+                }.into_any(),
+                Inspection::Done(verdict, Ok(())) => view! {
+                    <p class="ok" data-test="inspection" data-format=verdict.format.as_str()>
+                        {format!(
+                            "✓ The file is {}{}; nothing in it will be refused.",
+                            verdict.format,
+                            verdict.virtual_size
+                                .map(|v| format!(", a disk of {}", bytes(Some(v))))
+                                .unwrap_or_default()
+                        )}
+                    </p>
+                }.into_any(),
+                Inspection::Done(verdict, Err(why)) => view! {
+                    <p class="warn-box" role="alert" data-test="inspection" data-format=verdict.format.as_str()>
+                        {format!("✕ The server will refuse this file: {why}")}
+                    </p>
+                }.into_any(),
+                Inspection::Failed(e) => view! { <p class="muted" data-test="inspection">{e}</p> }.into_any(),
+            })}
             <div class="actions">
                 <button class="primary" data-test="upload" on:click=start disabled=busy>
                     {move || if matches!(phase.get(), Phase::Cancelled) { "Retry upload" } else { "Upload" }}

@@ -91,9 +91,11 @@ async fn the_web_ui_end_to_end() {
     log_in(&b, &app).await;
 
     create_and_upload(&b, &app).await;
+    unsafe_file_is_flagged_before_upload_and_refused(&b, &app).await;
     let edited = edit_properties_with_preview(&b, &app).await;
     concurrent_change_is_shown_not_overwritten(&b, &app, &edited).await;
     restore_from_history(&b, &app, &edited).await;
+    violations_block_submit_and_replace_all_needs_confirmation(&b, &app, &edited).await;
     protected_image_cannot_be_deleted(&b, &app).await;
     list_sorts_filters_and_pages(&b, &app).await;
     log_out(&b, &app).await;
@@ -123,6 +125,12 @@ async fn create_and_upload(b: &Browser, app: &TestApp) {
     let input = b.wait_for("#upload-file").await;
     let _ = input;
     b.fill("#upload-file", &file.to_string_lossy()).await;
+    // The browser inspects the file with core's inspector before anything is sent.
+    b.wait_text(
+        "[data-test=inspection][data-format=raw]",
+        "✓ The file is raw",
+    )
+    .await;
     b.click("[data-test=upload]").await;
     b.wait_for("[data-test=checksums]").await;
     b.wait_text("[data-test=percent]", "100%").await;
@@ -144,6 +152,61 @@ async fn create_and_upload(b: &Browser, app: &TestApp) {
     assert_eq!(image["size"], 6_000_000);
     assert_eq!(image["disk_format"], "raw");
     assert_eq!(image["os_distro"], "debian");
+}
+
+/// A qcow2 that points at a backing file: the browser says the server will refuse it, and it
+/// does; the refusal is shown in place and the image stays queued for another try.
+async fn unsafe_file_is_flagged_before_upload_and_refused(b: &Browser, app: &TestApp) {
+    let dir = &app.data.0;
+    let qemu = |args: &[&str]| {
+        let ok = std::process::Command::new("qemu-img")
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "qemu-img {args:?} (cargo glint test installs qemu-utils)"
+        );
+    };
+    qemu(&["create", "-f", "raw", "base.raw", "1M"]);
+    qemu(&[
+        "create",
+        "-f",
+        "qcow2",
+        "-b",
+        "base.raw",
+        "-F",
+        "raw",
+        "child.qcow2",
+    ]);
+    let id = create(
+        app,
+        json!({"name": "ui-unsafe", "disk_format": "qcow2", "container_format": "bare"}),
+    )
+    .await;
+    b.goto(&app.url(&format!("/#/images/{id}"))).await;
+    b.fill("#upload-file", &dir.join("child.qcow2").to_string_lossy())
+        .await;
+    b.wait_text(
+        "[data-test=inspection][data-format=qcow2]",
+        "The server will refuse this file",
+    )
+    .await;
+    b.js(
+        "document.querySelector('[data-test=inspection]').scrollIntoView()",
+        json!([]),
+    )
+    .await;
+    b.screenshot("upload-refused-preview").await;
+    b.click("[data-test=upload]").await;
+    b.wait_text(".uploader .error-box", "The upload failed")
+        .await;
+    let image = show(app, &id).await;
+    assert_eq!(
+        image["status"], "queued",
+        "a refused upload leaves the image queued"
+    );
 }
 
 async fn edit_properties_with_preview(b: &Browser, app: &TestApp) -> String {
@@ -245,6 +308,68 @@ async fn restore_from_history(b: &Browser, app: &TestApp, id: &str) {
         .cloned()
         .unwrap_or_default();
     assert_eq!(last["action"], "restore");
+}
+
+async fn violations_block_submit_and_replace_all_needs_confirmation(
+    b: &Browser,
+    app: &TestApp,
+    id: &str,
+) {
+    b.goto(&app.url(&format!("/#/images/{id}/properties")))
+        .await;
+    b.wait_for("tr[data-key=b]").await;
+    // A reserved key: core marks it, and the plan cannot be submitted.
+    b.click("[data-test=add-row]").await;
+    b.fill("tr[data-state=blank] [data-test=key]", "os_glance_mine")
+        .await;
+    b.fill("tr[data-key=os_glance_mine] [data-test=value]", "x")
+        .await;
+    b.click("[data-test=review]").await;
+    b.wait_for("[data-change=violation][data-key=os_glance_mine]")
+        .await;
+    let disabled = b
+        .js(
+            "return document.querySelector('[data-test=submit]').disabled",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        disabled,
+        Value::Bool(true),
+        "a plan with violations cannot be submitted"
+    );
+    b.screenshot("properties-violation").await;
+    b.click("tr[data-key=os_glance_mine] [data-test=drop]")
+        .await;
+
+    // Replace all: the purge list is shown and needs a second confirmation.
+    b.click("[data-test=replace-all]").await;
+    b.fill("[data-test=replacement]", "a=elsewhere\nb=2").await;
+    b.click("[data-test=review]").await;
+    b.wait_for("[data-test=confirm-purge]").await;
+    assert_eq!(b.keys("[data-change=removed]").await, ["c", "d", "e"]);
+    assert_eq!(b.keys("[data-change=kept]").await, ["a", "b"]);
+    let disabled = b
+        .js(
+            "return document.querySelector('[data-test=submit]').disabled",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        disabled,
+        Value::Bool(true),
+        "a purge waits for its confirmation"
+    );
+    b.screenshot("properties-replace-all").await;
+    b.click("[data-test=confirm-purge]").await;
+    b.click("[data-test=submit]").await;
+    b.wait_text("[data-test=saved]", "3 removed").await;
+    let image = show(app, id).await;
+    assert_eq!(image["a"], "elsewhere");
+    assert_eq!(image["b"], "2");
+    for gone in ["c", "d", "e"] {
+        assert!(image.get(gone).is_none(), "{gone} is purged: {image}");
+    }
 }
 
 async fn protected_image_cannot_be_deleted(b: &Browser, app: &TestApp) {
