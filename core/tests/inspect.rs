@@ -58,6 +58,26 @@ fn inspect(path: &Path) -> Verdict {
             path.display()
         );
     }
+    // Reading only what the inspector asks for (as the browser does) gives the same verdict.
+    let mut sparse = Inspector::new();
+    let mut reads = 0;
+    while let Some((at, len)) = sparse.next_read(bytes.len() as u64) {
+        let (at, len) = (at as usize, len as usize);
+        sparse.skip_to(at as u64);
+        sparse.feed(&bytes[at..at + len]);
+        reads += 1;
+        assert!(
+            reads < 100,
+            "next_read makes progress for {}",
+            path.display()
+        );
+    }
+    assert_eq!(
+        sparse.finish(),
+        whole,
+        "sparse reading disagrees for {}",
+        path.display()
+    );
     whole
 }
 

@@ -25,8 +25,8 @@ fn now_ms() -> f64 {
 /// What the browser found in the chosen file before sending it.
 #[derive(Debug, Clone, PartialEq)]
 enum Inspection {
-    Running(f64),
-    Done(glint_core::inspect::Verdict, Result<(), String>),
+    Running,
+    Done(glint_core::inspect::Verdict),
     Failed(String),
 }
 
@@ -45,8 +45,39 @@ pub(crate) fn Uploader(
         .session
         .get_untracked()
         .is_some_and(|s| s.settings.require_format_match);
+    let settings = ctx
+        .session
+        .get_untracked()
+        .map(|s| s.settings)
+        .unwrap_or_default();
     let inspection = RwSignal::new(None::<Inspection>);
+    let error = RwSignal::new(None::<String>);
     let generation = StoredValue::new(0u32);
+    let declared = RwSignal::new(disk_format);
+    // The server's rule, applied to the browser's verdict.
+    let judge = move |verdict: &glint_core::inspect::Verdict| {
+        let d = declared.get();
+        glint_core::inspect::check(
+            verdict,
+            d.as_deref().unwrap_or("raw"),
+            require_match && d.is_some(),
+        )
+        .map_err(|r| r.message)
+    };
+    let propose = {
+        let id = id.clone();
+        move |format: String| {
+            let id = id.clone();
+            spawn_local(async move {
+                let ops =
+                    serde_json::json!([{"op": "replace", "path": "/disk_format", "value": format}]);
+                match api::patch_image(&id, &ops, None).await {
+                    Ok(_) => declared.set(Some(format)),
+                    Err(e) => error.set(Some(e.to_string())),
+                }
+            });
+        }
+    };
     let input = NodeRef::<leptos::html::Input>::new();
     let phase = RwSignal::new(Phase::Idle);
     let progress = RwSignal::new(Progress {
@@ -54,7 +85,6 @@ pub(crate) fn Uploader(
         total: 0.0,
     });
     let started = RwSignal::new(0.0f64);
-    let error = RwSignal::new(None::<String>);
     let chosen = RwSignal::new(None::<(String, f64)>);
     let current = StoredValue::new_local(None::<api::Upload>);
 
@@ -157,29 +187,14 @@ pub(crate) fn Uploader(
                         let Some(file) = f else { return };
                         generation.update_value(|g| *g += 1);
                         let mine = generation.get_value();
-                        let declared = disk_format.clone();
-                        inspection.set(Some(Inspection::Running(0.0)));
+                        inspection.set(Some(Inspection::Running));
                         spawn_local(async move {
-                            let current = move || generation.get_value() == mine;
-                            let result = api::inspect_file(&file, |done| {
-                                if current() {
-                                    inspection.set(Some(Inspection::Running(done)));
-                                }
-                            })
-                            .await;
-                            if !current() {
+                            let result = api::inspect_file(&file).await;
+                            if generation.get_value() != mine {
                                 return;
                             }
                             inspection.set(Some(match result {
-                                Ok(verdict) => {
-                                    let check = glint_core::inspect::check(
-                                        &verdict,
-                                        declared.as_deref().unwrap_or("raw"),
-                                        require_match && declared.is_some(),
-                                    )
-                                    .map_err(|r| r.message);
-                                    Inspection::Done(verdict, check)
-                                }
+                                Ok(verdict) => Inspection::Done(verdict),
                                 Err(e) => Inspection::Failed(e.to_string()),
                             }));
                         });
@@ -189,25 +204,42 @@ pub(crate) fn Uploader(
                 })}
             </div>
             {move || inspection.get().map(|i| match i {
-                Inspection::Running(done) => view! {
-                    <p class="muted" data-test="inspection">{format!("Inspecting the file… {:.0}%", done * 100.0)}</p>
+                Inspection::Running => view! {
+                    <p class="muted" data-test="inspection">"Inspecting the file…"</p>
                 }.into_any(),
-                Inspection::Done(verdict, Ok(())) => view! {
-                    <p class="ok" data-test="inspection" data-format=verdict.format.as_str()>
-                        {format!(
-                            "✓ The file is {}{}; nothing in it will be refused.",
-                            verdict.format,
-                            verdict.virtual_size
-                                .map(|v| format!(", a disk of {}", bytes(Some(v))))
-                                .unwrap_or_default()
-                        )}
-                    </p>
-                }.into_any(),
-                Inspection::Done(verdict, Err(why)) => view! {
-                    <p class="warn-box" role="alert" data-test="inspection" data-format=verdict.format.as_str()>
-                        {format!("✕ The server will refuse this file: {why}")}
-                    </p>
-                }.into_any(),
+                Inspection::Done(verdict) => {
+                    let format = verdict.format.as_str().to_string();
+                    let size = verdict
+                        .virtual_size
+                        .map(|v| format!(", a disk of {}", bytes(Some(v))))
+                        .unwrap_or_default();
+                    let other = declared.get().is_some_and(|d| d != format)
+                        && verdict.is_safe()
+                        && settings.disk_formats.contains(&format);
+                    let propose = propose.clone();
+                    let suggestion = other.then(|| {
+                        let f = format.clone();
+                        view! {
+                            <button data-test="use-format" on:click=move |_| propose(f.clone())>
+                                {format!("Set disk_format to {format}")}
+                            </button>
+                        }
+                    });
+                    match judge(&verdict) {
+                        Ok(()) => view! {
+                            <p class="ok" data-test="inspection" data-format=verdict.format.as_str()>
+                                {format!("✓ The file is {}{size}; nothing in it will be refused.", verdict.format)}
+                            </p>
+                            {suggestion}
+                        }.into_any(),
+                        Err(why) => view! {
+                            <p class="warn-box" role="alert" data-test="inspection" data-format=verdict.format.as_str()>
+                                {format!("✕ The server will refuse this file: {why}")}
+                            </p>
+                            {suggestion}
+                        }.into_any(),
+                    }
+                }
                 Inspection::Failed(e) => view! { <p class="muted" data-test="inspection">{e}</p> }.into_any(),
             })}
             <div class="actions">

@@ -239,6 +239,48 @@ impl Inspector {
         }
     }
 
+    /// For a reader that can seek (a browser's `File.slice`): the next range `(offset, length)`
+    /// of an image of `size` bytes the inspector needs, or `None` once it has all it uses: the
+    /// head, the regions its headers point to, then the last [`TAIL`] bytes. Read the range,
+    /// then [`skip_to`](Inspector::skip_to) its offset and [`feed`](Inspector::feed) it. The
+    /// verdict is the one streaming every byte gives.
+    pub fn next_read(&self, size: u64) -> Option<(u64, u64)> {
+        let wanted = if self.head.len() < HEAD {
+            Some((self.total, (HEAD - self.head.len()) as u64))
+        } else {
+            self.captures
+                .iter()
+                .filter(|c| !c.complete())
+                .map(|c| {
+                    (
+                        c.offset + c.data.len() as u64,
+                        (c.len - c.data.len()) as u64,
+                    )
+                })
+                .filter(|(offset, _)| *offset >= self.total && *offset < size)
+                .min()
+        };
+        if let Some((offset, len)) = wanted {
+            let len = len.min(size - offset);
+            if len > 0 {
+                return Some((offset, len));
+            }
+        }
+        if self.total < size {
+            let start = size.saturating_sub(TAIL as u64).max(self.total);
+            return Some((start, size - start));
+        }
+        None
+    }
+
+    /// Moves forward to `offset` without seeing the bytes in between (never back).
+    pub fn skip_to(&mut self, offset: u64) {
+        if offset > self.total {
+            self.total = offset;
+            self.tail.clear();
+        }
+    }
+
     /// The verdict on everything fed.
     pub fn finish(mut self) -> Verdict {
         if !self.planned {

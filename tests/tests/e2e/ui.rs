@@ -207,6 +207,38 @@ async fn unsafe_file_is_flagged_before_upload_and_refused(b: &Browser, app: &Tes
         image["status"], "queued",
         "a refused upload leaves the image queued"
     );
+
+    // A safe qcow2 picked for an image declared raw: the mismatch is explained, the matching
+    // disk_format proposed, and once taken the upload goes through.
+    qemu(&["create", "-f", "qcow2", "safe.qcow2", "3M"]);
+    let id = create(
+        app,
+        json!({"name": "ui-mismatch", "disk_format": "raw", "container_format": "bare"}),
+    )
+    .await;
+    b.goto(&app.url(&format!("/#/images/{id}"))).await;
+    b.fill("#upload-file", &dir.join("safe.qcow2").to_string_lossy())
+        .await;
+    b.wait_text(
+        "[data-test=inspection][data-format=qcow2]",
+        "The server will refuse this file",
+    )
+    .await;
+    b.click("[data-test=use-format]").await;
+    b.wait_text(
+        "[data-test=inspection]",
+        "✓ The file is qcow2, a disk of 3.0 MiB",
+    )
+    .await;
+    assert_eq!(show(app, &id).await["disk_format"], "qcow2");
+    b.click("[data-test=upload]").await;
+    // The page shows the image again, now active, with its checksums.
+    b.wait_text("[data-attr=Status]", "active").await;
+    let image = show(app, &id).await;
+    assert_eq!(image["status"], "active");
+    assert_eq!(image["virtual_size"], 3 * 1024 * 1024);
+    let md5 = image["checksum"].as_str().unwrap_or_default().to_string();
+    b.wait_text("[data-attr=MD5]", &md5).await;
 }
 
 async fn edit_properties_with_preview(b: &Browser, app: &TestApp) -> String {
