@@ -11,8 +11,9 @@ use glint_core::Caller;
 use crate::accounts::{TokenIdentity, token_hash};
 use crate::api::ApiError;
 use crate::db::Db;
+use crate::keystone::Keystone;
 
-/// How long a validated token is trusted without asking the database again.
+/// How long a validated local token is trusted without asking the database again.
 const CACHE_TTL: Duration = Duration::from_secs(10);
 /// Failed logins allowed per user name within `LOGIN_WINDOW`.
 const LOGIN_FAILURES: u32 = 5;
@@ -32,7 +33,10 @@ pub(crate) struct Authenticated {
 pub(crate) struct Auth {
     insecure_noauth: bool,
     db: Db,
-    cache: Mutex<HashMap<String, (TokenIdentity, Instant)>>,
+    keystone: Option<Keystone>,
+    /// How long a validated token is trusted without asking again.
+    cache_ttl: Duration,
+    cache: Mutex<HashMap<String, (Authenticated, Instant)>>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
@@ -59,11 +63,31 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+fn local_identity(identity: TokenIdentity) -> Authenticated {
+    Authenticated {
+        caller: Caller {
+            project_id: Some(identity.project_id),
+            roles: identity.roles,
+        },
+        user_id: Some(identity.user_id),
+        user_name: Some(identity.user_name),
+        project_name: Some(identity.project_name),
+        expires_at: Some(identity.expires_at),
+    }
+}
+
 impl Auth {
-    pub(crate) fn new(db: Db, insecure_noauth: bool) -> Auth {
+    /// Tokens checked against the database, or by `keystone` when given.
+    pub(crate) fn new(db: Db, insecure_noauth: bool, keystone: Option<Keystone>) -> Auth {
+        let cache_ttl = match &keystone {
+            Some(k) => Duration::from_secs(k.cache_seconds()),
+            None => CACHE_TTL,
+        };
         Auth {
             insecure_noauth,
             db,
+            keystone,
+            cache_ttl,
             cache: Mutex::default(),
             failures: Mutex::default(),
         }
@@ -95,43 +119,49 @@ impl Auth {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             cache
                 .get(&key)
-                .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+                .filter(|(_, at)| at.elapsed() < self.cache_ttl)
                 .map(|(id, _)| id.clone())
         };
-        let identity = match cached {
-            Some(id) => id,
+        let who = match cached {
+            Some(who) => who,
             None => {
-                let found = self
-                    .db
-                    .token_identity(&token)
-                    .await
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
-                let Some(id) = found else {
+                let found = match &self.keystone {
+                    Some(keystone) => keystone.validate(&token).await.inspect_err(|e| {
+                        tracing::error!("token validation: {e}");
+                    })?,
+                    None => self
+                        .db
+                        .token_identity(&token)
+                        .await
+                        .map_err(|e| ApiError::Internal(e.to_string()))?
+                        .map(local_identity),
+                };
+                let Some(who) = found else {
                     return Err(ApiError::Unauthorized(
                         "The token is unknown, expired or revoked.".into(),
                     ));
                 };
                 let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
                 if cache.len() > 10_000 {
-                    cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+                    let ttl = self.cache_ttl;
+                    cache.retain(|_, (_, at)| at.elapsed() < ttl);
                 }
-                cache.insert(key, (id.clone(), Instant::now()));
-                id
+                cache.insert(key, (who.clone(), Instant::now()));
+                who
             }
         };
-        if identity.expires_at <= crate::time::now_micros() {
+        if who
+            .expires_at
+            .is_some_and(|at| at <= crate::time::now_micros())
+        {
             return Err(ApiError::Unauthorized("The token has expired.".into()));
         }
-        Ok(Authenticated {
-            caller: Caller {
-                project_id: Some(identity.project_id),
-                roles: identity.roles,
-            },
-            user_id: Some(identity.user_id),
-            user_name: Some(identity.user_name),
-            project_name: Some(identity.project_name),
-            expires_at: Some(identity.expires_at),
-        })
+        Ok(who)
+    }
+
+    /// The Keystone client, in keystone mode.
+    pub(crate) fn keystone(&self) -> Option<&Keystone> {
+        self.keystone.as_ref()
     }
 
     /// Forgets a token at once (logout), rather than when the cache would.

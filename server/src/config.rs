@@ -31,6 +31,32 @@ pub struct ServeArgs {
     /// Development only: trust X-Tenant-Id / X-Roles headers instead of checking tokens
     #[arg(long, env = "GLINT_INSECURE_NOAUTH")]
     pub insecure_noauth: bool,
+    /// Who checks tokens: `local` (Glint's own accounts) or `keystone` [default: local]
+    #[arg(long, env = "GLINT_AUTH", value_parser = ["local", "keystone"])]
+    pub auth: Option<String>,
+    /// Keystone's URL, e.g. http://keystone:5000 (keystone mode)
+    #[arg(long, env = "GLINT_KEYSTONE_URL")]
+    pub keystone_url: Option<String>,
+    /// Glint's service user in Keystone (keystone mode)
+    #[arg(long, env = "GLINT_KEYSTONE_USERNAME")]
+    pub keystone_username: Option<String>,
+    /// The service user's password (keystone mode)
+    #[arg(long, env = "GLINT_KEYSTONE_PASSWORD", hide_env_values = true)]
+    pub keystone_password: Option<String>,
+    /// The service user's project (keystone mode) [default: service]
+    #[arg(long, env = "GLINT_KEYSTONE_PROJECT")]
+    pub keystone_project: Option<String>,
+    /// The domain of the service user and of users logging in (keystone mode) [default: Default]
+    #[arg(long, env = "GLINT_KEYSTONE_USER_DOMAIN")]
+    pub keystone_user_domain: Option<String>,
+    /// The domain of the service project and of projects logged into (keystone mode)
+    /// [default: Default]
+    #[arg(long, env = "GLINT_KEYSTONE_PROJECT_DOMAIN")]
+    pub keystone_project_domain: Option<String>,
+    /// How long a validated Keystone token is trusted before asking again, in seconds
+    /// [default: 300]
+    #[arg(long, env = "GLINT_KEYSTONE_CACHE_SECONDS")]
+    pub keystone_cache_seconds: Option<u64>,
     /// The admin account's password on first start (otherwise a random one is printed)
     #[arg(long, env = "GLINT_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
@@ -68,10 +94,30 @@ struct FileConfig {
     node_name: Option<String>,
     require_format_match: Option<bool>,
     insecure_noauth: Option<bool>,
+    auth: Option<String>,
+    keystone_url: Option<String>,
+    keystone_username: Option<String>,
+    keystone_password: Option<String>,
+    keystone_project: Option<String>,
+    keystone_user_domain: Option<String>,
+    keystone_project_domain: Option<String>,
+    keystone_cache_seconds: Option<u64>,
     token_ttl: Option<i64>,
     property_protections: Option<PathBuf>,
     image_quota: Option<u64>,
     storage_quota: Option<String>,
+}
+
+/// How Glint authenticates Keystone tokens (keystone mode).
+#[derive(Debug, Clone)]
+pub struct KeystoneConfig {
+    pub url: String,
+    pub username: String,
+    pub password: String,
+    pub project: String,
+    pub user_domain: String,
+    pub project_domain: String,
+    pub cache_seconds: u64,
 }
 
 /// The resolved configuration.
@@ -84,6 +130,8 @@ pub struct Config {
     pub node_name: String,
     pub require_format_match: bool,
     pub insecure_noauth: bool,
+    /// Keystone mode when set; Glint's own accounts otherwise.
+    pub keystone: Option<KeystoneConfig>,
     pub admin_password: Option<String>,
     pub admin_token: Option<String>,
     pub token_ttl: i64,
@@ -103,6 +151,7 @@ impl Config {
             node_name: "glint".into(),
             require_format_match: true,
             insecure_noauth: false,
+            keystone: None,
             admin_password: None,
             admin_token: None,
             token_ttl: 86_400,
@@ -125,6 +174,64 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let keystone = match args.auth.clone().or(file.auth.clone()).as_deref() {
+            None | Some("local") => None,
+            Some("keystone") => {
+                let need = |value: Option<String>, name: &str| {
+                    value.ok_or_else(|| StartError::Config {
+                        message: format!("--auth keystone needs {name}"),
+                    })
+                };
+                Some(KeystoneConfig {
+                    url: need(
+                        args.keystone_url.clone().or(file.keystone_url.clone()),
+                        "GLINT_KEYSTONE_URL",
+                    )?,
+                    username: need(
+                        args.keystone_username
+                            .clone()
+                            .or(file.keystone_username.clone()),
+                        "GLINT_KEYSTONE_USERNAME",
+                    )?,
+                    password: need(
+                        args.keystone_password
+                            .clone()
+                            .or(file.keystone_password.clone()),
+                        "GLINT_KEYSTONE_PASSWORD",
+                    )?,
+                    project: args
+                        .keystone_project
+                        .clone()
+                        .or(file.keystone_project.clone())
+                        .unwrap_or_else(|| "service".into()),
+                    user_domain: args
+                        .keystone_user_domain
+                        .clone()
+                        .or(file.keystone_user_domain.clone())
+                        .unwrap_or_else(|| "Default".into()),
+                    project_domain: args
+                        .keystone_project_domain
+                        .clone()
+                        .or(file.keystone_project_domain.clone())
+                        .unwrap_or_else(|| "Default".into()),
+                    cache_seconds: args
+                        .keystone_cache_seconds
+                        .or(file.keystone_cache_seconds)
+                        .unwrap_or(300),
+                })
+            }
+            Some(other) => {
+                return Err(StartError::Config {
+                    message: format!("--auth {other}: expected local or keystone"),
+                });
+            }
+        };
+        let insecure_noauth = args.insecure_noauth || file.insecure_noauth.unwrap_or(false);
+        if insecure_noauth && keystone.is_some() {
+            return Err(StartError::Config {
+                message: "--insecure-noauth and --auth keystone exclude each other".into(),
+            });
+        }
         let data_dir = args
             .data_dir
             .or(file.data_dir)
@@ -151,7 +258,8 @@ impl Config {
                 .require_format_match
                 .or(file.require_format_match)
                 .unwrap_or(true),
-            insecure_noauth: args.insecure_noauth || file.insecure_noauth.unwrap_or(false),
+            insecure_noauth,
+            keystone,
             admin_password: args.admin_password,
             admin_token: args.admin_token,
             token_ttl: args.token_ttl.or(file.token_ttl).unwrap_or(86_400).max(60),
@@ -230,5 +338,46 @@ mod tests {
         .expect_err("unknown keys are refused");
         assert!(err.to_string().contains("colour"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keystone_mode_needs_its_url_and_service_user() {
+        let err = Config::resolve(ServeArgs {
+            auth: Some("keystone".into()),
+            keystone_username: Some("glint".into()),
+            keystone_password: Some("pw".into()),
+            ..ServeArgs::default()
+        })
+        .expect_err("no URL");
+        assert!(err.to_string().contains("GLINT_KEYSTONE_URL"), "{err}");
+        let config = Config::resolve(ServeArgs {
+            auth: Some("keystone".into()),
+            keystone_url: Some("http://127.0.0.1:5000".into()),
+            keystone_username: Some("glint".into()),
+            keystone_password: Some("pw".into()),
+            ..ServeArgs::default()
+        })
+        .expect("valid");
+        let k = config.keystone.expect("keystone mode");
+        assert_eq!(
+            (k.project.as_str(), k.user_domain.as_str()),
+            ("service", "Default")
+        );
+        assert_eq!(k.cache_seconds, 300);
+        let both = Config::resolve(ServeArgs {
+            auth: Some("keystone".into()),
+            keystone_url: Some("http://127.0.0.1:5000".into()),
+            keystone_username: Some("glint".into()),
+            keystone_password: Some("pw".into()),
+            insecure_noauth: true,
+            ..ServeArgs::default()
+        });
+        assert!(both.is_err(), "noauth and keystone exclude each other");
+        assert!(
+            Config::resolve(ServeArgs::default())
+                .expect("defaults")
+                .keystone
+                .is_none()
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 mod hashing;
+pub mod keystone;
 mod locks;
 mod routes;
 pub mod store;
@@ -28,12 +29,19 @@ use api::AppState;
 use db::Db;
 use store::{FsStore, Store};
 
+/// Selects the TLS implementation (rustls on ring) for every HTTPS client in the process:
+/// Glint's own (Keystone) and any other that shares its `reqwest`. Safe to call many times.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Serves on `listener` until `shutdown` completes, then finishes the requests in flight.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    install_tls_provider();
     let db = Db::connect(&config.database_url).await?;
     let store: Arc<dyn Store> = Arc::new(FsStore::new(config.data_dir.join("images"))?);
     let staging: Arc<dyn Store> = Arc::new(FsStore::new(config.data_dir.join("staging"))?);
@@ -44,9 +52,19 @@ pub async fn run(
             "INSECURE: --insecure-noauth trusts X-Tenant-Id and X-Roles headers from anyone; \
              never use it outside development"
         );
+    } else if let Some(k) = &config.keystone {
+        tracing::info!("tokens are validated by Keystone at {}", k.url);
     } else {
         bootstrap(&db, &config).await?;
     }
+    let keystone = match &config.keystone {
+        Some(k) => Some(
+            keystone::Keystone::new(k.clone()).map_err(|e| StartError::Config {
+                message: format!("Keystone client: {e}"),
+            })?,
+        ),
+        None => None,
+    };
     let state = AppState {
         db: db.clone(),
         store,
@@ -58,7 +76,11 @@ pub async fn run(
         node,
         ui_index: Arc::from(config.ui_dir.join("index.html").as_path()),
         locks: Arc::default(),
-        auth: Arc::new(auth::Auth::new(db.clone(), config.insecure_noauth)),
+        auth: Arc::new(auth::Auth::new(
+            db.clone(),
+            config.insecure_noauth,
+            keystone,
+        )),
         token_ttl: config.token_ttl,
         protections: load_protections(&config)?,
         image_quota: config.image_quota,

@@ -76,7 +76,7 @@ async fn start(data: &Path, env: &[(&str, &str)]) -> Server {
         }
     });
     // Ready once the API answers (the admin account is made before serving).
-    let http = reqwest::Client::new();
+    let http = http_client();
     for _ in 0..200 {
         if http.get(format!("{base}/healthz")).send().await.is_ok() {
             break;
@@ -120,7 +120,7 @@ fn glint(data: &Path, args: &[&str], stdin: &str) -> (bool, String) {
 }
 
 async fn login(base: &str, user: &str, password: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    http_client()
         .post(format!("{base}/auth/login"))
         .json(&json!({"username": user, "password": password}))
         .send()
@@ -129,7 +129,7 @@ async fn login(base: &str, user: &str, password: &str) -> reqwest::Response {
 }
 
 async fn images(base: &str, token: Option<&str>) -> StatusCode {
-    let mut req = reqwest::Client::new().get(format!("{base}/v2/images"));
+    let mut req = http_client().get(format!("{base}/v2/images"));
     if let Some(t) = token {
         req = req.header("X-Auth-Token", t);
     }
@@ -148,7 +148,7 @@ async fn accounts_tokens_and_refusals() {
         images(&base, Some("glint_nonsense_nonsense")).await,
         StatusCode::UNAUTHORIZED
     );
-    let r = reqwest::Client::new()
+    let r = http_client()
         .get(format!("{base}/v2/images"))
         .header("Accept", "application/json")
         .send()
@@ -223,7 +223,7 @@ async fn accounts_tokens_and_refusals() {
         .expect("json");
     let alice = session["token"].as_str().expect("token").to_string();
     assert_eq!(session["project"]["name"], "p1");
-    let who: Value = reqwest::Client::new()
+    let who: Value = http_client()
         .get(format!("{base}/auth/whoami"))
         .header("X-Auth-Token", &alice)
         .send()
@@ -235,7 +235,7 @@ async fn accounts_tokens_and_refusals() {
     assert_eq!(who["user"]["name"], "alice");
     assert_eq!(who["roles"], json!(["member", "reader"]));
     // Her images belong to her project, whatever headers she sends.
-    let image: Value = reqwest::Client::new()
+    let image: Value = http_client()
         .post(format!("{base}/v2/images"))
         .header("X-Auth-Token", &alice)
         .header("X-Tenant-Id", "someone-else")
@@ -249,7 +249,7 @@ async fn accounts_tokens_and_refusals() {
         .expect("json");
     assert_eq!(image["owner"], session["project"]["id"]);
     // ...and she cannot make one public: she is not an admin.
-    let r = reqwest::Client::new()
+    let r = http_client()
         .post(format!("{base}/v2/images"))
         .header("X-Auth-Token", &alice)
         .json(&json!({"name": "public", "visibility": "public"}))
@@ -259,7 +259,7 @@ async fn accounts_tokens_and_refusals() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     // Logging out revokes the token at once.
-    let r = reqwest::Client::new()
+    let r = http_client()
         .post(format!("{base}/auth/logout"))
         .header("X-Auth-Token", &alice)
         .send()
@@ -358,4 +358,10 @@ async fn first_start_prints_a_password_once_and_honours_an_admin_token() {
         login(&server.base, "admin", &password).await.status(),
         StatusCode::CREATED
     );
+}
+
+/// An HTTP client (the TLS provider chosen first, as the server chooses it).
+fn http_client() -> reqwest::Client {
+    glint_server::install_tls_provider();
+    reqwest::Client::new()
 }

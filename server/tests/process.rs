@@ -92,7 +92,7 @@ async fn killed_mid_upload_recovers_on_restart() {
     let data =
         TempDir(std::env::temp_dir().join(format!("glint-kill-{}", uuid::Uuid::new_v4().simple())));
     let mut server = start(&data).await;
-    let http = reqwest::Client::new();
+    let http = http_client();
     let image: Value = http
         .post(format!("{}/v2/images", server.base))
         .json(&json!({"name": "k", "disk_format": "raw", "container_format": "bare", "keep": "me"}))
@@ -161,4 +161,10 @@ async fn killed_mid_upload_recovers_on_restart() {
         .await
         .expect("upload");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// An HTTP client (the TLS provider chosen first, as the server chooses it).
+fn http_client() -> reqwest::Client {
+    glint_server::install_tls_provider();
+    reqwest::Client::new()
 }

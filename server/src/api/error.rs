@@ -43,6 +43,9 @@ pub enum ApiError {
     Db(#[from] DbError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The identity service failed (not the caller's token: that is `Unauthorized`).
+    #[error(transparent)]
+    Keystone(#[from] crate::keystone::KeystoneError),
     #[error("{0}")]
     Internal(String),
 }
@@ -64,7 +67,7 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Keystone(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Db(DbError::Duplicate(_)) => StatusCode::CONFLICT,
             ApiError::Db(_) | ApiError::Store(_) | ApiError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

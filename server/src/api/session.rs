@@ -32,6 +32,12 @@ fn account_error(e: AccountError) -> ApiError {
     }
 }
 
+fn session_cookie(token: &str, max_age: i64) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/v2/images; HttpOnly; SameSite=Strict; Max-Age={max_age}"
+    )
+}
+
 pub(crate) async fn login(
     State(state): State<AppState>,
     RawBody(body): RawBody,
@@ -42,6 +48,33 @@ pub(crate) async fn login(
         ))
     })?;
     state.auth.check_login_allowed(&login.username)?;
+    if let Some(keystone) = state.auth.keystone() {
+        let found = keystone
+            .login(&login.username, &login.password, login.project.as_deref())
+            .await?;
+        state.auth.record_login(&login.username, found.is_some());
+        let Some((token, who)) = found else {
+            return Err(ApiError::Unauthorized(
+                "Keystone refused the user name, password or project.".into(),
+            ));
+        };
+        let max_age = who
+            .expires_at
+            .map(|at| (at - time::now_micros()) / 1_000_000)
+            .unwrap_or(state.token_ttl)
+            .max(0);
+        return Ok((
+            StatusCode::CREATED,
+            [(SET_COOKIE, session_cookie(&token, max_age))],
+            Json(json!({
+                "token": token,
+                "expires_at": who.expires_at.map(time::format),
+                "user": {"id": who.user_id, "name": who.user_name},
+                "project": {"id": who.caller.project_id, "name": who.project_name},
+                "roles": who.caller.roles,
+            })),
+        ));
+    }
     let user = state
         .db
         .check_password(&login.username, &login.password)
@@ -66,13 +99,9 @@ pub(crate) async fn login(
         .map_err(account_error)?;
     let id = issued.identity;
     // Downloads from the web UI are plain links; this cookie authenticates only those.
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/v2/images; HttpOnly; SameSite=Strict; Max-Age={}",
-        issued.secret, state.token_ttl
-    );
     Ok((
         StatusCode::CREATED,
-        [(SET_COOKIE, cookie)],
+        [(SET_COOKIE, session_cookie(&issued.secret, state.token_ttl))],
         Json(json!({
             "token": issued.secret,
             "expires_at": time::format(id.expires_at),
@@ -104,11 +133,13 @@ pub(crate) async fn logout(
     headers: HeaderMap,
 ) -> Result<(StatusCode, [(HeaderName, String); 1]), ApiError> {
     if let Some(token) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
-        state
-            .db
-            .revoke_token(token.trim())
-            .await
-            .map_err(account_error)?;
+        if state.auth.keystone().is_none() {
+            state
+                .db
+                .revoke_token(token.trim())
+                .await
+                .map_err(account_error)?;
+        }
         state.auth.forget(token.trim());
     }
     Ok((

@@ -17,6 +17,12 @@ pub(crate) fn postgres_admin_url() -> String {
 
 pub(crate) const PATCH_V21: &str = "application/openstack-images-v2.1-json-patch";
 
+/// An HTTP client (the TLS provider chosen first, as the server chooses it).
+pub(crate) fn http_client() -> reqwest::Client {
+    glint_server::install_tls_provider();
+    reqwest::Client::new()
+}
+
 /// A folder removed when dropped.
 #[derive(Debug)]
 pub(crate) struct TempDir(pub(crate) PathBuf);
@@ -127,7 +133,7 @@ impl TestApp {
         });
         let app = TestApp {
             base,
-            client: reqwest::Client::new(),
+            client: http_client(),
             database_url,
             data,
             stop: Some(stop),

@@ -9,6 +9,7 @@ mod data;
 mod errors;
 mod images;
 mod inspection;
+mod keystone;
 mod list;
 mod members;
 mod protections;

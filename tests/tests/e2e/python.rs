@@ -23,8 +23,13 @@ fn cache_dir() -> PathBuf {
 
 /// The virtual environment's folder, with the clients installed.
 pub(crate) fn venv() -> PathBuf {
+    venv_with(CLIENTS)
+}
+
+/// A virtual environment with exactly these pinned packages, made once and kept.
+pub(crate) fn venv_with(packages: &[&str]) -> PathBuf {
     let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
-    let tag: String = CLIENTS
+    let tag: String = packages
         .iter()
         .map(|p| p.replace("==", "-"))
         .collect::<Vec<_>>()
@@ -39,8 +44,8 @@ pub(crate) fn venv() -> PathBuf {
     run(Command::new(&python).args(["-m", "venv"]).arg(&dir));
     run(Command::new(dir.join("bin").join("pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(CLIENTS));
-    std::fs::write(&ready, CLIENTS.join("\n")).expect("mark the venv ready");
+        .args(packages));
+    std::fs::write(&ready, packages.join("\n")).expect("mark the venv ready");
     dir
 }
 

@@ -55,7 +55,7 @@ impl Browser {
             .spawn()
             .expect("start chromedriver");
         let driver_url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = super::harness::http_client();
         let deadline = Instant::now() + WAIT;
         loop {
             let ready = http

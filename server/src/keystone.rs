@@ -1,0 +1,204 @@
+//! Keystone mode: tokens are validated by a Keystone v3 service, as keystonemiddleware does for
+//! Glance: `GET /v3/auth/tokens` with the caller's token in `X-Subject-Token`, authenticated
+//! with a token of Glint's own service user. The caller's project and roles come from the token.
+
+use serde_json::{Value, json};
+use thiserror::Error;
+use tokio::sync::Mutex;
+
+use crate::auth::Authenticated;
+use crate::config::KeystoneConfig;
+
+/// What can go wrong talking to Keystone (not a caller's bad token, which is `Ok(None)`).
+#[derive(Debug, Error)]
+pub enum KeystoneError {
+    #[error("Keystone cannot be reached: {0}")]
+    Unreachable(String),
+    #[error("Keystone refused Glint's service credentials ({0})")]
+    ServiceAuth(String),
+    #[error("Keystone answered {0}")]
+    Unexpected(String),
+}
+
+/// A client of one Keystone service.
+#[derive(Debug)]
+pub(crate) struct Keystone {
+    http: reqwest::Client,
+    config: KeystoneConfig,
+    /// Glint's own token and when it expires (microseconds).
+    service: Mutex<Option<(String, i64)>>,
+}
+
+fn unreachable(e: reqwest::Error) -> KeystoneError {
+    KeystoneError::Unreachable(e.to_string())
+}
+
+impl Keystone {
+    pub(crate) fn new(config: KeystoneConfig) -> Result<Keystone, KeystoneError> {
+        crate::install_tls_provider();
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(unreachable)?;
+        Ok(Keystone {
+            http,
+            config,
+            service: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn cache_seconds(&self) -> u64 {
+        self.config.cache_seconds
+    }
+
+    fn tokens_url(&self) -> String {
+        format!("{}/v3/auth/tokens", self.config.url.trim_end_matches('/'))
+    }
+
+    /// Password authentication scoped to a project; `None` when Keystone refuses the
+    /// credentials. Returns the token and its body.
+    async fn password_token(
+        &self,
+        user: &str,
+        password: &str,
+        user_domain: &str,
+        project: Option<(&str, &str)>,
+    ) -> Result<Option<(String, Value)>, KeystoneError> {
+        let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "password": password, "domain": {"name": user_domain},
+        }}}});
+        if let Some((project, domain)) = project {
+            auth["scope"] = json!({"project": {"name": project, "domain": {"name": domain}}});
+        }
+        let response = self
+            .http
+            .post(self.tokens_url())
+            .json(&json!({"auth": auth}))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        match response.status().as_u16() {
+            201 | 200 => {
+                let token = response
+                    .headers()
+                    .get("x-subject-token")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        KeystoneError::Unexpected("a token without X-Subject-Token".into())
+                    })?;
+                let body: Value = response.json().await.map_err(unreachable)?;
+                Ok(Some((token, body)))
+            }
+            400 | 401 | 403 | 404 => Ok(None),
+            other => Err(KeystoneError::Unexpected(format!(
+                "HTTP {other} to a login"
+            ))),
+        }
+    }
+
+    /// Glint's service token, from the cache or fresh.
+    async fn service_token(&self, fresh: bool) -> Result<String, KeystoneError> {
+        let mut service = self.service.lock().await;
+        if !fresh
+            && let Some((token, expires)) = service.as_ref()
+            && *expires > crate::time::now_micros() + 60_000_000
+        {
+            return Ok(token.clone());
+        }
+        let c = &self.config;
+        let (token, body) = self
+            .password_token(
+                &c.username,
+                &c.password,
+                &c.user_domain,
+                Some((&c.project, &c.project_domain)),
+            )
+            .await?
+            .ok_or_else(|| KeystoneError::ServiceAuth(format!("user {}", c.username)))?;
+        let expires = body["token"]["expires_at"]
+            .as_str()
+            .and_then(crate::time::parse)
+            .unwrap_or_else(|| crate::time::now_micros() + 600_000_000);
+        *service = Some((token.clone(), expires));
+        Ok(token)
+    }
+
+    /// Who a caller's token speaks for, or `None` when Keystone does not know it (unknown,
+    /// expired or revoked).
+    pub(crate) async fn validate(
+        &self,
+        token: &str,
+    ) -> Result<Option<Authenticated>, KeystoneError> {
+        for attempt in 0..2 {
+            let service = self.service_token(attempt > 0).await?;
+            let response = self
+                .http
+                .get(self.tokens_url())
+                .header("X-Auth-Token", &service)
+                .header("X-Subject-Token", token)
+                .send()
+                .await
+                .map_err(unreachable)?;
+            match response.status().as_u16() {
+                200 => {
+                    let body: Value = response.json().await.map_err(unreachable)?;
+                    return identity(&body).map(Some);
+                }
+                404 => return Ok(None),
+                // Our own token expired or was revoked: get another once.
+                401 if attempt == 0 => continue,
+                401 | 403 => {
+                    return Err(KeystoneError::ServiceAuth(format!(
+                        "user {} may not validate tokens: give it the service role",
+                        self.config.username
+                    )));
+                }
+                other => {
+                    return Err(KeystoneError::Unexpected(format!(
+                        "HTTP {other} to a token validation"
+                    )));
+                }
+            }
+        }
+        Err(KeystoneError::ServiceAuth(self.config.username.clone()))
+    }
+
+    /// A login through Keystone (the web UI's): a token scoped to `project` (or the user's
+    /// default project), and who it speaks for.
+    pub(crate) async fn login(
+        &self,
+        user: &str,
+        password: &str,
+        project: Option<&str>,
+    ) -> Result<Option<(String, Authenticated)>, KeystoneError> {
+        let domain = self.config.user_domain.as_str();
+        let scope = project.map(|p| (p, self.config.project_domain.as_str()));
+        match self.password_token(user, password, domain, scope).await? {
+            Some((token, body)) => Ok(Some((token, identity(&body)?))),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The caller a Keystone token body describes.
+fn identity(body: &Value) -> Result<Authenticated, KeystoneError> {
+    let token = &body["token"];
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let user_id = text(&token["user"]["id"])
+        .ok_or_else(|| KeystoneError::Unexpected("a token without a user".into()))?;
+    let roles = token["roles"]
+        .as_array()
+        .map(|roles| roles.iter().filter_map(|r| text(&r["name"])).collect())
+        .unwrap_or_default();
+    Ok(Authenticated {
+        caller: glint_core::Caller {
+            project_id: text(&token["project"]["id"]),
+            roles,
+        },
+        user_id: Some(user_id),
+        user_name: text(&token["user"]["name"]),
+        project_name: text(&token["project"]["name"]),
+        expires_at: token["expires_at"].as_str().and_then(crate::time::parse),
+    })
+}
