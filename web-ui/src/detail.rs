@@ -190,8 +190,13 @@ fn Overview(current: Versioned, reload: Callback<()>) -> impl IntoView {
     let can_upload = status == "queued";
     let deactivated = status == "deactivated";
     let active = status == "active";
-    // Glance's default policy lets only administrators (de)activate.
-    let admin = ctx.session.get_untracked().is_some_and(|s| s.is_admin());
+    // Glance's policy: administrators and members of the owner project (de)activate.
+    let admin = ctx.session.get_untracked().is_some_and(|s| {
+        s.is_admin()
+            || (s.project_id.is_some()
+                && s.project_id == image.owner
+                && s.roles.iter().any(|r| r == "member"))
+    });
     let file = format!("/v2/images/{}/file", image.id);
     let attrs: Vec<(&str, String)> = vec![
         ("ID", image.id.clone()),

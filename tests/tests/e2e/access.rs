@@ -189,3 +189,267 @@ async fn access_matrix() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     app.stop().await;
 }
+
+/// Expected status of uploading data to a queued image (`PUT /file`).
+const UPLOAD: [[u16; 4]; 6] = [
+    [204, 204, 204, 204],
+    [204, 204, 204, 204],
+    [403, 403, 403, 403],
+    [404, 404, 403, 403],
+    [404, 403, 403, 403],
+    [404, 404, 404, 404],
+];
+
+/// Expected status of downloading an active image (`GET /file`): whoever sees it.
+const DOWNLOAD: [[u16; 4]; 6] = SHOW;
+
+/// Expected status of deactivating an active image: administrators and members of the owner
+/// project (Glance's `deactivate` policy).
+const DEACTIVATE: [[u16; 4]; 6] = [
+    [204, 204, 204, 204],
+    [204, 204, 204, 204],
+    [403, 403, 403, 403],
+    [404, 404, 403, 403],
+    [404, 403, 403, 403],
+    [404, 404, 404, 404],
+];
+
+/// Sharing a shared image (add a member, list members), per identity.
+const ADD_MEMBER: [u16; 6] = [200, 200, 403, 404, 403, 404];
+const LIST_MEMBERS: [u16; 6] = [200, 200, 200, 404, 200, 404];
+
+/// Images owned by p1 in each visibility, shared with p3 (accepted) when shared.
+async fn images_of_p1(app: &TestApp, tag: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for visibility in VISIBILITIES {
+        let r = as_who(app, 0, Method::POST, "/v2/images")
+            .json(&json!({
+                "name": format!("{tag}-{visibility}"), "owner": "p1", "visibility": visibility,
+                "disk_format": "raw", "container_format": "bare",
+            }))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = r.json::<Value>().await.expect("json")["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        if visibility == "shared" {
+            let path = format!("/v2/images/{id}/members");
+            let r = as_who(app, 1, Method::POST, &path)
+                .json(&json!({"member": "p3"}))
+                .send()
+                .await
+                .expect("share");
+            assert_eq!(r.status(), StatusCode::OK);
+            let r = as_who(app, 4, Method::PUT, &format!("{path}/p3"))
+                .json(&json!({"status": "accepted"}))
+                .send()
+                .await
+                .expect("accept");
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        ids.push(id);
+    }
+    ids
+}
+
+async fn upload(app: &TestApp, who: usize, id: &str) -> u16 {
+    as_who(app, who, Method::PUT, &format!("/v2/images/{id}/file"))
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![1u8; 4096])
+        .send()
+        .await
+        .expect("upload")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_matrix_for_data_state_and_sharing() {
+    let app = TestApp::sqlite().await;
+    let mut failures = Vec::new();
+    let mut check = |what: String, got: u16, want: u16| {
+        if got != want {
+            failures.push(format!("{what}: {got}, expected {want}"));
+        }
+    };
+    for (w, (name, _, _)) in WHO.iter().enumerate() {
+        // Upload: fresh queued images for each identity.
+        let ids = images_of_p1(&app, &format!("up{w}")).await;
+        for (v, visibility) in VISIBILITIES.iter().enumerate() {
+            let got = upload(&app, w, &ids[v]).await;
+            check(format!("{name} upload {visibility}"), got, UPLOAD[w][v]);
+        }
+    }
+    // Active images, uploaded by the owner.
+    let active = images_of_p1(&app, "active").await;
+    for id in &active {
+        assert_eq!(upload(&app, 1, id).await, 204);
+    }
+    for (w, (name, _, _)) in WHO.iter().enumerate() {
+        for (v, visibility) in VISIBILITIES.iter().enumerate() {
+            let r = as_who(
+                &app,
+                w,
+                Method::GET,
+                &format!("/v2/images/{}/file", active[v]),
+            )
+            .send()
+            .await
+            .expect("download");
+            let got = r.status().as_u16();
+            if got == 200 {
+                assert_eq!(r.bytes().await.expect("bytes").len(), 4096);
+            }
+            check(format!("{name} download {visibility}"), got, DOWNLOAD[w][v]);
+        }
+        let shared = &active[1];
+        let got = as_who(
+            &app,
+            w,
+            Method::POST,
+            &format!("/v2/images/{shared}/members"),
+        )
+        .json(&json!({"member": format!("p9-{w}")}))
+        .send()
+        .await
+        .expect("add member")
+        .status()
+        .as_u16();
+        check(format!("{name} add member"), got, ADD_MEMBER[w]);
+        let r = as_who(
+            &app,
+            w,
+            Method::GET,
+            &format!("/v2/images/{shared}/members"),
+        )
+        .send()
+        .await
+        .expect("members");
+        let got = r.status().as_u16();
+        if got == 200 && w == 4 {
+            // A member sees its own membership only.
+            let body: Value = r.json().await.expect("json");
+            let members: Vec<&str> = body["members"]
+                .as_array()
+                .map(|m| m.iter().filter_map(|m| m["member_id"].as_str()).collect())
+                .unwrap_or_default();
+            assert_eq!(members, ["p3"], "a member lists only itself");
+        }
+        check(format!("{name} list members"), got, LIST_MEMBERS[w]);
+    }
+    // Deactivation, each identity on the active images; reactivated by the admin after each.
+    for (w, (name, _, _)) in WHO.iter().enumerate() {
+        for (v, visibility) in VISIBILITIES.iter().enumerate() {
+            let id = &active[v];
+            let got = as_who(
+                &app,
+                w,
+                Method::POST,
+                &format!("/v2/images/{id}/actions/deactivate"),
+            )
+            .send()
+            .await
+            .expect("deactivate")
+            .status()
+            .as_u16();
+            check(
+                format!("{name} deactivate {visibility}"),
+                got,
+                DEACTIVATE[w][v],
+            );
+            if got == 204 {
+                // Deactivated data is for administrators only.
+                let owner = as_who(&app, 1, Method::GET, &format!("/v2/images/{id}/file"))
+                    .send()
+                    .await
+                    .expect("download")
+                    .status()
+                    .as_u16();
+                check(
+                    format!("owner download deactivated {visibility}"),
+                    owner,
+                    403,
+                );
+                let admin = as_who(&app, 0, Method::GET, &format!("/v2/images/{id}/file"))
+                    .send()
+                    .await
+                    .expect("download")
+                    .status()
+                    .as_u16();
+                check(
+                    format!("admin download deactivated {visibility}"),
+                    admin,
+                    200,
+                );
+                let back = as_who(
+                    &app,
+                    0,
+                    Method::POST,
+                    &format!("/v2/images/{id}/actions/reactivate"),
+                )
+                .send()
+                .await
+                .expect("reactivate")
+                .status()
+                .as_u16();
+                check(format!("admin reactivate {visibility}"), back, 204);
+            }
+        }
+    }
+    // Attributes only an administrator may set: publishing and changing the owner.
+    let id = &active[0];
+    let patch = |who: usize, path: &'static str, value: Value| {
+        as_who(&app, who, Method::PATCH, &format!("/v2/images/{id}"))
+            .header("Content-Type", PATCH_V21)
+            .body(json!([{"op": "replace", "path": path, "value": value}]).to_string())
+            .send()
+    };
+    let status = |r: reqwest::Response| r.status().as_u16();
+    check(
+        "member publishes".into(),
+        status(
+            patch(1, "/visibility", json!("public"))
+                .await
+                .expect("patch"),
+        ),
+        403,
+    );
+    check(
+        "member makes community".into(),
+        status(
+            patch(1, "/visibility", json!("community"))
+                .await
+                .expect("patch"),
+        ),
+        200,
+    );
+    check(
+        "member gives the image away".into(),
+        status(patch(1, "/owner", json!("p2")).await.expect("patch")),
+        403,
+    );
+    check(
+        "member hides the image".into(),
+        status(patch(1, "/os_hidden", json!(true)).await.expect("patch")),
+        200,
+    );
+    check(
+        "admin publishes".into(),
+        status(
+            patch(0, "/visibility", json!("public"))
+                .await
+                .expect("patch"),
+        ),
+        200,
+    );
+    check(
+        "admin changes the owner".into(),
+        status(patch(0, "/owner", json!("p2")).await.expect("patch")),
+        200,
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    app.stop().await;
+}
