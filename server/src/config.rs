@@ -78,6 +78,28 @@ pub struct ServeArgs {
     /// This server's name among several sharing one database [default: glint]
     #[arg(long, env = "GLINT_NODE_NAME")]
     pub node_name: Option<String>,
+    /// Where image data goes: `fs` (files under the data folder) or `s3` [default: fs]
+    #[arg(long, env = "GLINT_STORE", value_parser = ["fs", "s3"])]
+    pub store: Option<String>,
+    /// The S3 endpoint, e.g. http://127.0.0.1:9000 (none for AWS itself)
+    #[arg(long, env = "GLINT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// The S3 region [default: us-east-1]
+    #[arg(long, env = "GLINT_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// The bucket images go to (it must exist)
+    #[arg(long, env = "GLINT_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// S3 access key
+    #[arg(long, env = "GLINT_S3_ACCESS_KEY", hide_env_values = true)]
+    pub s3_access_key: Option<String>,
+    /// S3 secret key
+    #[arg(long, env = "GLINT_S3_SECRET_KEY", hide_env_values = true)]
+    pub s3_secret_key: Option<String>,
+    /// Path-style addressing (endpoint/bucket/key) rather than virtual-hosted (bucket.endpoint)
+    /// [default: true]
+    #[arg(long, env = "GLINT_S3_PATH_STYLE")]
+    pub s3_path_style: Option<bool>,
     /// A TOML file with any of these settings (keys as the flags, with `_` for `-`)
     #[arg(long, env = "GLINT_CONFIG")]
     pub config: Option<PathBuf>,
@@ -102,6 +124,13 @@ struct FileConfig {
     keystone_user_domain: Option<String>,
     keystone_project_domain: Option<String>,
     keystone_cache_seconds: Option<u64>,
+    store: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_bucket: Option<String>,
+    s3_access_key: Option<String>,
+    s3_secret_key: Option<String>,
+    s3_path_style: Option<bool>,
     token_ttl: Option<i64>,
     property_protections: Option<PathBuf>,
     image_quota: Option<u64>,
@@ -132,6 +161,8 @@ pub struct Config {
     pub insecure_noauth: bool,
     /// Keystone mode when set; Glint's own accounts otherwise.
     pub keystone: Option<KeystoneConfig>,
+    /// Image data in S3 when set; in files under the data folder otherwise.
+    pub s3: Option<crate::store::S3Settings>,
     pub admin_password: Option<String>,
     pub admin_token: Option<String>,
     pub token_ttl: i64,
@@ -152,6 +183,7 @@ impl Config {
             require_format_match: true,
             insecure_noauth: false,
             keystone: None,
+            s3: None,
             admin_password: None,
             admin_token: None,
             token_ttl: 86_400,
@@ -226,6 +258,42 @@ impl Config {
                 });
             }
         };
+        let s3 = match args.store.clone().or(file.store.clone()).as_deref() {
+            None | Some("fs") => None,
+            Some("s3") => {
+                let need = |value: Option<String>, name: &str| {
+                    value.ok_or_else(|| StartError::Config {
+                        message: format!("--store s3 needs {name}"),
+                    })
+                };
+                Some(crate::store::S3Settings {
+                    endpoint: args.s3_endpoint.clone().or(file.s3_endpoint.clone()),
+                    region: args
+                        .s3_region
+                        .clone()
+                        .or(file.s3_region.clone())
+                        .unwrap_or_else(|| "us-east-1".into()),
+                    bucket: need(
+                        args.s3_bucket.clone().or(file.s3_bucket.clone()),
+                        "GLINT_S3_BUCKET",
+                    )?,
+                    access_key: need(
+                        args.s3_access_key.clone().or(file.s3_access_key.clone()),
+                        "GLINT_S3_ACCESS_KEY",
+                    )?,
+                    secret_key: need(
+                        args.s3_secret_key.clone().or(file.s3_secret_key.clone()),
+                        "GLINT_S3_SECRET_KEY",
+                    )?,
+                    path_style: args.s3_path_style.or(file.s3_path_style).unwrap_or(true),
+                })
+            }
+            Some(other) => {
+                return Err(StartError::Config {
+                    message: format!("--store {other}: expected fs or s3"),
+                });
+            }
+        };
         let insecure_noauth = args.insecure_noauth || file.insecure_noauth.unwrap_or(false);
         if insecure_noauth && keystone.is_some() {
             return Err(StartError::Config {
@@ -260,6 +328,7 @@ impl Config {
                 .unwrap_or(true),
             insecure_noauth,
             keystone,
+            s3,
             admin_password: args.admin_password,
             admin_token: args.admin_token,
             token_ttl: args.token_ttl.or(file.token_ttl).unwrap_or(86_400).max(60),

@@ -27,7 +27,7 @@ pub use error::StartError;
 
 use api::AppState;
 use db::Db;
-use store::{FsStore, Store};
+use store::{FsStore, S3Store, Store};
 
 /// Selects the TLS implementation (rustls on ring) for every HTTPS client in the process:
 /// Glint's own (Keystone) and any other that shares its `reqwest`. Safe to call many times.
@@ -43,8 +43,19 @@ pub async fn run(
 ) -> Result<(), StartError> {
     install_tls_provider();
     let db = Db::connect(&config.database_url).await?;
-    let store: Arc<dyn Store> = Arc::new(FsStore::new(config.data_dir.join("images"))?);
-    let staging: Arc<dyn Store> = Arc::new(FsStore::new(config.data_dir.join("staging"))?);
+    let (store, staging): (Arc<dyn Store>, Arc<dyn Store>) = match &config.s3 {
+        Some(s3) => {
+            tracing::info!("image data in S3 bucket {}", s3.bucket);
+            (
+                Arc::new(S3Store::new(s3, "images")?),
+                Arc::new(S3Store::new(s3, "staging")?),
+            )
+        }
+        None => (
+            Arc::new(FsStore::new(config.data_dir.join("images"))?),
+            Arc::new(FsStore::new(config.data_dir.join("staging"))?),
+        ),
+    };
     let node: Arc<str> = Arc::from(config.node_name.as_str());
     recover(&db, store.as_ref(), staging.as_ref(), &node).await?;
     if config.insecure_noauth {

@@ -2,6 +2,7 @@
 //! module knows whether it is a file or an object.
 
 mod fs;
+mod s3;
 
 use std::fmt::Debug;
 use std::pin::Pin;
@@ -12,6 +13,7 @@ use futures_util::future::BoxFuture;
 use thiserror::Error;
 
 pub use fs::FsStore;
+pub use s3::{S3Settings, S3Store};
 
 /// A stream of image data.
 pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;

@@ -15,6 +15,7 @@ mod members;
 mod protections;
 mod python;
 mod quotas;
+mod s3;
 mod ui;
 mod v1;
 mod webdriver;

@@ -31,7 +31,7 @@ pub(crate) fn venv_with(packages: &[&str]) -> PathBuf {
     let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
     let tag: String = packages
         .iter()
-        .map(|p| p.replace("==", "-"))
+        .map(|p| p.replace("==", "-").replace('[', "-").replace(']', ""))
         .collect::<Vec<_>>()
         .join("_");
     let dir = cache_dir().join(format!("venv-{tag}"));
