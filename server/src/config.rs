@@ -100,6 +100,10 @@ pub struct ServeArgs {
     /// [default: true]
     #[arg(long, env = "GLINT_S3_PATH_STYLE")]
     pub s3_path_style: Option<bool>,
+    /// Seconds after which a server sharing the database that has not been heard from is taken
+    /// for dead, and its unfinished uploads are queued again [default: 30]
+    #[arg(long, env = "GLINT_NODE_TIMEOUT")]
+    pub node_timeout: Option<u64>,
     /// A TOML file with any of these settings (keys as the flags, with `_` for `-`)
     #[arg(long, env = "GLINT_CONFIG")]
     pub config: Option<PathBuf>,
@@ -124,6 +128,7 @@ struct FileConfig {
     keystone_user_domain: Option<String>,
     keystone_project_domain: Option<String>,
     keystone_cache_seconds: Option<u64>,
+    node_timeout: Option<u64>,
     store: Option<String>,
     s3_endpoint: Option<String>,
     s3_region: Option<String>,
@@ -157,6 +162,8 @@ pub struct Config {
     pub database_url: String,
     pub ui_dir: PathBuf,
     pub node_name: String,
+    /// Seconds of silence after which another server's uploads are queued again.
+    pub node_timeout: u64,
     pub require_format_match: bool,
     pub insecure_noauth: bool,
     /// Keystone mode when set; Glint's own accounts otherwise.
@@ -180,6 +187,7 @@ impl Config {
             database_url: sqlite_url(data_dir),
             ui_dir: PathBuf::from("web-ui/dist"),
             node_name: "glint".into(),
+            node_timeout: 30,
             require_format_match: true,
             insecure_noauth: false,
             keystone: None,
@@ -322,6 +330,7 @@ impl Config {
                 .node_name
                 .or(file.node_name)
                 .unwrap_or_else(|| "glint".into()),
+            node_timeout: args.node_timeout.or(file.node_timeout).unwrap_or(30).max(3),
             require_format_match: args
                 .require_format_match
                 .or(file.require_format_match)

@@ -57,6 +57,7 @@ pub async fn run(
         ),
     };
     let node: Arc<str> = Arc::from(config.node_name.as_str());
+    db.heartbeat(&node).await?;
     recover(&db, store.as_ref(), staging.as_ref(), &node).await?;
     if config.insecure_noauth {
         tracing::warn!(
@@ -97,6 +98,32 @@ pub async fn run(
         image_quota: config.image_quota,
         storage_quota: config.storage_quota,
     };
+    // Liveness among servers sharing the database: say this one is alive, and queue again the
+    // uploads of any that has gone quiet (killed mid-upload), so another server can take them.
+    let liveness = {
+        let db = db.clone();
+        let node = config.node_name.clone();
+        let timeout = config.node_timeout as i64 * 1_000_000;
+        let every = std::time::Duration::from_millis((config.node_timeout * 1000 / 3).max(500));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = db.heartbeat(&node).await {
+                    tracing::warn!("heartbeat failed: {e}");
+                    continue;
+                }
+                match db.requeue_orphans(time::now_micros() - timeout).await {
+                    Ok(ids) => {
+                        for id in ids {
+                            tracing::warn!(image = %id, "its server went quiet mid-upload; the image is queued again");
+                        }
+                    }
+                    Err(e) => tracing::warn!("looking for orphaned uploads failed: {e}"),
+                }
+            }
+        })
+    };
     // Planner statistics: refreshed now and then while the server runs.
     let maintenance = {
         let db = db.clone();
@@ -116,6 +143,7 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await?;
     maintenance.abort();
+    liveness.abort();
     db.close().await;
     Ok(())
 }

@@ -142,11 +142,14 @@ fn serve(args: ServeArgs) -> Result<(), glint_server::StartError> {
                 addr: config.bind,
                 source,
             })?;
+        let data = match &config.s3 {
+            Some(s3) => format!("S3 bucket {}", s3.bucket),
+            None => config.data_dir.display().to_string(),
+        };
         tracing::info!(
-            "Glint listening on http://{} (database {}, data in {})",
+            "Glint listening on http://{} (database {}, data in {data})",
             listener.local_addr()?,
-            config.database_url,
-            config.data_dir.display()
+            redact(&config.database_url),
         );
         glint_server::run(listener, config, shutdown_signal()).await
     })
@@ -305,4 +308,37 @@ fn admin(args: ServeArgs, what: Admin) -> Result<(), glint_server::StartError> {
         db.close().await;
         Ok(())
     })
+}
+
+/// A database URL without its password, for the log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_stay_out_of_the_log() {
+        assert_eq!(
+            super::redact("postgres://glint:s3cret@db:5432/glint"),
+            "postgres://glint:***@db:5432/glint"
+        );
+        assert_eq!(
+            super::redact("postgres://glint@db/glint"),
+            "postgres://glint@db/glint"
+        );
+        assert_eq!(
+            super::redact("sqlite:glint-data/glint.db"),
+            "sqlite:glint-data/glint.db"
+        );
+    }
 }

@@ -470,6 +470,54 @@ impl Db {
         Ok(true)
     }
 
+    /// Records that `node` is alive now.
+    pub(crate) async fn heartbeat(&self, node: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO nodes (name, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(node)
+        .bind(time::now_micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Puts back to `queued` the uploads, stages and imports owned by servers not seen alive
+    /// since `alive_since` (microseconds), and returns those images.
+    pub(crate) async fn requeue_orphans(&self, alive_since: i64) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, status, upload_owner FROM images WHERE deleted = 0 \
+             AND upload_owner IS NOT NULL AND status IN ('saving', 'importing', 'uploading') \
+             AND NOT EXISTS (SELECT 1 FROM nodes WHERE nodes.seen_at >= $1 \
+                             AND images.upload_owner LIKE nodes.name || '/%')",
+        )
+        .bind(alive_since)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut requeued = Vec::new();
+        for r in &rows {
+            let (id, status, owner): (String, String, String) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            let done = sqlx::query(
+                "UPDATE images SET status = 'queued', version = version + 1, updated_at = $1, \
+                 upload_owner = NULL, upload_started = NULL, size = NULL, virtual_size = NULL, \
+                 checksum = NULL, os_hash_algo = NULL, os_hash_value = NULL \
+                 WHERE id = $2 AND status = $3 AND upload_owner = $4 AND deleted = 0",
+            )
+            .bind(time::now_micros())
+            .bind(&id)
+            .bind(&status)
+            .bind(&owner)
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 1 {
+                requeued.push(id);
+            }
+        }
+        Ok(requeued)
+    }
+
     /// Images whose data a writer that is gone was saving, staging or importing: those owned
     /// by `owner_prefix` (this process's earlier life), or by no one.
     pub(crate) async fn stale_uploads(

@@ -73,6 +73,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/shared/0004_tasks.sql"),
         postgres: include_str!("../../migrations/shared/0004_tasks.sql"),
     },
+    Migration {
+        version: 5,
+        name: "nodes",
+        sqlite: include_str!("../../migrations/shared/0005_nodes.sql"),
+        postgres: include_str!("../../migrations/shared/0005_nodes.sql"),
+    },
 ];
 
 /// A connection pool and the backend behind it.
