@@ -104,6 +104,10 @@ pub struct ServeArgs {
     /// for dead, and its unfinished uploads are queued again [default: 30]
     #[arg(long, env = "GLINT_NODE_TIMEOUT")]
     pub node_timeout: Option<u64>,
+    /// Hosts (`host` or `host:port`, comma separated) the web-download import may fetch from
+    /// even when they are internal addresses or use other ports than 80 and 443
+    #[arg(long, env = "GLINT_WEB_DOWNLOAD_ALLOW", value_delimiter = ',')]
+    pub web_download_allow: Vec<String>,
     /// A TOML file with any of these settings (keys as the flags, with `_` for `-`)
     #[arg(long, env = "GLINT_CONFIG")]
     pub config: Option<PathBuf>,
@@ -129,6 +133,7 @@ struct FileConfig {
     keystone_project_domain: Option<String>,
     keystone_cache_seconds: Option<u64>,
     node_timeout: Option<u64>,
+    web_download_allow: Option<Vec<String>>,
     store: Option<String>,
     s3_endpoint: Option<String>,
     s3_region: Option<String>,
@@ -164,6 +169,8 @@ pub struct Config {
     pub node_name: String,
     /// Seconds of silence after which another server's uploads are queued again.
     pub node_timeout: u64,
+    /// Exceptions to the web-download guard.
+    pub web_download_allow: Vec<String>,
     pub require_format_match: bool,
     pub insecure_noauth: bool,
     /// Keystone mode when set; Glint's own accounts otherwise.
@@ -188,6 +195,7 @@ impl Config {
             ui_dir: PathBuf::from("web-ui/dist"),
             node_name: "glint".into(),
             node_timeout: 30,
+            web_download_allow: Vec::new(),
             require_format_match: true,
             insecure_noauth: false,
             keystone: None,
@@ -331,6 +339,11 @@ impl Config {
                 .or(file.node_name)
                 .unwrap_or_else(|| "glint".into()),
             node_timeout: args.node_timeout.or(file.node_timeout).unwrap_or(30).max(3),
+            web_download_allow: if args.web_download_allow.is_empty() {
+                file.web_download_allow.clone().unwrap_or_default()
+            } else {
+                args.web_download_allow.clone()
+            },
             require_format_match: args
                 .require_format_match
                 .or(file.require_format_match)

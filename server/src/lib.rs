@@ -12,6 +12,7 @@ mod locks;
 mod routes;
 pub mod store;
 pub mod time;
+mod webdownload;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -77,6 +78,7 @@ pub async fn run(
         ),
         None => None,
     };
+    let web_guard = webdownload::Guard::new(&config.web_download_allow);
     let state = AppState {
         db: db.clone(),
         store,
@@ -97,6 +99,10 @@ pub async fn run(
         protections: load_protections(&config)?,
         image_quota: config.image_quota,
         storage_quota: config.storage_quota,
+        web_client: web_guard.client().map_err(|e| StartError::Config {
+            message: format!("web-download client: {e}"),
+        })?,
+        web_guard,
     };
     // Liveness among servers sharing the database: say this one is alive, and queue again the
     // uploads of any that has gone quiet (killed mid-upload), so another server can take them.

@@ -416,6 +416,9 @@ pub(crate) async fn stage(
 #[derive(Debug, serde::Deserialize)]
 struct ImportMethod {
     name: String,
+    /// The `web-download` source.
+    #[serde(default)]
+    uri: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -437,7 +440,10 @@ pub(crate) async fn import(
     let image = stored.image;
     match body.method.name.as_str() {
         "glance-direct" => {}
-        "web-download" | "copy-image" | "glance-download" => {
+        "web-download" => {
+            return web_download(state, identity, image, body.method.uri).await;
+        }
+        "copy-image" | "glance-download" => {
             return Err(ApiError::NotFound(format!(
                 "Import method {} is not enabled at this site.",
                 body.method.name
@@ -540,6 +546,124 @@ pub(crate) async fn import(
         if let Err(e) = state.staging.delete(&staged).await {
             tracing::warn!(image = %image.id, "cannot remove staged data: {e}");
         }
+    });
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `web-download`: the server fetches the image from a URI (checked by the guard, on every
+/// redirect and on the addresses it resolves to), streaming it through the same hashing,
+/// inspection and quota checks as an upload. The image is `importing` meanwhile; a task records
+/// the outcome, and a failure leaves the image `queued`.
+async fn web_download(
+    state: AppState,
+    identity: Identity,
+    image: Image,
+    uri: Option<String>,
+) -> Result<StatusCode, ApiError> {
+    let uri =
+        uri.ok_or_else(|| ApiError::BadRequest("The web-download method needs a 'uri'.".into()))?;
+    let url = reqwest::Url::parse(&uri)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid URI for web-download: {e}")))?;
+    state.web_guard.check(&url).map_err(|why| {
+        ApiError::BadRequest(format!(
+            "URI for web-download does not pass filtering: {why}"
+        ))
+    })?;
+    if image.disk_format.is_none() || image.container_format.is_none() {
+        return Err(ApiError::Conflict(
+            "'disk_format' and 'container_format' must be set before import.".into(),
+        ));
+    }
+    let owner = format!("{}/{}", state.node, uuid::Uuid::new_v4().simple());
+    if image.status != Status::Queued
+        || !state
+            .db
+            .transition(
+                &image.id,
+                &[Status::Queued],
+                Status::Importing,
+                Some(&owner),
+            )
+            .await?
+    {
+        return Err(ApiError::Conflict(format!(
+            "Image {} must be queued for web-download: it is {}.",
+            image.id, image.status
+        )));
+    }
+    let task = crate::db::Task {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: "api_image_import".into(),
+        status: "processing".into(),
+        owner: image.owner.clone(),
+        image_id: Some(image.id.clone()),
+        request_id: Some(identity.request_id.clone()),
+        user_id: identity.user_id.clone(),
+        input: serde_json::json!({
+            "image_id": image.id,
+            "import_req": {"method": {"name": "web-download", "uri": uri}},
+            "backend": null,
+        }),
+        result: None,
+        message: String::new(),
+        created_at: crate::time::now_micros(),
+        updated_at: crate::time::now_micros(),
+        expires_at: None,
+    };
+    state.db.start_task(&task).await?;
+    let task_id = task.id;
+    tokio::spawn(async move {
+        let mut guard = UploadGuard {
+            state: state.clone(),
+            id: image.id.clone(),
+            from: Status::Importing,
+            armed: true,
+        };
+        let result = async {
+            let response = state
+                .web_client
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("web-download failed: {e}")))?;
+            if !response.status().is_success() {
+                return Err(ApiError::BadRequest(format!(
+                    "web-download failed: the source answered {}",
+                    response.status()
+                )));
+            }
+            let declared = response.content_length();
+            let room = storage_room(&state, &image, declared).await?;
+            let stream = Box::pin(response.bytes_stream());
+            let intake = Intake {
+                store: state.store.as_ref(),
+                image_id: &image.id,
+                declared,
+                hash: true,
+                inspect_as: image.disk_format.as_deref(),
+                room,
+            };
+            let data = ingest(&state, intake, stream).await?;
+            finish(&state, &image, Status::Importing, &owner, data).await
+        }
+        .await;
+        guard.armed = result.is_err();
+        let (status, message) = match &result {
+            Ok(()) => ("success", String::new()),
+            Err(e) => {
+                tracing::warn!(image = %image.id, "web-download failed: {e}");
+                ("failure", e.to_string())
+            }
+        };
+        let outcome = serde_json::json!({"image_id": image.id});
+        if let Err(e) = state
+            .db
+            .finish_task(&task_id, status, &message, Some(&outcome))
+            .await
+        {
+            tracing::error!(task = %task_id, "cannot record the import's outcome: {e}");
+        }
+        drop(guard);
     });
     Ok(StatusCode::ACCEPTED)
 }

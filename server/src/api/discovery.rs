@@ -216,7 +216,7 @@ pub(crate) async fn info_import() -> Json<Value> {
         "import-methods": {
             "description": "Import methods available.",
             "type": "array",
-            "value": ["glance-direct"]
+            "value": ["glance-direct", "web-download"]
         }
     }))
 }

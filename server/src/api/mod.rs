@@ -52,6 +52,9 @@ pub(crate) struct AppState {
     pub(crate) image_quota: Option<u64>,
     /// Most bytes of image data per project.
     pub(crate) storage_quota: Option<u64>,
+    /// The web-download import's guard, and its HTTP client (which applies the guard).
+    pub(crate) web_guard: crate::webdownload::Guard,
+    pub(crate) web_client: reqwest::Client,
 }
 
 impl AppState {

@@ -18,4 +18,5 @@ mod quotas;
 mod s3;
 mod ui;
 mod v1;
+mod webdownload;
 mod webdriver;

@@ -1,0 +1,207 @@
+//! The `web-download` import from a real HTTP server on loopback: the guard refuses internal
+//! addresses, odd ports and other schemes unless the operator allows the host; an allowed
+//! download is hashed and inspected like an upload; refused content and redirects to internal
+//! addresses fail the task and leave the image queued.
+
+use std::time::{Duration, Instant};
+
+use md5::Digest;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::harness::TestApp;
+
+/// Serves `routes` (path → response bytes, or a redirect target when it starts with `>`) over
+/// plain HTTP/1.1 on a loopback port.
+async fn source(routes: Vec<(&'static str, Vec<u8>)>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let routes = std::sync::Arc::new(routes);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let routes = routes.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&head);
+                let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let response = match routes.iter().find(|(p, _)| *p == path) {
+                    Some((_, body)) if body.first() == Some(&b'>') => format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        String::from_utf8_lossy(&body[1..])
+                    )
+                    .into_bytes(),
+                    Some((_, body)) => {
+                        let mut r = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        r.extend_from_slice(body);
+                        r
+                    }
+                    None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+                };
+                let _ = sock.write_all(&response).await;
+            });
+        }
+    });
+    port
+}
+
+async fn import(app: &TestApp, id: &str, uri: &str) -> (StatusCode, String) {
+    let r = app
+        .request(Method::POST, &format!("/v2/images/{id}/import"))
+        .json(&json!({"method": {"name": "web-download", "uri": uri}}))
+        .send()
+        .await
+        .expect("import");
+    let status = r.status();
+    (status, r.text().await.unwrap_or_default())
+}
+
+async fn new_image(app: &TestApp, disk_format: &str) -> String {
+    app.create(json!({"name": "web", "disk_format": disk_format, "container_format": "bare"}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+/// Waits for the image's import task to end and returns it.
+async fn task_of(app: &TestApp, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let tasks: Value = app
+            .get(&format!("/v2/images/{id}/tasks"))
+            .await
+            .json()
+            .await
+            .expect("tasks");
+        if let Some(t) = tasks["tasks"].as_array().and_then(|t| {
+            t.iter()
+                .find(|t| t["status"] != "processing" && t["status"] != "pending")
+        }) {
+            return t.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the import of {id} never ended: {tasks}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_download_is_guarded_hashed_and_inspected() {
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 199) as u8).collect();
+    let mut backing = vec![0u8; 1 << 16];
+    backing[..4].copy_from_slice(b"QFI\xfb");
+    backing[4..8].copy_from_slice(&3u32.to_be_bytes());
+    backing[8..16].copy_from_slice(&512u64.to_be_bytes());
+    backing[16..20].copy_from_slice(&8u32.to_be_bytes());
+    backing[20..24].copy_from_slice(&16u32.to_be_bytes());
+    backing[24..32].copy_from_slice(&(1u64 << 20).to_be_bytes());
+    backing[100..104].copy_from_slice(&104u32.to_be_bytes());
+    backing[512..520].copy_from_slice(b"/etc/pwd");
+    let port = source(vec![
+        ("/disk.raw", data.clone()),
+        ("/bad.qcow2", backing),
+        (
+            "/metadata",
+            b">http://169.254.169.254/latest/meta-data/".to_vec(),
+        ),
+    ])
+    .await;
+
+    // Without an exception, loopback is refused before anything is fetched.
+    let app = TestApp::sqlite().await;
+    let id = new_image(&app, "raw").await;
+    let uri = format!("http://127.0.0.1:{port}/disk.raw");
+    let (status, body) = import(&app, &id, &uri).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("does not pass filtering"), "{body}");
+    for bad in [
+        "file:///etc/passwd",
+        "http://example.org:22/x",
+        "http://169.254.169.254/x",
+    ] {
+        assert_eq!(
+            import(&app, &id, bad).await.0,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    assert_eq!(app.show(&id).await["status"], "queued");
+    app.stop().await;
+
+    // With the source allowed: the download is hashed and becomes the image's data.
+    let allow = format!("127.0.0.1:{port}");
+    let app = TestApp::sqlite_with(move |c| c.web_download_allow = vec![allow]).await;
+    let info: Value = app.get("/v2/info/import").await.json().await.expect("info");
+    assert_eq!(
+        info["import-methods"]["value"],
+        json!(["glance-direct", "web-download"])
+    );
+    let id = new_image(&app, "raw").await;
+    let (status, body) = import(&app, &id, &uri).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let task = task_of(&app, &id).await;
+    assert_eq!(task["status"], "success", "{task}");
+    let image = app.show(&id).await;
+    assert_eq!(image["status"], "active");
+    assert_eq!(image["size"], data.len());
+    assert_eq!(image["checksum"], format!("{:x}", md5::Md5::digest(&data)));
+    let file = app.get(&format!("/v2/images/{id}/file")).await;
+    assert_eq!(file.bytes().await.expect("bytes").as_ref(), data.as_slice());
+    // An image that is not queued cannot be downloaded into again.
+    assert_eq!(import(&app, &id, &uri).await.0, StatusCode::CONFLICT);
+
+    // Refused content: the task fails with the inspector's reason, the image is queued again.
+    let id = new_image(&app, "qcow2").await;
+    let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/bad.qcow2")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = task_of(&app, &id).await;
+    assert_eq!(task["status"], "failure");
+    assert!(
+        task["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("qcow2"),
+        "{task}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.show(&id).await["status"] != "queued" {
+        assert!(Instant::now() < deadline, "the image stays importing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let files = app.stored_files();
+    assert!(
+        !files.iter().any(|f| f.to_string_lossy().contains(&id)),
+        "refused data stays out of the store: {files:?}"
+    );
+
+    // A redirect to the metadata service is not followed.
+    let id = new_image(&app, "raw").await;
+    let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/metadata")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = task_of(&app, &id).await;
+    assert_eq!(task["status"], "failure");
+    assert!(
+        task["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("web-download failed"),
+        "{task}"
+    );
+    app.stop().await;
+}
