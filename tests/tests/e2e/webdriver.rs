@@ -31,7 +31,7 @@ pub(crate) struct Browser {
     driver_url: String,
     driver: tokio::process::Child,
     shots: PathBuf,
-    _profile: super::harness::TempDir,
+    profile: super::harness::TempDir,
 }
 
 impl Browser {
@@ -110,7 +110,7 @@ impl Browser {
             driver_url,
             driver,
             shots: shots.to_path_buf(),
-            _profile: profile,
+            profile,
         }
     }
 
@@ -282,9 +282,13 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // End the session without an async runtime: chromedriver cleans up Chromium when it
-        // exits, and kill_on_drop stops chromedriver.
+        // After a failed test the session never ended: stop chromedriver, and the Chromium it
+        // started (found by its profile folder, which is this session's alone).
         let _ = self.driver.start_kill();
+        let _ = std::process::Command::new("pkill")
+            .arg("-f")
+            .arg(format!("user-data-dir={}", self.profile.0.display()))
+            .status();
     }
 }
 
