@@ -225,11 +225,7 @@ impl Config {
         let keystone = match args.auth.clone().or(file.auth.clone()).as_deref() {
             None | Some("local") => None,
             Some("keystone") => {
-                let need = |value: Option<String>, name: &str| {
-                    value.ok_or_else(|| StartError::Config {
-                        message: format!("--auth keystone needs {name}"),
-                    })
-                };
+                let need = |value, name| required(value, "--auth keystone", name);
                 Some(KeystoneConfig {
                     url: need(
                         args.keystone_url.clone().or(file.keystone_url.clone()),
@@ -277,11 +273,7 @@ impl Config {
         let s3 = match args.store.clone().or(file.store.clone()).as_deref() {
             None | Some("fs") => None,
             Some("s3") => {
-                let need = |value: Option<String>, name: &str| {
-                    value.ok_or_else(|| StartError::Config {
-                        message: format!("--store s3 needs {name}"),
-                    })
-                };
+                let need = |value, name| required(value, "--store s3", name);
                 Some(crate::store::S3Settings {
                     endpoint: args.s3_endpoint.clone().or(file.s3_endpoint.clone()),
                     region: args
@@ -365,6 +357,13 @@ impl Config {
             data_dir,
         })
     }
+}
+
+/// A setting a mode cannot do without.
+fn required(value: Option<String>, mode: &str, name: &str) -> Result<String, StartError> {
+    value.ok_or_else(|| StartError::Config {
+        message: format!("{mode} needs {name}"),
+    })
 }
 
 /// A size as Glance's `user_storage_quota` writes it: a number with an optional B, KB, MB, GB

@@ -1,80 +1,22 @@
 //! Accounts and tokens on the real `glint` binary: the first-start admin, logins, the account
 //! commands, revocation, expiry, and refusals without a valid token.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-struct TempDir(PathBuf);
+use common::{Glint, TempDir, http_client};
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp_dir() -> TempDir {
-    TempDir(std::env::temp_dir().join(format!("glint-auth-{}", uuid_like())))
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    )
-}
-
-struct Server {
-    _child: Child,
-    base: String,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-async fn start(data: &Path, env: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_glint"));
-    cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .env("NO_COLOR", "1")
-        .env_remove("GLINT_ADMIN_PASSWORD")
-        .env_remove("GLINT_ADMIN_TOKEN")
-        .env_remove("GLINT_INSECURE_NOAUTH")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start glint");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let base = loop {
-        let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
-            .await
-            .expect("glint printed its address in time")
-            .expect("read stderr")
-            .expect("glint exited before listening");
-        log.lock().expect("log").push(line.clone());
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_string();
-        }
-    };
-    let sink = log.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            sink.lock().expect("log").push(line);
-        }
-    });
+async fn start(data: &Path, env: &[(&str, &str)]) -> Glint {
+    let dir = data.to_string_lossy().into_owned();
+    let server = common::serve(&["--bind", "127.0.0.1:0", "--data-dir", &dir], env).await;
+    let base = server.base.clone();
     // Ready once the API answers (the admin account is made before serving).
     let http = http_client();
     for _ in 0..200 {
@@ -83,11 +25,7 @@ async fn start(data: &Path, env: &[(&str, &str)]) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    Server {
-        _child: child,
-        base,
-        log,
-    }
+    server
 }
 
 /// Runs `glint <args>` on the same data folder, with `stdin` as standard input.
@@ -138,7 +76,7 @@ async fn images(base: &str, token: Option<&str>) -> StatusCode {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_tokens_and_refusals() {
-    let data = temp_dir();
+    let data = TempDir::new("auth");
     let server = start(&data.0, &[("GLINT_ADMIN_PASSWORD", "admin-password-1")]).await;
     let base = server.base.clone();
 
@@ -327,7 +265,7 @@ async fn accounts_tokens_and_refusals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_start_prints_a_password_once_and_honours_an_admin_token() {
-    let data = temp_dir();
+    let data = TempDir::new("auth");
     let server = start(
         &data.0,
         &[("GLINT_ADMIN_TOKEN", "scripted-admin-token-0001")],
@@ -358,10 +296,4 @@ async fn first_start_prints_a_password_once_and_honours_an_admin_token() {
         login(&server.base, "admin", &password).await.status(),
         StatusCode::CREATED
     );
-}
-
-/// An HTTP client (the TLS provider chosen first, as the server chooses it).
-fn http_client() -> reqwest::Client {
-    glint_server::install_tls_provider();
-    reqwest::Client::new()
 }

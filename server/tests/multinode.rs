@@ -3,39 +3,21 @@
 //! other, concurrent PATCHes through both lose nothing, and a node killed (SIGKILL) mid-upload
 //! leaves the image uploadable through the other once its silence passes `--node-timeout`.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::{Glint, TempDir, http_client};
+
 use md5::Digest;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
 const BUCKET: &str = "glint-multinode";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("glint-{tag}-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn http_client() -> reqwest::Client {
-    glint_server::install_tls_provider();
-    reqwest::Client::new()
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -125,65 +107,46 @@ async fn postgres_database() -> (String, String) {
     (name.clone(), format!("{prefix}/{name}"))
 }
 
-struct Node {
-    child: Child,
-    base: String,
-    _data: TempDir,
-}
-
 async fn start_node(name: &str, database: &str, s3: &str) -> Node {
     let data = TempDir::new(name);
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_glint"))
-        .arg("serve")
-        .args([
+    let dir = data.0.to_string_lossy().into_owned();
+    let glint = common::serve(
+        &[
             "--insecure-noauth",
             "--node-name",
             name,
             "--node-timeout",
             "3",
-        ])
-        .args(["--bind", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(&data.0)
-        .args(["--database-url", database])
-        .args(["--store", "s3", "--s3-endpoint", s3, "--s3-bucket", BUCKET])
-        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            &dir,
+            "--database-url",
+            database,
+            "--store",
+            "s3",
+            "--s3-endpoint",
+            s3,
+            "--s3-bucket",
+            BUCKET,
             "--s3-access-key",
             "multinode",
             "--s3-secret-key",
             "multinode-secret",
-        ])
-        .env("GLINT_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start glint");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
-            .await
-            .expect("glint printed its address in time")
-            .expect("read stderr")
-            .expect("glint exited before listening");
-        if line.contains("listening on ") {
-            break;
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Node {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        _data: data,
-    }
+        ],
+        &[],
+    )
+    .await;
+    Node { glint, _data: data }
+}
+
+struct Node {
+    glint: Glint,
+    _data: TempDir,
 }
 
 async fn show(http: &reqwest::Client, node: &Node, id: &str) -> Value {
-    http.get(format!("{}/v2/images/{id}", node.base))
+    http.get(format!("{}/v2/images/{id}", node.glint.base))
         .send()
         .await
         .expect("show")
@@ -194,7 +157,7 @@ async fn show(http: &reqwest::Client, node: &Node, id: &str) -> Value {
 
 async fn create(http: &reqwest::Client, node: &Node, name: &str) -> String {
     let image: Value = http
-        .post(format!("{}/v2/images", node.base))
+        .post(format!("{}/v2/images", node.glint.base))
         .json(&json!({"name": name, "disk_format": "raw", "container_format": "bare"}))
         .send()
         .await
@@ -206,7 +169,7 @@ async fn create(http: &reqwest::Client, node: &Node, name: &str) -> String {
 }
 
 async fn upload(http: &reqwest::Client, node: &Node, id: &str, data: Vec<u8>) -> StatusCode {
-    http.put(format!("{}/v2/images/{id}/file", node.base))
+    http.put(format!("{}/v2/images/{id}/file", node.glint.base))
         .header("Content-Type", "application/octet-stream")
         .body(data)
         .send()
@@ -231,7 +194,7 @@ async fn two_nodes_share_postgres_and_s3() {
         StatusCode::NO_CONTENT
     );
     let via_b = http
-        .get(format!("{}/v2/images/{id}/file", b.base))
+        .get(format!("{}/v2/images/{id}/file", b.glint.base))
         .send()
         .await
         .expect("download through B");
@@ -250,9 +213,9 @@ async fn two_nodes_share_postgres_and_s3() {
     for i in 0..24 {
         let http = http.clone();
         let base = if i % 2 == 0 {
-            a.base.clone()
+            a.glint.base.clone()
         } else {
-            b.base.clone()
+            b.glint.base.clone()
         };
         let id = id.clone();
         tasks.push(tokio::spawn(async move {
@@ -282,7 +245,7 @@ async fn two_nodes_share_postgres_and_s3() {
     // A killed mid-upload: once it has been silent for --node-timeout, B queues the image
     // again and takes the upload.
     let cut = create(&http, &b, "cut").await;
-    let addr = a.base.trim_start_matches("http://").to_string();
+    let addr = a.glint.base.trim_start_matches("http://").to_string();
     let mut sock = tokio::net::TcpStream::connect(&addr)
         .await
         .expect("connect");
@@ -303,7 +266,7 @@ async fn two_nodes_share_postgres_and_s3() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    a.child.kill().await.expect("SIGKILL node A");
+    a.glint.child.kill().await.expect("SIGKILL node A");
     assert_eq!(
         upload(&http, &b, &cut, vec![1u8; 10]).await,
         StatusCode::CONFLICT,

@@ -1,23 +1,15 @@
 //! The real `glint` process, killed in the middle of an upload and restarted: nothing lost.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use common::{Glint, TempDir, http_client};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
 use tokio::io::AsyncWriteExt;
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn list_files(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -47,50 +39,24 @@ async fn start_then_abandon_upload(base: &str, id: &str, declared: usize, sent: 
     tokio::time::sleep(Duration::from_secs(60)).await;
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-async fn start(data: &TempDir) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_glint"))
-        .args([
-            "serve",
+async fn start(data: &TempDir) -> Glint {
+    let dir = data.0.to_string_lossy().into_owned();
+    common::serve(
+        &[
             "--insecure-noauth",
             "--bind",
             "127.0.0.1:0",
             "--data-dir",
-        ])
-        .arg(&data.0)
-        .env("GLINT_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start glint");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let base = loop {
-        let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
-            .await
-            .expect("glint printed its address in time")
-            .expect("read stderr")
-            .expect("glint exited before listening");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_string();
-        }
-    };
-    // Keep draining the log so the process never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server { child, base }
+            &dir,
+        ],
+        &[],
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_upload_recovers_on_restart() {
-    let data =
-        TempDir(std::env::temp_dir().join(format!("glint-kill-{}", uuid::Uuid::new_v4().simple())));
+    let data = TempDir::new("kill");
     let mut server = start(&data).await;
     let http = http_client();
     let image: Value = http
@@ -161,10 +127,4 @@ async fn killed_mid_upload_recovers_on_restart() {
         .await
         .expect("upload");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-}
-
-/// An HTTP client (the TLS provider chosen first, as the server chooses it).
-fn http_client() -> reqwest::Client {
-    glint_server::install_tls_provider();
-    reqwest::Client::new()
 }

@@ -132,6 +132,17 @@ impl Session {
     pub(crate) fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r == "admin")
     }
+
+    /// The plan the server will make for `request` on `image`, made here with the same code,
+    /// settings and protections.
+    pub(crate) fn plan(&self, image: &Image, request: &glint_core::Request) -> Plan {
+        let caller = self.caller();
+        let mut ctx = glint_core::PlanContext::new(&caller, &self.settings);
+        if let Some(p) = &self.protections {
+            ctx = ctx.with_protections(p);
+        }
+        glint_core::plan(image, request, &ctx)
+    }
 }
 
 #[derive(Deserialize)]
@@ -285,8 +296,12 @@ pub(crate) async fn patch_image(id: &str, patch: &Value, etag: Option<&str>) -> 
     if let Some(etag) = etag {
         builder = builder.header("If-Match", etag);
     }
-    let request = builder.body(patch.to_string());
-    match send(request).await {
+    patched(send(builder.body(patch.to_string())).await).await
+}
+
+/// The outcome of a write guarded by `If-Match`: the image as it now is, or 412.
+async fn patched(sent: Result<Response>) -> Result<Patched> {
+    match sent {
         Ok(response) => {
             let etag = response.headers().get("etag");
             let body: Value = json_of(response).await?;
@@ -437,18 +452,7 @@ pub(crate) async fn restore(id: &str, keys: &[String], etag: Option<&str>) -> Re
     if let Some(etag) = etag {
         builder = builder.header("If-Match", etag);
     }
-    match send(builder.json(&body)).await {
-        Ok(response) => {
-            let etag = response.headers().get("etag");
-            let body: Value = json_of(response).await?;
-            Ok(Patched::Done(Box::new(Versioned {
-                image: image_of(&body)?,
-                etag,
-            })))
-        }
-        Err(e) if e.status == 412 => Ok(Patched::Stale(e.message)),
-        Err(e) => Err(e),
-    }
+    patched(send(builder.json(&body)).await).await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! Creating an image: core attributes and properties, checked by core's create plan before
 //! they are sent, then the data upload.
 
-use glint_core::{Create, Image, PlanContext, Request};
+use glint_core::{Create, Image, Request};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{Map, Value, json};
@@ -113,13 +113,8 @@ pub(crate) fn CreateImage() -> impl IntoView {
                 return;
             }
         };
-        let caller = session.caller();
-        let mut pctx = PlanContext::new(&caller, &session.settings);
-        if let Some(p) = &session.protections {
-            pctx = pctx.with_protections(p);
-        }
         let blank = Image::new("", session.project_id.clone(), "");
-        let p = glint_core::plan(&blank, &request, &pctx);
+        let p = session.plan(&blank, &request);
         let allowed = p.is_allowed();
         plan.set(Some(p));
         if !allowed {

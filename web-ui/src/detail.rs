@@ -191,7 +191,7 @@ fn Overview(current: Versioned, reload: Callback<()>) -> impl IntoView {
     let deactivated = status == "deactivated";
     let active = status == "active";
     // Glance's policy: administrators and members of the owner project (de)activate.
-    let admin = ctx.session.get_untracked().is_some_and(|s| {
+    let may_deactivate = ctx.session.get_untracked().is_some_and(|s| {
         s.is_admin()
             || (s.project_id.is_some()
                 && s.project_id == image.owner
@@ -268,11 +268,11 @@ fn Overview(current: Versioned, reload: Callback<()>) -> impl IntoView {
                     <button data-test="toggle-protected" on:click=toggle_protected disabled=move || busy.get()>
                         {if protected { "Unprotect" } else { "Protect" }}
                     </button>
-                    {(admin && active).then(|| {
+                    {(may_deactivate && active).then(|| {
                         let action = action.clone();
                         view! { <button data-test="deactivate" on:click=move |_| action("deactivate")>"Deactivate"</button> }
                     })}
-                    {(admin && deactivated).then(|| {
+                    {(may_deactivate && deactivated).then(|| {
                         let action = action.clone();
                         view! { <button data-test="reactivate" on:click=move |_| action("reactivate")>"Reactivate"</button> }
                     })}

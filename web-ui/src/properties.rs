@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use glint_core::{Edit, Image, Plan, PlanContext, Request};
+use glint_core::{Edit, Image, Plan, Request};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -44,13 +44,8 @@ struct Review {
     base: Versioned,
 }
 
-pub(crate) fn plan_for(session: &Session, image: &Image, edit: &Edit) -> Plan {
-    let caller = session.caller();
-    let mut ctx = PlanContext::new(&caller, &session.settings);
-    if let Some(p) = &session.protections {
-        ctx = ctx.with_protections(p);
-    }
-    glint_core::plan(image, &Request::Edit(edit.clone()), &ctx)
+fn plan_for(session: &Session, image: &Image, edit: &Edit) -> Plan {
+    session.plan(image, &Request::Edit(edit.clone()))
 }
 
 /// Keys whose value differs between two versions of an image, as `key: old -> new` lines.

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use glint_core::{Image, Status};
 
 use super::AppState;
@@ -483,6 +484,52 @@ pub(crate) async fn import(
         )));
     }
     let staged = state.staging.location_of(&image.id);
+    let method = serde_json::json!({"method": {"name": body.method.name}});
+    start_import(
+        state,
+        &identity,
+        image,
+        owner,
+        method,
+        move |state, image| {
+            Box::pin(async move {
+                let result = async {
+                    let room = storage_room(&state, &image, image.size).await?;
+                    let stream = state.staging.read(&staged, 0, u64::MAX).await?;
+                    let intake = Intake {
+                        store: state.store.as_ref(),
+                        image_id: &image.id,
+                        declared: image.size,
+                        hash: true,
+                        inspect_as: image.disk_format.as_deref(),
+                        room,
+                    };
+                    ingest(&state, intake, stream).await
+                }
+                .await;
+                if let Err(e) = state.staging.delete(&staged).await {
+                    tracing::warn!(image = %image.id, "cannot remove staged data: {e}");
+                }
+                result
+            })
+        },
+    )
+    .await
+}
+
+/// Records an `api_image_import` task for an image already `importing` under `owner`, then
+/// runs `work` in the background: its data becomes the image's (`active`), any failure puts the
+/// image back to `queued`; the task records the outcome either way.
+async fn start_import(
+    state: AppState,
+    identity: &Identity,
+    image: Image,
+    owner: String,
+    import_req: serde_json::Value,
+    work: impl FnOnce(AppState, Image) -> BoxFuture<'static, Result<Ingested, ApiError>>
+    + Send
+    + 'static,
+) -> Result<StatusCode, ApiError> {
     let task = crate::db::Task {
         id: uuid::Uuid::new_v4().to_string(),
         kind: "api_image_import".into(),
@@ -493,7 +540,7 @@ pub(crate) async fn import(
         user_id: identity.user_id.clone(),
         input: serde_json::json!({
             "image_id": image.id,
-            "import_req": {"method": {"name": body.method.name}},
+            "import_req": import_req,
             "backend": null,
         }),
         result: None,
@@ -505,28 +552,16 @@ pub(crate) async fn import(
     state.db.start_task(&task).await?;
     let task_id = task.id;
     tokio::spawn(async move {
-        let guard = UploadGuard {
+        let mut guard = UploadGuard {
             state: state.clone(),
             id: image.id.clone(),
             from: Status::Importing,
             armed: true,
         };
-        let result = async {
-            let room = storage_room(&state, &image, image.size).await?;
-            let stream = state.staging.read(&staged, 0, u64::MAX).await?;
-            let intake = Intake {
-                store: state.store.as_ref(),
-                image_id: &image.id,
-                declared: image.size,
-                hash: true,
-                inspect_as: image.disk_format.as_deref(),
-                room,
-            };
-            let data = ingest(&state, intake, stream).await?;
-            finish(&state, &image, Status::Importing, &owner, data).await
-        }
-        .await;
-        let mut guard = guard;
+        let result = match work(state.clone(), image.clone()).await {
+            Ok(data) => finish(&state, &image, Status::Importing, &owner, data).await,
+            Err(e) => Err(e),
+        };
         guard.armed = result.is_err();
         let (status, message) = match &result {
             Ok(()) => ("success", String::new()),
@@ -543,9 +578,7 @@ pub(crate) async fn import(
         {
             tracing::error!(task = %task_id, "cannot record the import's outcome: {e}");
         }
-        if let Err(e) = state.staging.delete(&staged).await {
-            tracing::warn!(image = %image.id, "cannot remove staged data: {e}");
-        }
+        drop(guard);
     });
     Ok(StatusCode::ACCEPTED)
 }
@@ -591,81 +624,42 @@ async fn web_download(
             image.id, image.status
         )));
     }
-    let task = crate::db::Task {
-        id: uuid::Uuid::new_v4().to_string(),
-        kind: "api_image_import".into(),
-        status: "processing".into(),
-        owner: image.owner.clone(),
-        image_id: Some(image.id.clone()),
-        request_id: Some(identity.request_id.clone()),
-        user_id: identity.user_id.clone(),
-        input: serde_json::json!({
-            "image_id": image.id,
-            "import_req": {"method": {"name": "web-download", "uri": uri}},
-            "backend": null,
-        }),
-        result: None,
-        message: String::new(),
-        created_at: crate::time::now_micros(),
-        updated_at: crate::time::now_micros(),
-        expires_at: None,
-    };
-    state.db.start_task(&task).await?;
-    let task_id = task.id;
-    tokio::spawn(async move {
-        let mut guard = UploadGuard {
-            state: state.clone(),
-            id: image.id.clone(),
-            from: Status::Importing,
-            armed: true,
-        };
-        let result = async {
-            let response = state
-                .web_client
-                .get(url)
-                .send()
-                .await
-                .map_err(|e| ApiError::BadRequest(format!("web-download failed: {e}")))?;
-            if !response.status().is_success() {
-                return Err(ApiError::BadRequest(format!(
-                    "web-download failed: the source answered {}",
-                    response.status()
-                )));
-            }
-            let declared = response.content_length();
-            let room = storage_room(&state, &image, declared).await?;
-            let stream = Box::pin(response.bytes_stream());
-            let intake = Intake {
-                store: state.store.as_ref(),
-                image_id: &image.id,
-                declared,
-                hash: true,
-                inspect_as: image.disk_format.as_deref(),
-                room,
-            };
-            let data = ingest(&state, intake, stream).await?;
-            finish(&state, &image, Status::Importing, &owner, data).await
-        }
-        .await;
-        guard.armed = result.is_err();
-        let (status, message) = match &result {
-            Ok(()) => ("success", String::new()),
-            Err(e) => {
-                tracing::warn!(image = %image.id, "web-download failed: {e}");
-                ("failure", e.to_string())
-            }
-        };
-        let outcome = serde_json::json!({"image_id": image.id});
-        if let Err(e) = state
-            .db
-            .finish_task(&task_id, status, &message, Some(&outcome))
-            .await
-        {
-            tracing::error!(task = %task_id, "cannot record the import's outcome: {e}");
-        }
-        drop(guard);
-    });
-    Ok(StatusCode::ACCEPTED)
+    let method = serde_json::json!({"method": {"name": "web-download", "uri": uri}});
+    start_import(
+        state,
+        &identity,
+        image,
+        owner,
+        method,
+        move |state, image| {
+            Box::pin(async move {
+                let response = state
+                    .web_client
+                    .get(url)
+                    .send()
+                    .await
+                    .map_err(|e| ApiError::BadRequest(format!("web-download failed: {e}")))?;
+                if !response.status().is_success() {
+                    return Err(ApiError::BadRequest(format!(
+                        "web-download failed: the source answered {}",
+                        response.status()
+                    )));
+                }
+                let declared = response.content_length();
+                let room = storage_room(&state, &image, declared).await?;
+                let intake = Intake {
+                    store: state.store.as_ref(),
+                    image_id: &image.id,
+                    declared,
+                    hash: true,
+                    inspect_as: image.disk_format.as_deref(),
+                    room,
+                };
+                ingest(&state, intake, Box::pin(response.bytes_stream())).await
+            })
+        },
+    )
+    .await
 }
 
 /// A parsed `Range` (or legacy `Content-Range`) request: `(offset, len)`.

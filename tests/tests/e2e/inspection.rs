@@ -1,7 +1,7 @@
 //! Uploaded content is inspected on every way in: refused when unsafe or not what it claims,
 //! leaving the image queued and nothing stored; sized from its header when accepted.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use reqwest::{Method, StatusCode};
@@ -12,7 +12,26 @@ use crate::harness::{TempDir, TestApp, on_both_databases};
 
 on_both_databases!(uploads_are_inspected);
 
-fn qemu_img(args: &[&str], cwd: &Path) {
+/// A real qcow2 (made by qemu-img in `dir`) whose header names a backing file, `base.raw`.
+pub(crate) fn backed_qcow2(dir: &Path) -> PathBuf {
+    qemu_img(&["create", "-f", "raw", "base.raw", "1M"], dir);
+    qemu_img(
+        &[
+            "create",
+            "-f",
+            "qcow2",
+            "-b",
+            "base.raw",
+            "-F",
+            "raw",
+            "backed.qcow2",
+        ],
+        dir,
+    );
+    dir.join("backed.qcow2")
+}
+
+pub(crate) fn qemu_img(args: &[&str], cwd: &Path) {
     let out = Command::new("qemu-img")
         .args(args)
         .current_dir(cwd)
@@ -55,20 +74,7 @@ async fn uploads_are_inspected(app: &TestApp) {
     let files = TempDir::new("inspect");
     let p = &files.0;
     qemu_img(&["create", "-f", "qcow2", "good.qcow2", "10M"], p);
-    qemu_img(&["create", "-f", "raw", "base.raw", "1M"], p);
-    qemu_img(
-        &[
-            "create",
-            "-f",
-            "qcow2",
-            "-b",
-            "base.raw",
-            "-F",
-            "raw",
-            "backed.qcow2",
-        ],
-        p,
-    );
+    backed_qcow2(p);
     let read = |name: &str| std::fs::read(p.join(name)).expect("read");
 
     // Accepted, with the virtual size from the header.
@@ -151,27 +157,14 @@ async fn uploads_are_inspected(app: &TestApp) {
 async fn matching_can_be_relaxed_but_not_safety() {
     let app = TestApp::sqlite_with(|c| c.require_format_match = false).await;
     let files = TempDir::new("relaxed");
-    qemu_img(&["create", "-f", "raw", "base.raw", "1M"], &files.0);
-    qemu_img(
-        &[
-            "create",
-            "-f",
-            "qcow2",
-            "-b",
-            "base.raw",
-            "-F",
-            "raw",
-            "backed.qcow2",
-        ],
-        &files.0,
-    );
+    let backed = backed_qcow2(&files.0);
     let id = image(&app, "qcow2").await;
     assert_eq!(
         app.upload(&id, vec![7u8; 10_000]).await.status(),
         StatusCode::NO_CONTENT
     );
     let id = image(&app, "qcow2").await;
-    let backed = std::fs::read(files.0.join("backed.qcow2")).expect("read");
+    let backed = std::fs::read(&backed).expect("read");
     let r = app.upload(&id, backed).await;
     refused(&app, &id, r, 400, &["backing file"]).await;
     app.stop().await;

@@ -195,22 +195,15 @@ async fn s3_store_streams_multipart_uploads_and_ranged_downloads() {
         StatusCode::NO_CONTENT
     );
 
-    // Refused content (a qcow2 header declaring a backing file) leaves nothing in the bucket.
+    // Refused content (a qcow2 with a backing file) leaves nothing in the bucket.
     let refused = app
         .create(json!({"name": "bad", "disk_format": "qcow2", "container_format": "bare"}))
         .await["id"]
         .as_str()
         .expect("id")
         .to_string();
-    let mut qcow = vec![0u8; 1 << 20];
-    qcow[..4].copy_from_slice(b"QFI\xfb");
-    qcow[4..8].copy_from_slice(&3u32.to_be_bytes());
-    qcow[8..16].copy_from_slice(&512u64.to_be_bytes()); // backing file offset
-    qcow[16..20].copy_from_slice(&8u32.to_be_bytes()); // backing file name length
-    qcow[20..24].copy_from_slice(&16u32.to_be_bytes()); // cluster bits
-    qcow[24..32].copy_from_slice(&(1u64 << 20).to_be_bytes());
-    qcow[100..104].copy_from_slice(&104u32.to_be_bytes()); // header length
-    qcow[512..520].copy_from_slice(b"/etc/pwd");
+    let files = super::harness::TempDir::new("backed");
+    let qcow = std::fs::read(super::inspection::backed_qcow2(&files.0)).expect("read");
     let r = app.upload(&refused, qcow).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.show(&refused).await["status"], "queued");

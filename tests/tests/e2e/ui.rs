@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::harness::TestApp;
+use super::inspection::{backed_qcow2, qemu_img};
 use super::webdriver::Browser;
 
 const ADMIN_TOKEN: &str = "ui-tests-admin-token-0123456789";
@@ -98,7 +99,7 @@ async fn the_web_ui_end_to_end() {
     violations_block_submit_and_replace_all_needs_confirmation(&b, &app, &edited).await;
     protected_image_cannot_be_deleted(&b, &app).await;
     list_sorts_filters_and_pages(&b, &app).await;
-    log_out(&b, &app).await;
+    log_out(&b).await;
 
     b.quit().await;
     app.stop().await;
@@ -122,8 +123,6 @@ async fn create_and_upload(b: &Browser, app: &TestApp) {
     let data: Vec<u8> = (0..6_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let file = app.data.0.join("upload.raw");
     std::fs::write(&file, &data).expect("file to upload");
-    let input = b.wait_for("#upload-file").await;
-    let _ = input;
     b.fill("#upload-file", &file.to_string_lossy()).await;
     // The browser inspects the file with core's inspector before anything is sent.
     b.wait_text(
@@ -158,36 +157,14 @@ async fn create_and_upload(b: &Browser, app: &TestApp) {
 /// does; the refusal is shown in place and the image stays queued for another try.
 async fn unsafe_file_is_flagged_before_upload_and_refused(b: &Browser, app: &TestApp) {
     let dir = &app.data.0;
-    let qemu = |args: &[&str]| {
-        let ok = std::process::Command::new("qemu-img")
-            .args(args)
-            .current_dir(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "qemu-img {args:?} (cargo glint test installs qemu-utils)"
-        );
-    };
-    qemu(&["create", "-f", "raw", "base.raw", "1M"]);
-    qemu(&[
-        "create",
-        "-f",
-        "qcow2",
-        "-b",
-        "base.raw",
-        "-F",
-        "raw",
-        "child.qcow2",
-    ]);
+    let child = backed_qcow2(dir);
     let id = create(
         app,
         json!({"name": "ui-unsafe", "disk_format": "qcow2", "container_format": "bare"}),
     )
     .await;
     b.goto(&app.url(&format!("/#/images/{id}"))).await;
-    b.fill("#upload-file", &dir.join("child.qcow2").to_string_lossy())
-        .await;
+    b.fill("#upload-file", &child.to_string_lossy()).await;
     b.wait_text(
         "[data-test=inspection][data-format=qcow2]",
         "The server will refuse this file",
@@ -210,7 +187,7 @@ async fn unsafe_file_is_flagged_before_upload_and_refused(b: &Browser, app: &Tes
 
     // A safe qcow2 picked for an image declared raw: the mismatch is explained, the matching
     // disk_format proposed, and once taken the upload goes through.
-    qemu(&["create", "-f", "qcow2", "safe.qcow2", "3M"]);
+    qemu_img(&["create", "-f", "qcow2", "safe.qcow2", "3M"], dir);
     let id = create(
         app,
         json!({"name": "ui-mismatch", "disk_format": "raw", "container_format": "bare"}),
@@ -480,14 +457,13 @@ async fn list_sorts_filters_and_pages(b: &Browser, app: &TestApp) {
     b.set_window(1280, 900).await;
 }
 
-async fn log_out(b: &Browser, app: &TestApp) {
+async fn log_out(b: &Browser) {
     b.click(".topbar button.link").await;
     b.wait_for("#login-user").await;
     let token = b
         .js("return localStorage.getItem('glint.token')", json!([]))
         .await;
     assert_eq!(token, Value::Null, "the token is forgotten");
-    let _ = app;
 }
 
 /// The login cookie authenticates downloads only, so the UI's download link works while

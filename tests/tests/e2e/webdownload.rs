@@ -104,15 +104,8 @@ async fn task_of(app: &TestApp, id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_download_is_guarded_hashed_and_inspected() {
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 199) as u8).collect();
-    let mut backing = vec![0u8; 1 << 16];
-    backing[..4].copy_from_slice(b"QFI\xfb");
-    backing[4..8].copy_from_slice(&3u32.to_be_bytes());
-    backing[8..16].copy_from_slice(&512u64.to_be_bytes());
-    backing[16..20].copy_from_slice(&8u32.to_be_bytes());
-    backing[20..24].copy_from_slice(&16u32.to_be_bytes());
-    backing[24..32].copy_from_slice(&(1u64 << 20).to_be_bytes());
-    backing[100..104].copy_from_slice(&104u32.to_be_bytes());
-    backing[512..520].copy_from_slice(b"/etc/pwd");
+    let files = super::harness::TempDir::new("backed");
+    let backing = std::fs::read(super::inspection::backed_qcow2(&files.0)).expect("read");
     let port = source(vec![
         ("/disk.raw", data.clone()),
         ("/bad.qcow2", backing),
