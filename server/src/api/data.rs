@@ -107,7 +107,7 @@ async fn claim(state: &AppState, image: &Image, to: Status) -> Result<String, Ap
 }
 
 /// What `ingest` stored.
-struct Ingested {
+pub(crate) struct Ingested {
     size: u64,
     /// md5 and sha512, when asked for.
     digests: Option<(String, String)>,
@@ -485,12 +485,13 @@ pub(crate) async fn import(
     }
     let staged = state.staging.location_of(&image.id);
     let method = serde_json::json!({"method": {"name": body.method.name}});
+    let order = TaskOrder::image_import(&image, method);
     start_import(
         state,
         &identity,
         image,
         owner,
-        method,
+        order,
         move |state, image| {
             Box::pin(async move {
                 let result = async {
@@ -514,35 +515,52 @@ pub(crate) async fn import(
             })
         },
     )
-    .await
+    .await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// Records an `api_image_import` task for an image already `importing` under `owner`, then
 /// runs `work` in the background: its data becomes the image's (`active`), any failure puts the
 /// image back to `queued`; the task records the outcome either way.
-async fn start_import(
+/// What a task records about the request that started it.
+pub(crate) struct TaskOrder {
+    /// `api_image_import` for `POST /v2/images/{id}/import`, `import` for `POST /v2/tasks`.
+    pub(crate) kind: &'static str,
+    pub(crate) input: serde_json::Value,
+}
+
+impl TaskOrder {
+    fn image_import(image: &Image, import_req: serde_json::Value) -> TaskOrder {
+        TaskOrder {
+            kind: "api_image_import",
+            input: serde_json::json!({
+                "image_id": image.id,
+                "import_req": import_req,
+                "backend": null,
+            }),
+        }
+    }
+}
+
+pub(crate) async fn start_import(
     state: AppState,
     identity: &Identity,
     image: Image,
     owner: String,
-    import_req: serde_json::Value,
+    order: TaskOrder,
     work: impl FnOnce(AppState, Image) -> BoxFuture<'static, Result<Ingested, ApiError>>
     + Send
     + 'static,
-) -> Result<StatusCode, ApiError> {
+) -> Result<crate::db::Task, ApiError> {
     let task = crate::db::Task {
         id: uuid::Uuid::new_v4().to_string(),
-        kind: "api_image_import".into(),
+        kind: order.kind.into(),
         status: "processing".into(),
         owner: image.owner.clone(),
         image_id: Some(image.id.clone()),
         request_id: Some(identity.request_id.clone()),
         user_id: identity.user_id.clone(),
-        input: serde_json::json!({
-            "image_id": image.id,
-            "import_req": import_req,
-            "backend": null,
-        }),
+        input: order.input,
         result: None,
         message: String::new(),
         created_at: crate::time::now_micros(),
@@ -550,7 +568,7 @@ async fn start_import(
         expires_at: None,
     };
     state.db.start_task(&task).await?;
-    let task_id = task.id;
+    let task_id = task.id.clone();
     tokio::spawn(async move {
         let mut guard = UploadGuard {
             state: state.clone(),
@@ -580,28 +598,27 @@ async fn start_import(
         }
         drop(guard);
     });
-    Ok(StatusCode::ACCEPTED)
+    Ok(task)
 }
 
-/// `web-download`: the server fetches the image from a URI (checked by the guard, on every
-/// redirect and on the addresses it resolves to), streaming it through the same hashing,
-/// inspection and quota checks as an upload. The image is `importing` meanwhile; a task records
-/// the outcome, and a failure leaves the image `queued`.
-async fn web_download(
-    state: AppState,
-    identity: Identity,
-    image: Image,
-    uri: Option<String>,
-) -> Result<StatusCode, ApiError> {
-    let uri =
-        uri.ok_or_else(|| ApiError::BadRequest("The web-download method needs a 'uri'.".into()))?;
-    let url = reqwest::Url::parse(&uri)
+/// Parses and checks a URI the server is asked to fetch: it must pass the guard's filtering
+/// (scheme, port, allowed hosts); resolved addresses and redirects are checked as it is fetched.
+pub(crate) fn checked_source(state: &AppState, uri: &str) -> Result<reqwest::Url, ApiError> {
+    let url = reqwest::Url::parse(uri)
         .map_err(|e| ApiError::BadRequest(format!("Invalid URI for web-download: {e}")))?;
     state.web_guard.check(&url).map_err(|why| {
         ApiError::BadRequest(format!(
             "URI for web-download does not pass filtering: {why}"
         ))
     })?;
+    Ok(url)
+}
+
+/// Moves a `queued` image to `importing` under a fresh owner token, or says why it cannot.
+pub(crate) async fn claim_queued_for_import(
+    state: &AppState,
+    image: &Image,
+) -> Result<String, ApiError> {
     if image.disk_format.is_none() || image.container_format.is_none() {
         return Err(ApiError::Conflict(
             "'disk_format' and 'container_format' must be set before import.".into(),
@@ -624,42 +641,66 @@ async fn web_download(
             image.id, image.status
         )));
     }
+    Ok(owner)
+}
+
+/// `web-download`: the server fetches the image from a URI (checked by the guard, on every
+/// redirect and on the addresses it resolves to), streaming it through the same hashing,
+/// inspection and quota checks as an upload. The image is `importing` meanwhile; a task records
+/// the outcome, and a failure leaves the image `queued`.
+async fn web_download(
+    state: AppState,
+    identity: Identity,
+    image: Image,
+    uri: Option<String>,
+) -> Result<StatusCode, ApiError> {
+    let uri =
+        uri.ok_or_else(|| ApiError::BadRequest("The web-download method needs a 'uri'.".into()))?;
+    let url = checked_source(&state, &uri)?;
+    let owner = claim_queued_for_import(&state, &image).await?;
     let method = serde_json::json!({"method": {"name": "web-download", "uri": uri}});
+    let order = TaskOrder::image_import(&image, method);
     start_import(
         state,
         &identity,
         image,
         owner,
-        method,
-        move |state, image| {
-            Box::pin(async move {
-                let response = state
-                    .web_client
-                    .get(url)
-                    .send()
-                    .await
-                    .map_err(|e| ApiError::BadRequest(format!("web-download failed: {e}")))?;
-                if !response.status().is_success() {
-                    return Err(ApiError::BadRequest(format!(
-                        "web-download failed: the source answered {}",
-                        response.status()
-                    )));
-                }
-                let declared = response.content_length();
-                let room = storage_room(&state, &image, declared).await?;
-                let intake = Intake {
-                    store: state.store.as_ref(),
-                    image_id: &image.id,
-                    declared,
-                    hash: true,
-                    inspect_as: image.disk_format.as_deref(),
-                    room,
-                };
-                ingest(&state, intake, Box::pin(response.bytes_stream())).await
-            })
-        },
+        order,
+        move |state, image| Box::pin(fetch_into(state, image, url)),
     )
-    .await
+    .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Streams `url` into the image's store location through hashing, inspection and the quota.
+pub(crate) async fn fetch_into(
+    state: AppState,
+    image: Image,
+    url: reqwest::Url,
+) -> Result<Ingested, ApiError> {
+    let response = state
+        .web_client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("web-download failed: {e}")))?;
+    if !response.status().is_success() {
+        return Err(ApiError::BadRequest(format!(
+            "web-download failed: the source answered {}",
+            response.status()
+        )));
+    }
+    let declared = response.content_length();
+    let room = storage_room(&state, &image, declared).await?;
+    let intake = Intake {
+        store: state.store.as_ref(),
+        image_id: &image.id,
+        declared,
+        hash: true,
+        inspect_as: image.disk_format.as_deref(),
+        room,
+    };
+    ingest(&state, intake, Box::pin(response.bytes_stream())).await
 }
 
 /// A parsed `Range` (or legacy `Content-Range`) request: `(offset, len)`.

@@ -211,12 +211,17 @@ pub(crate) async fn schema_tasks() -> Json<Value> {
     }))
 }
 
-pub(crate) async fn info_import() -> Json<Value> {
+/// The import methods this deployment offers.
+pub(crate) fn import_methods(_state: &AppState) -> Vec<&'static str> {
+    vec!["glance-direct", "web-download"]
+}
+
+pub(crate) async fn info_import(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "import-methods": {
             "description": "Import methods available.",
             "type": "array",
-            "value": ["glance-direct", "web-download"]
+            "value": import_methods(&state)
         }
     }))
 }

@@ -204,6 +204,38 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
+/// Creates an image from a create request, as `POST /v2/images` does, refusing it on the
+/// first violation of the plan or of the image quota.
+pub(crate) async fn create_image(
+    state: &AppState,
+    identity: &Identity,
+    create: Create,
+) -> Result<StoredImage, ApiError> {
+    let id = create
+        .id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let template = Image::new(id, identity.caller.project_id.clone(), "");
+    let ctx = state.context(&identity.caller);
+    let plan = glint_core::plan(&template, &Request::Create(create), &ctx);
+    if let Some(v) = plan.first_violation() {
+        return Err(ApiError::from_violation(v));
+    }
+    insert_planned(state, identity, &template, &plan).await
+}
+
+async fn insert_planned(
+    state: &AppState,
+    identity: &Identity,
+    template: &Image,
+    plan: &glint_core::Plan,
+) -> Result<StoredImage, ApiError> {
+    let image = glint_core::apply(plan, template);
+    state.check_image_quota(image.owner.as_deref()).await?;
+    let record = identity.record("create");
+    Ok(state.db.insert_image(&image, plan, record).await?)
+}
+
 pub(crate) async fn create(
     State(state): State<AppState>,
     identity: Identity,
@@ -230,10 +262,7 @@ pub(crate) async fn create(
     if let Some(v) = plan.first_violation() {
         return Err(ApiError::from_violation(v));
     }
-    let image = glint_core::apply(&plan, &template);
-    state.check_image_quota(image.owner.as_deref()).await?;
-    let record = identity.record("create");
-    let stored = state.db.insert_image(&image, &plan, record).await?;
+    let stored = insert_planned(&state, &identity, &template, &plan).await?;
     let mut response = image_response(&state, &identity, &stored, StatusCode::CREATED);
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!(
@@ -243,10 +272,9 @@ pub(crate) async fn create(
     )) {
         h.insert(header::LOCATION, v);
     }
-    h.insert(
-        "OpenStack-image-import-methods",
-        HeaderValue::from_static("glance-direct"),
-    );
+    if let Ok(v) = HeaderValue::from_str(&super::discovery::import_methods(&state).join(",")) {
+        h.insert("OpenStack-image-import-methods", v);
+    }
     Ok(response)
 }
 

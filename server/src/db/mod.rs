@@ -13,7 +13,7 @@ use thiserror::Error;
 pub(crate) use images::{
     ChangeRecord, ImageFilter, ListQuery, Member, SortDir, SortKey, StoredImage, Upload,
 };
-pub(crate) use tasks::Task;
+pub(crate) use tasks::{Task, TaskQuery};
 
 /// Why a database operation failed.
 #[derive(Debug, Error)]

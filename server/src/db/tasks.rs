@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::sql::Sql;
 use super::{Db, DbError};
 use crate::time;
 
@@ -116,35 +117,52 @@ impl Db {
         rows.iter().map(from_row).collect()
     }
 
-    /// Tasks visible to a caller (all for an administrator), newest first.
-    pub(crate) async fn tasks(
-        &self,
-        owner: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<Task>, DbError> {
-        let rows = match owner {
-            Some(o) => {
-                sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM tasks WHERE owner = $1 \
-                     AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC LIMIT $3"
-                ))
-                .bind(o)
-                .bind(time::now_micros())
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM tasks WHERE (expires_at IS NULL OR expires_at > $1) \
-                     ORDER BY created_at DESC LIMIT $2"
-                ))
-                .bind(time::now_micros())
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-            }
+    /// Tasks visible to a caller (`owner: None` for an administrator: all of them), filtered,
+    /// ordered by creation time and paged after `marker`; expired ones are left out.
+    pub(crate) async fn tasks(&self, q: &TaskQuery<'_>) -> Result<Vec<Task>, DbError> {
+        let now = time::now_micros();
+        let mut sql = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE (expires_at IS NULL OR expires_at > "
+        ));
+        sql.int(now).push(")");
+        if let Some(o) = q.owner {
+            sql.push(" AND owner = ").text(o);
+        }
+        if let Some(s) = q.status {
+            sql.push(" AND status = ").text(s);
+        }
+        if let Some(k) = q.kind {
+            sql.push(" AND type = ").text(k);
+        }
+        let (cmp, dir) = if q.ascending {
+            (">", "ASC")
+        } else {
+            ("<", "DESC")
         };
+        if let Some(marker) = q.marker {
+            sql.push(&format!(" AND (created_at {cmp} "))
+                .int(marker.created_at)
+                .push(" OR (created_at = ")
+                .int(marker.created_at)
+                .push(&format!(" AND id {cmp} "))
+                .text(marker.id.clone())
+                .push("))");
+        }
+        sql.push(&format!(" ORDER BY created_at {dir}, id {dir} LIMIT "))
+            .int(q.limit);
+        let rows = sql.query().fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }
+}
+
+/// What `GET /v2/tasks` asks for.
+#[derive(Debug)]
+pub(crate) struct TaskQuery<'a> {
+    pub(crate) owner: Option<&'a str>,
+    pub(crate) status: Option<&'a str>,
+    pub(crate) kind: Option<&'a str>,
+    /// The last task of the previous page.
+    pub(crate) marker: Option<&'a Task>,
+    pub(crate) ascending: bool,
+    pub(crate) limit: i64,
 }

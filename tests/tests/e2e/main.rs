@@ -16,6 +16,7 @@ mod protections;
 mod python;
 mod quotas;
 mod s3;
+mod tasks;
 mod ui;
 mod v1;
 mod webdownload;

@@ -14,7 +14,7 @@ use super::harness::TestApp;
 
 /// Serves `routes` (path → response bytes, or a redirect target when it starts with `>`) over
 /// plain HTTP/1.1 on a loopback port.
-async fn source(routes: Vec<(&'static str, Vec<u8>)>) -> u16 {
+pub(crate) async fn source(routes: Vec<(&'static str, Vec<u8>)>) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -78,7 +78,7 @@ async fn new_image(app: &TestApp, disk_format: &str) -> String {
 }
 
 /// Waits for the image's import task to end and returns it.
-async fn task_of(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn task_of(app: &TestApp, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let tasks: Value = app
