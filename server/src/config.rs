@@ -108,6 +108,29 @@ pub struct ServeArgs {
     /// even when they are internal addresses or use other ports than 80 and 443
     #[arg(long, env = "GLINT_WEB_DOWNLOAD_ALLOW", value_delimiter = ',')]
     pub web_download_allow: Vec<String>,
+    /// URI schemes the server may fetch images from; when set, only these
+    /// [default: http,https]
+    #[arg(long, env = "GLINT_IMPORT_ALLOWED_SCHEMES", value_delimiter = ',')]
+    pub import_allowed_schemes: Option<Vec<String>>,
+    /// URI schemes refused (when no allowed schemes are set)
+    #[arg(long, env = "GLINT_IMPORT_DISALLOWED_SCHEMES", value_delimiter = ',')]
+    pub import_disallowed_schemes: Option<Vec<String>>,
+    /// Hosts the server may fetch images from; when set, only these, and they may be internal
+    /// addresses
+    #[arg(long, env = "GLINT_IMPORT_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub import_allowed_hosts: Option<Vec<String>>,
+    /// Hosts refused (when no allowed hosts are set)
+    #[arg(long, env = "GLINT_IMPORT_DISALLOWED_HOSTS", value_delimiter = ',')]
+    pub import_disallowed_hosts: Option<Vec<String>>,
+    /// Ports the server may fetch images from; when set, only these [default: 80,443]
+    #[arg(long, env = "GLINT_IMPORT_ALLOWED_PORTS", value_delimiter = ',')]
+    pub import_allowed_ports: Option<Vec<String>>,
+    /// Ports refused (when no allowed ports are set)
+    #[arg(long, env = "GLINT_IMPORT_DISALLOWED_PORTS", value_delimiter = ',')]
+    pub import_disallowed_ports: Option<Vec<String>>,
+    /// Seconds a fetch from a URI may wait for the source's next bytes [default: 60]
+    #[arg(long, env = "GLINT_IMPORT_READ_TIMEOUT")]
+    pub import_read_timeout: Option<u64>,
     /// A TOML file with any of these settings (keys as the flags, with `_` for `-`)
     #[arg(long, env = "GLINT_CONFIG")]
     pub config: Option<PathBuf>,
@@ -134,6 +157,13 @@ struct FileConfig {
     keystone_cache_seconds: Option<u64>,
     node_timeout: Option<u64>,
     web_download_allow: Option<Vec<String>>,
+    import_allowed_schemes: Option<Vec<String>>,
+    import_disallowed_schemes: Option<Vec<String>>,
+    import_allowed_hosts: Option<Vec<String>>,
+    import_disallowed_hosts: Option<Vec<String>>,
+    import_allowed_ports: Option<Vec<String>>,
+    import_disallowed_ports: Option<Vec<String>>,
+    import_read_timeout: Option<u64>,
     store: Option<String>,
     s3_endpoint: Option<String>,
     s3_region: Option<String>,
@@ -169,8 +199,8 @@ pub struct Config {
     pub node_name: String,
     /// Seconds of silence after which another server's uploads are queued again.
     pub node_timeout: u64,
-    /// Exceptions to the web-download guard.
-    pub web_download_allow: Vec<String>,
+    /// What the server may fetch on a user's behalf (web-download, import tasks).
+    pub import_filter: crate::webdownload::ImportFilter,
     pub require_format_match: bool,
     pub insecure_noauth: bool,
     /// Keystone mode when set; Glint's own accounts otherwise.
@@ -195,7 +225,7 @@ impl Config {
             ui_dir: PathBuf::from("web-ui/dist"),
             node_name: "glint".into(),
             node_timeout: 30,
-            web_download_allow: Vec::new(),
+            import_filter: crate::webdownload::ImportFilter::default(),
             require_format_match: true,
             insecure_noauth: false,
             keystone: None,
@@ -308,6 +338,7 @@ impl Config {
                 message: "--insecure-noauth and --auth keystone exclude each other".into(),
             });
         }
+        let import_filter = import_filter(&args, &file)?;
         let data_dir = args
             .data_dir
             .or(file.data_dir)
@@ -331,11 +362,7 @@ impl Config {
                 .or(file.node_name)
                 .unwrap_or_else(|| "glint".into()),
             node_timeout: args.node_timeout.or(file.node_timeout).unwrap_or(30).max(3),
-            web_download_allow: if args.web_download_allow.is_empty() {
-                file.web_download_allow.clone().unwrap_or_default()
-            } else {
-                args.web_download_allow.clone()
-            },
+            import_filter,
             require_format_match: args
                 .require_format_match
                 .or(file.require_format_match)
@@ -357,6 +384,84 @@ impl Config {
             data_dir,
         })
     }
+}
+
+/// The import filtering lists: flags and environment over the file over Glance's defaults. An
+/// empty value (`GLINT_IMPORT_ALLOWED_PORTS=`) sets an empty list.
+fn import_filter(
+    args: &ServeArgs,
+    file: &FileConfig,
+) -> Result<crate::webdownload::ImportFilter, StartError> {
+    let defaults = crate::webdownload::ImportFilter::default();
+    let list =
+        |arg: &Option<Vec<String>>, file: &Option<Vec<String>>, default: Vec<String>| match arg
+            .as_ref()
+            .or(file.as_ref())
+        {
+            Some(values) => values
+                .iter()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .collect(),
+            None => default,
+        };
+    let ports = |values: Vec<String>, name: &str| {
+        values
+            .iter()
+            .map(|p| {
+                p.parse::<u16>().map_err(|_| StartError::Config {
+                    message: format!("{name}: '{p}' is not a port number"),
+                })
+            })
+            .collect::<Result<Vec<u16>, StartError>>()
+    };
+    let default_ports = defaults.allowed_ports.iter().map(u16::to_string).collect();
+    Ok(crate::webdownload::ImportFilter {
+        allowed_schemes: list(
+            &args.import_allowed_schemes,
+            &file.import_allowed_schemes,
+            defaults.allowed_schemes,
+        ),
+        disallowed_schemes: list(
+            &args.import_disallowed_schemes,
+            &file.import_disallowed_schemes,
+            Vec::new(),
+        ),
+        allowed_hosts: list(
+            &args.import_allowed_hosts,
+            &file.import_allowed_hosts,
+            Vec::new(),
+        ),
+        disallowed_hosts: list(
+            &args.import_disallowed_hosts,
+            &file.import_disallowed_hosts,
+            Vec::new(),
+        ),
+        allowed_ports: ports(
+            list(
+                &args.import_allowed_ports,
+                &file.import_allowed_ports,
+                default_ports,
+            ),
+            "--import-allowed-ports",
+        )?,
+        disallowed_ports: ports(
+            list(
+                &args.import_disallowed_ports,
+                &file.import_disallowed_ports,
+                Vec::new(),
+            ),
+            "--import-disallowed-ports",
+        )?,
+        exceptions: match args.web_download_allow.is_empty() {
+            true => file.web_download_allow.clone().unwrap_or_default(),
+            false => args.web_download_allow.clone(),
+        },
+        read_timeout: args
+            .import_read_timeout
+            .or(file.import_read_timeout)
+            .unwrap_or(defaults.read_timeout),
+    })
 }
 
 /// A setting a mode cannot do without.
@@ -415,6 +520,22 @@ mod tests {
         let defaults = Config::resolve(ServeArgs::default()).expect("defaults");
         assert_eq!(defaults.bind.port(), 9292);
         assert_eq!(defaults.database_url, "sqlite:glint-data/glint.db");
+        assert_eq!(defaults.import_filter.allowed_ports, [80, 443]);
+        let ports = Config::resolve(ServeArgs {
+            import_allowed_ports: Some(vec![String::new()]),
+            import_disallowed_ports: Some(vec!["22".into(), " 25".into()]),
+            ..ServeArgs::default()
+        })
+        .expect("valid");
+        assert!(ports.import_filter.allowed_ports.is_empty());
+        assert_eq!(ports.import_filter.disallowed_ports, [22, 25]);
+        assert!(
+            Config::resolve(ServeArgs {
+                import_allowed_ports: Some(vec!["http".into()]),
+                ..ServeArgs::default()
+            })
+            .is_err()
+        );
         assert_eq!(parse_bytes("10"), Some(10));
         assert_eq!(parse_bytes("2kb"), Some(2048));
         assert_eq!(parse_bytes("1 GB"), Some(1 << 30));

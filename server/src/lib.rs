@@ -12,7 +12,7 @@ mod locks;
 mod routes;
 pub mod store;
 pub mod time;
-mod webdownload;
+pub mod webdownload;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -78,7 +78,7 @@ pub async fn run(
         ),
         None => None,
     };
-    let web_guard = webdownload::Guard::new(&config.web_download_allow);
+    let web_guard = webdownload::Guard::new(&config.import_filter);
     let state = AppState {
         db: db.clone(),
         store,

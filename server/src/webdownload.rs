@@ -1,10 +1,11 @@
-//! The `web-download` import's guard against server-side request forgery. Glance filters the
-//! URI by scheme, host and port (`[import_filtering_opts]`: http and https, ports 80 and 443);
-//! Glint does that and also refuses every address a client should not reach through the
-//! server (loopback, private, link-local such as the cloud metadata service, unique-local,
-//! unspecified), checked on the addresses the name resolves to at connect time and again on
-//! every redirect. Operators list exceptions (`host` or `host:port`) with
-//! `--web-download-allow`.
+//! The guard against server-side request forgery for every fetch the server makes on a user's
+//! behalf (the `web-download` import, the legacy import task). Glance filters the URI by
+//! scheme, host and port (`[import_filtering_opts]`: allowed and disallowed lists, http and
+//! https on ports 80 and 443 by default); Glint does the same and also refuses every address a
+//! client should not reach through the server (loopback, private, link-local such as the cloud
+//! metadata service, unique-local, unspecified), checked on the addresses a name resolves to at
+//! connect time and again on every redirect. A host the operator names in the allowed hosts,
+//! or as an exception (`host` or `host:port`, `--web-download-allow`), may be internal.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -12,14 +13,42 @@ use std::sync::Arc;
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
+/// Glance's `[import_filtering_opts]`: each `allowed` list, when not empty, is the only thing
+/// let through; otherwise its `disallowed` list is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportFilter {
+    pub allowed_schemes: Vec<String>,
+    pub disallowed_schemes: Vec<String>,
+    pub allowed_hosts: Vec<String>,
+    pub disallowed_hosts: Vec<String>,
+    pub allowed_ports: Vec<u16>,
+    pub disallowed_ports: Vec<u16>,
+    /// `host` or `host:port` fetched whatever the lists and the address say.
+    pub exceptions: Vec<String>,
+    /// Seconds a fetch may wait for the source's next bytes.
+    pub read_timeout: u64,
+}
+
+impl Default for ImportFilter {
+    fn default() -> ImportFilter {
+        ImportFilter {
+            allowed_schemes: vec!["http".into(), "https".into()],
+            disallowed_schemes: Vec::new(),
+            allowed_hosts: Vec::new(),
+            disallowed_hosts: Vec::new(),
+            allowed_ports: vec![80, 443],
+            disallowed_ports: Vec::new(),
+            exceptions: Vec::new(),
+            read_timeout: 60,
+        }
+    }
+}
+
 /// The filtering rules.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Guard {
-    /// `host` or `host:port` entries fetched whatever their address and port.
-    allowed: Arc<Vec<String>>,
+    filter: Arc<ImportFilter>,
 }
-
-const PORTS: [u16; 2] = [80, 443];
 
 fn internal(ip: IpAddr) -> bool {
     match ip {
@@ -46,41 +75,97 @@ fn internal(ip: IpAddr) -> bool {
     }
 }
 
+fn normal(host: &str) -> String {
+    host.trim()
+        .trim_matches(['[', ']'])
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+fn listed(list: &[String], host: &str) -> bool {
+    list.iter().any(|h| normal(h) == host)
+}
+
 impl Guard {
-    pub(crate) fn new(allowed: &[String]) -> Guard {
+    pub(crate) fn new(filter: &ImportFilter) -> Guard {
+        let mut filter = filter.clone();
+        for list in [
+            &mut filter.allowed_schemes,
+            &mut filter.disallowed_schemes,
+            &mut filter.exceptions,
+        ] {
+            *list = list
+                .iter()
+                .map(|a| a.trim().to_ascii_lowercase())
+                .filter(|a| !a.is_empty())
+                .collect();
+        }
         Guard {
-            allowed: Arc::new(
-                allowed
-                    .iter()
-                    .map(|a| a.trim().to_ascii_lowercase())
-                    .collect(),
-            ),
+            filter: Arc::new(filter),
         }
     }
 
-    fn allows_host(&self, host: &str, port: Option<u16>) -> bool {
-        let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
-        self.allowed
-            .iter()
-            .any(|a| a == &host || port.is_some_and(|p| *a == format!("{host}:{p}")))
+    /// Whether the operator named this host as one to fetch from, internal or not.
+    fn trusts(&self, host: &str, port: Option<u16>) -> bool {
+        let host = normal(host);
+        listed(&self.filter.allowed_hosts, &host)
+            || self.filter.exceptions.iter().any(|a| {
+                *a == host
+                    || match port {
+                        Some(p) => *a == format!("{host}:{p}"),
+                        // At resolution the port is not known: any exception for the host.
+                        None => a.starts_with(&format!("{host}:")),
+                    }
+            })
     }
 
-    /// Checks a URI before (and on every redirect of) a download: scheme, port and, for an
-    /// address written in the URI, the address. Names are checked when they resolve.
+    fn is_exception(&self, host: &str, port: Option<u16>) -> bool {
+        let host = normal(host);
+        self.filter
+            .exceptions
+            .iter()
+            .any(|a| *a == host || port.is_some_and(|p| *a == format!("{host}:{p}")))
+    }
+
+    /// Checks a URI before (and on every redirect of) a fetch: scheme, host and port against
+    /// the lists and, for an address written in the URI, the address. Names are checked when
+    /// they resolve.
     pub(crate) fn check(&self, url: &Url) -> Result<(), String> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("the scheme '{}' is not allowed", url.scheme()));
+        let f = &self.filter;
+        let scheme = url.scheme();
+        if !matches!(scheme, "http" | "https") {
+            return Err(format!("the scheme '{scheme}' is not supported"));
+        }
+        let scheme_ok = match f.allowed_schemes.is_empty() {
+            false => f.allowed_schemes.iter().any(|s| s == scheme),
+            true => !f.disallowed_schemes.iter().any(|s| s == scheme),
+        };
+        if !scheme_ok {
+            return Err(format!("the scheme '{scheme}' is not allowed"));
         }
         let host = url.host_str().ok_or("the URI has no host")?;
         let port = url.port_or_known_default();
-        if self.allows_host(host, port) {
+        if self.is_exception(host, port) {
             return Ok(());
         }
-        if !port.is_some_and(|p| PORTS.contains(&p)) {
+        let name = normal(host);
+        let host_ok = match f.allowed_hosts.is_empty() {
+            false => listed(&f.allowed_hosts, &name),
+            true => !listed(&f.disallowed_hosts, &name),
+        };
+        if !host_ok {
+            return Err(format!("the host '{name}' is not allowed"));
+        }
+        let port_ok = port.is_some_and(|p| match f.allowed_ports.is_empty() {
+            false => f.allowed_ports.contains(&p),
+            true => !f.disallowed_ports.contains(&p),
+        });
+        if !port_ok {
             return Err(format!("port {} is not allowed", port.unwrap_or(0)));
         }
-        if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>()
+        if let Ok(ip) = name.parse::<IpAddr>()
             && internal(ip)
+            && !self.trusts(host, port)
         {
             return Err(format!("{ip} is an internal address"));
         }
@@ -103,6 +188,9 @@ impl Guard {
                 }
             }))
             .connect_timeout(std::time::Duration::from_secs(30))
+            .read_timeout(std::time::Duration::from_secs(
+                self.filter.read_timeout.max(1),
+            ))
             .build()
     }
 }
@@ -114,11 +202,7 @@ impl Resolve for Guard {
             let host = name.as_str().to_string();
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed = guard.allows_host(&host, None)
-                || guard
-                    .allowed
-                    .iter()
-                    .any(|a| a.starts_with(&format!("{host}:")));
+            let allowed = guard.trusts(&host, None);
             let usable: Vec<SocketAddr> = found
                 .into_iter()
                 .filter(|a| allowed || !internal(a.ip()))
@@ -141,7 +225,7 @@ mod tests {
 
     #[test]
     fn only_public_http_on_standard_ports_passes() {
-        let g = Guard::new(&[]);
+        let g = Guard::new(&ImportFilter::default());
         assert!(check(&g, "https://cloud-images.example.org/jammy.img").is_ok());
         assert!(check(&g, "http://203.0.113.7/disk.qcow2").is_ok());
         for bad in [
@@ -160,9 +244,45 @@ mod tests {
         ] {
             assert!(check(&g, bad).is_err(), "{bad} passed");
         }
-        let g = Guard::new(&["127.0.0.1:8080".to_string(), "images.internal".to_string()]);
+        let g = Guard::new(&ImportFilter {
+            exceptions: vec!["127.0.0.1:8080".into(), "images.internal".into()],
+            ..ImportFilter::default()
+        });
         assert!(check(&g, "http://127.0.0.1:8080/x").is_ok());
         assert!(check(&g, "http://127.0.0.1:8081/x").is_err());
         assert!(check(&g, "http://images.internal:9000/x").is_ok());
+    }
+
+    #[test]
+    fn allowed_lists_win_over_disallowed_ones_as_in_glance() {
+        // Allowed hosts: only these, and they may be internal.
+        let g = Guard::new(&ImportFilter {
+            allowed_hosts: vec!["10.0.0.5".into(), "Mirror.Example.org".into()],
+            allowed_ports: vec![80, 8080],
+            ..ImportFilter::default()
+        });
+        assert!(check(&g, "http://10.0.0.5:8080/x").is_ok());
+        assert!(check(&g, "http://mirror.example.org/x").is_ok());
+        assert!(check(&g, "http://10.0.0.6/x").is_err());
+        assert!(check(&g, "http://example.org/x").is_err());
+        assert!(
+            check(&g, "https://mirror.example.org/x").is_err(),
+            "443 not listed"
+        );
+        // Disallowed lists apply when no allowed list is given.
+        let g = Guard::new(&ImportFilter {
+            allowed_schemes: Vec::new(),
+            disallowed_schemes: vec!["http".into()],
+            disallowed_hosts: vec!["evil.example.org".into()],
+            allowed_ports: Vec::new(),
+            disallowed_ports: vec![8443],
+            ..ImportFilter::default()
+        });
+        assert!(check(&g, "https://example.org:9000/x").is_ok());
+        assert!(check(&g, "http://example.org/x").is_err());
+        assert!(check(&g, "https://evil.example.org/x").is_err());
+        assert!(check(&g, "https://example.org:8443/x").is_err());
+        // Internal addresses stay refused unless named.
+        assert!(check(&g, "https://127.0.0.1/x").is_err());
     }
 }

@@ -60,7 +60,7 @@ async fn legacy_import_task_creates_and_fills_an_image() {
     let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 241) as u8).collect();
     let port = source(vec![("/disk.raw", data.clone())]).await;
     let allow = format!("127.0.0.1:{port}");
-    let app = TestApp::sqlite_with(move |c| c.web_download_allow = vec![allow]).await;
+    let app = TestApp::sqlite_with(move |c| c.import_filter.exceptions = vec![allow]).await;
     let uri = format!("http://127.0.0.1:{port}/disk.raw");
 
     let (status, task, location) = post_task(&app, import_task(&uri, "raw")).await;

@@ -12,8 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::harness::TestApp;
 
-/// Serves `routes` (path → response bytes, or a redirect target when it starts with `>`) over
-/// plain HTTP/1.1 on a loopback port.
+/// Serves `routes` (path → response bytes, a redirect target when it starts with `>`, or a
+/// source that sends its headers and a few bytes and then stalls when it is `~`) over plain
+/// HTTP/1.1 on a loopback port.
 pub(crate) async fn source(routes: Vec<(&'static str, Vec<u8>)>) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -40,6 +41,13 @@ pub(crate) async fn source(routes: Vec<(&'static str, Vec<u8>)>) -> u16 {
                         String::from_utf8_lossy(&body[1..])
                     )
                     .into_bytes(),
+                    Some((_, body)) if body.as_slice() == b"~" => {
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nabc")
+                            .await;
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        return;
+                    }
                     Some((_, body)) => {
                         let mut r = format!(
                             "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -139,7 +147,7 @@ async fn web_download_is_guarded_hashed_and_inspected() {
 
     // With the source allowed: the download is hashed and becomes the image's data.
     let allow = format!("127.0.0.1:{port}");
-    let app = TestApp::sqlite_with(move |c| c.web_download_allow = vec![allow]).await;
+    let app = TestApp::sqlite_with(move |c| c.import_filter.exceptions = vec![allow]).await;
     let info: Value = app.get("/v2/info/import").await.json().await.expect("info");
     assert_eq!(
         info["import-methods"]["value"],
@@ -197,4 +205,92 @@ async fn web_download_is_guarded_hashed_and_inspected() {
         "{task}"
     );
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_filtering_lists_and_a_stalled_source() {
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 97) as u8).collect();
+    let port = source(vec![("/disk.raw", data.clone()), ("/stall", b"~".to_vec())]).await;
+    // Glance's lists: allowed hosts and ports only; a named host may be internal.
+    let app = TestApp::sqlite_with(move |c| {
+        c.import_filter.allowed_hosts = vec!["127.0.0.1".into()];
+        c.import_filter.allowed_ports = vec![port];
+        c.import_filter.read_timeout = 1;
+    })
+    .await;
+    let id = new_image(&app, "raw").await;
+    for (uri, why) in [
+        (
+            format!("http://localhost:{port}/disk.raw"),
+            "host 'localhost'",
+        ),
+        (format!("http://127.0.0.1:{}/disk.raw", port ^ 1), "port"),
+        (format!("ftp://127.0.0.1:{port}/disk.raw"), "scheme 'ftp'"),
+    ] {
+        let (status, body) = import(&app, &id, &uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert!(body.contains(why), "{uri}: {body}");
+    }
+    let (status, body) = import(&app, &id, &format!("http://127.0.0.1:{port}/disk.raw")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(task_of(&app, &id).await["status"], "success");
+    assert_eq!(app.show(&id).await["size"], data.len());
+
+    // A source that stops sending: the fetch gives up after the read timeout, the task says
+    // why and the image can be imported again.
+    let id = new_image(&app, "raw").await;
+    let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/stall")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = task_of(&app, &id).await;
+    assert_eq!(task["status"], "failure", "{task}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.show(&id).await["status"] != "queued" {
+        assert!(Instant::now() < deadline, "the image stays importing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/disk.raw")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(task_of_second(&app, &id).await["status"], "success");
+    app.stop().await;
+
+    // Disallowed lists, with no allowed list: the host is refused.
+    let app = TestApp::sqlite_with(move |c| {
+        c.import_filter.allowed_ports = Vec::new();
+        c.import_filter.disallowed_hosts = vec!["downloads.example.org".into()];
+    })
+    .await;
+    let id = new_image(&app, "raw").await;
+    let (status, body) = import(&app, &id, "https://downloads.example.org:8443/x").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("not allowed"), "{body}");
+    app.stop().await;
+}
+
+/// Waits until the image has two ended import tasks and returns the newer.
+async fn task_of_second(app: &TestApp, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let tasks: Value = app
+            .get(&format!("/v2/images/{id}/tasks"))
+            .await
+            .json()
+            .await
+            .expect("tasks");
+        let ended: Vec<&Value> = tasks["tasks"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter(|t| t["status"] != "processing" && t["status"] != "pending")
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ended.len() >= 2 {
+            return ended[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second import never ended: {tasks}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
