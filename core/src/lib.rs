@@ -26,6 +26,7 @@ pub mod error;
 pub mod image;
 pub mod inspect;
 pub mod keys;
+pub mod metadefs;
 pub mod patch;
 pub mod plan;
 mod planner;

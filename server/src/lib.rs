@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api;
 mod auth;
+pub mod catalogue;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -38,6 +38,31 @@ enum Command {
         #[command(flatten)]
         server: ServeArgs,
     },
+    /// Manage the metadata definitions catalogue.
+    Metadefs {
+        #[command(subcommand)]
+        action: MetadefsAction,
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MetadefsAction {
+    /// Load every namespace file (*.json, Glance's format, e.g. Glance's etc/metadefs) of a
+    /// folder; namespaces already present are skipped unless --merge or --overwrite.
+    Load {
+        dir: std::path::PathBuf,
+        /// Add what the files have and the database lacks to existing namespaces
+        #[arg(long)]
+        merge: bool,
+        /// With --merge: the files' versions of existing parts replace the database's
+        #[arg(long, requires = "merge")]
+        prefer_new: bool,
+        /// Delete existing namespaces named in the files and load them anew
+        #[arg(long, conflicts_with = "merge")]
+        overwrite: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +144,7 @@ fn main() -> ExitCode {
         Command::User { action, server } => admin(server, Admin::User(action)),
         Command::Project { action, server } => admin(server, Admin::Project(action)),
         Command::Token { action, server } => admin(server, Admin::Token(action)),
+        Command::Metadefs { action, server } => metadefs(server, action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -307,6 +333,55 @@ fn admin(args: ServeArgs, what: Admin) -> Result<(), glint_server::StartError> {
         }
         db.close().await;
         Ok(())
+    })
+}
+
+/// Catalogue administration, straight on the database the server uses.
+fn metadefs(args: ServeArgs, what: MetadefsAction) -> Result<(), glint_server::StartError> {
+    use glint_server::catalogue::{LoadMode, Loaded, load_dir};
+    let config = Config::resolve(args)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let db = glint_server::db::Db::connect(&config.database_url).await?;
+        let MetadefsAction::Load {
+            dir,
+            merge,
+            prefer_new,
+            overwrite,
+        } = what;
+        let mode = match (merge, overwrite) {
+            (true, _) => LoadMode::Merge { prefer_new },
+            (false, true) => LoadMode::Overwrite,
+            (false, false) => LoadMode::Skip,
+        };
+        let outcomes = load_dir(&db, &dir, mode).await?;
+        let mut failed = 0;
+        for o in &outcomes {
+            match &o.result {
+                Ok((ns, done)) => {
+                    let done = match done {
+                        Loaded::Created => "loaded",
+                        Loaded::Skipped => "skipped (already present)",
+                        Loaded::Merged => "merged",
+                        Loaded::Overwritten => "overwritten",
+                    };
+                    println!("{ns}: {done}");
+                }
+                Err(why) => {
+                    failed += 1;
+                    eprintln!("{}: not loaded: {why}", o.file.display());
+                }
+            }
+        }
+        db.close().await;
+        match failed {
+            0 => Ok(()),
+            n => Err(glint_server::StartError::Config {
+                message: format!("{n} of {} files were not loaded", outcomes.len()),
+            }),
+        }
     })
 }
 

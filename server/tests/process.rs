@@ -5,7 +5,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{Glint, TempDir, http_client};
+use common::{Glint, TempDir, http_client, serve};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -127,4 +127,85 @@ async fn killed_mid_upload_recovers_on_restart() {
         .await
         .expect("upload");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// `glint metadefs load DIR`: loads Glance-format namespace files, says what it did with each,
+/// skips what is there already unless asked to merge or overwrite, and reports files it could
+/// not load with a failing exit status while loading the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadefs_load_command() {
+    let data = TempDir::new("metadefs");
+    let catalogue = data.0.join("catalogue");
+    std::fs::create_dir_all(&catalogue).expect("folder");
+    let namespace = serde_json::json!({
+        "namespace": "Glint::Test", "display_name": "Test", "visibility": "public",
+        "protected": true,
+        "resource_type_associations": [{"name": "OS::Glance::Image", "prefix": "glint_"}],
+        "properties": {"speed": {"title": "Speed", "type": "integer", "minimum": 1}},
+        "objects": [{"name": "Box", "properties": {"width": {"title": "W", "type": "number"}}}]
+    });
+    std::fs::write(catalogue.join("glint-test.json"), namespace.to_string()).expect("write");
+    std::fs::write(catalogue.join("broken.json"), "{\"namespace\": 7}").expect("write");
+    std::fs::write(catalogue.join("notes.txt"), "not a namespace").expect("write");
+    let run = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glint"));
+        cmd.args(["metadefs", "--data-dir"])
+            .arg(&data.0)
+            .arg("load")
+            .arg(&catalogue)
+            .args(extra)
+            .env("GLINT_LOG", "warn");
+        let out = cmd.output().expect("run glint metadefs load");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&[]);
+    assert!(!ok, "a broken file fails the command");
+    assert_eq!(stdout.trim(), "Glint::Test: loaded");
+    assert!(stderr.contains("broken.json: not loaded"), "{stderr}");
+    assert!(!stderr.contains("notes.txt"), "{stderr}");
+    std::fs::remove_file(catalogue.join("broken.json")).expect("remove");
+    let (ok, stdout, _) = run(&[]);
+    assert!(ok);
+    assert_eq!(stdout.trim(), "Glint::Test: skipped (already present)");
+    let (ok, stdout, _) = run(&["--merge", "--prefer-new"]);
+    assert!(ok);
+    assert_eq!(stdout.trim(), "Glint::Test: merged");
+    let (ok, stdout, _) = run(&["--overwrite"]);
+    assert!(ok);
+    assert_eq!(stdout.trim(), "Glint::Test: overwritten");
+    let (ok, _, stderr) = run(&["--prefer-new"]);
+    assert!(!ok, "--prefer-new needs --merge: {stderr}");
+
+    // The server serves what was loaded.
+    let glint = serve(
+        &[
+            "--data-dir",
+            &data.0.to_string_lossy(),
+            "--insecure-noauth",
+            "--bind",
+            "127.0.0.1:0",
+        ],
+        &[],
+    )
+    .await;
+    let ns: serde_json::Value = http_client()
+        .get(format!(
+            "{}/v2/metadefs/namespaces/Glint::Test?resource_type=OS::Glance::Image",
+            glint.base
+        ))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(ns["properties"]["glint_speed"]["minimum"], 1, "{ns}");
+    assert_eq!(
+        ns["objects"][0]["properties"]["glint_width"]["type"],
+        "number"
+    );
 }

@@ -8,6 +8,7 @@ mod history;
 mod images;
 mod list;
 mod members;
+pub(crate) mod metadefs;
 mod session;
 mod tasks;
 mod v1;
@@ -21,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use glint_core::Settings;
 
 pub use error::ApiError;
@@ -146,6 +147,66 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/schemas/members", get(discovery::schema_members))
         .route("/schemas/task", get(discovery::schema_task))
         .route("/schemas/tasks", get(discovery::schema_tasks))
+        .route("/schemas/metadefs/{name}", get(metadefs::schema))
+        .route(
+            "/metadefs/namespaces",
+            get(metadefs::list_namespaces).post(metadefs::create_namespace),
+        )
+        .route(
+            "/metadefs/namespaces/{ns}",
+            get(metadefs::show_namespace)
+                .put(metadefs::update_namespace)
+                .delete(metadefs::delete_namespace),
+        )
+        .route(
+            "/metadefs/namespaces/{ns}/objects",
+            get(metadefs::list_objects)
+                .post(metadefs::create_object)
+                .delete(metadefs::delete_objects),
+        )
+        .route(
+            "/metadefs/namespaces/{ns}/objects/{object}",
+            get(metadefs::show_object)
+                .put(metadefs::update_object)
+                .delete(metadefs::delete_object),
+        )
+        .route(
+            "/metadefs/namespaces/{ns}/properties",
+            get(metadefs::list_properties)
+                .post(metadefs::create_property)
+                .delete(metadefs::delete_properties),
+        )
+        .route(
+            "/metadefs/namespaces/{ns}/properties/{property}",
+            get(metadefs::show_property)
+                .put(metadefs::update_property)
+                .delete(metadefs::delete_property),
+        )
+        .route(
+            "/metadefs/namespaces/{ns}/tags",
+            get(metadefs::list_tags)
+                .post(metadefs::create_tags)
+                .delete(metadefs::delete_tags),
+        )
+        .route(
+            "/metadefs/namespaces/{ns}/tags/{tag}",
+            get(metadefs::show_tag)
+                .post(metadefs::create_tag)
+                .put(metadefs::update_tag)
+                .delete(metadefs::delete_tag),
+        )
+        .route(
+            "/metadefs/namespaces/{ns}/resource_types",
+            get(metadefs::list_associations).post(metadefs::create_association),
+        )
+        .route(
+            "/metadefs/namespaces/{ns}/resource_types/{rt}",
+            delete(metadefs::delete_association),
+        )
+        .route(
+            "/metadefs/resource_types",
+            get(metadefs::list_resource_types),
+        )
         .route("/info/import", get(discovery::info_import))
         .route("/info/stores", get(discovery::info_stores))
         .fallback(not_found)

@@ -2,6 +2,7 @@
 //! set of queries. Schema migrations for both live in `server/migrations/`.
 
 mod images;
+pub mod metadefs;
 mod sql;
 mod tasks;
 
@@ -78,6 +79,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "nodes",
         sqlite: include_str!("../../migrations/shared/0005_nodes.sql"),
         postgres: include_str!("../../migrations/shared/0005_nodes.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "metadefs",
+        sqlite: include_str!("../../migrations/shared/0006_metadefs.sql"),
+        postgres: include_str!("../../migrations/shared/0006_metadefs.sql"),
     },
 ];
 

@@ -12,6 +12,7 @@ mod inspection;
 mod keystone;
 mod list;
 mod members;
+mod metadefs;
 mod protections;
 mod python;
 mod quotas;

@@ -97,3 +97,44 @@ pub(crate) fn tool(venv: &Path, name: &str, args: &[&str]) -> String {
     assert!(ok, "{name} {args:?} failed:\n{out}");
     out
 }
+
+/// Glance's own metadata definitions catalogue (`etc/metadefs/*.json` of the glance 33.0.0
+/// wheel from PyPI), fetched once into the cache.
+pub(crate) fn glance_catalogue() -> PathBuf {
+    let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = cache_dir().join("glance-33.0.0-metadefs");
+    let ready = dir.join(".ready");
+    if ready.exists() {
+        return dir;
+    }
+    let wheels = cache_dir().join("wheels");
+    std::fs::create_dir_all(&wheels).expect("cache folder");
+    let python = std::env::var("GLINT_PYTHON").unwrap_or_else(|_| "python3".into());
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "glance==33.0.0",
+            "-d",
+        ])
+        .arg(&wheels));
+    let extract = "import sys, zipfile, os\n\
+        wheel, out = sys.argv[1], sys.argv[2]\n\
+        os.makedirs(out, exist_ok=True)\n\
+        z = zipfile.ZipFile(wheel)\n\
+        n = 0\n\
+        for name in z.namelist():\n\
+        \x20   if '/etc/glance/metadefs/' in name and name.endswith('.json'):\n\
+        \x20       open(os.path.join(out, os.path.basename(name)), 'wb').write(z.read(name)); n += 1\n\
+        assert n > 0, 'no metadefs in ' + wheel\n";
+    run(Command::new(&python)
+        .args(["-c", extract])
+        .arg(wheels.join("glance-33.0.0-py3-none-any.whl"))
+        .arg(&dir));
+    std::fs::write(&ready, "glance==33.0.0").expect("mark the catalogue ready");
+    dir
+}

@@ -1,0 +1,1408 @@
+//! The metadata definitions catalogue (`/v2/metadefs/...`, `/v2/schemas/metadefs/*`):
+//! namespaces with their properties, objects and tags, resource types and associations.
+//!
+//! As in Glance: reading needs the reader (or member) role and sees public namespaces and the
+//! caller's project's; writing is for administrators (a non-administrator gets 403 on a
+//! namespace it can see, 404 on one it cannot); a protected namespace and its parts cannot be
+//! deleted. Where Glance answers 500 (a rename onto a taken name, a non-integer limit, odd
+//! bodies), Glint answers 400 or 409 with the reason.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Identity, RawBody, no_body};
+use super::images::{base_url, can_read};
+use crate::db::DbError;
+use crate::db::metadefs::{
+    Association, Clash, Entry, Kind, Namespace, NamespaceDoc, NamespaceQuery, NamespaceSort,
+};
+use crate::time;
+use glint_core::metadefs::{self as defs, DefinitionError};
+
+const NS_PATH: &str = "/v2/metadefs/namespaces";
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(message.into())
+}
+
+fn schema_error(schema: &str, e: DefinitionError) -> ApiError {
+    bad(format!(
+        "Provided object does not match schema '{schema}': {e}"
+    ))
+}
+
+fn time_field(o: &mut Map<String, Value>, key: &str, micros: Option<i64>) {
+    if let Some(t) = micros {
+        o.insert(key.into(), Value::String(time::format(t)));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who may do what.
+
+/// Whether the caller may read this namespace.
+fn visible(identity: &Identity, ns: &Namespace) -> bool {
+    identity.caller.is_admin()
+        || (can_read(identity)
+            && (ns.visibility == "public" || identity.caller.owns(ns.owner.as_deref())))
+}
+
+/// Administrators only; others get 403 when they can see the namespace (or when there is
+/// none), 404 when they cannot.
+fn require_admin(identity: &Identity, rule: &str, ns: Option<&Namespace>) -> Result<(), ApiError> {
+    if identity.caller.is_admin() {
+        return Ok(());
+    }
+    match ns {
+        Some(ns) if !visible(identity, ns) => Err(ns_not_found(&ns.namespace)),
+        None if !can_read(identity) => Err(ApiError::NotFound(
+            "The resource could not be found.".into(),
+        )),
+        _ => Err(ApiError::Forbidden(format!(
+            "You are not authorized to complete {rule} action."
+        ))),
+    }
+}
+
+fn ns_not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "Metadata definition namespace={name} was not found."
+    ))
+}
+
+/// The namespace, if it exists and the caller may read it.
+async fn namespace_for(
+    state: &AppState,
+    identity: &Identity,
+    name: &str,
+) -> Result<Namespace, ApiError> {
+    match state.db.namespace(name).await? {
+        Some(ns) if visible(identity, &ns) => Ok(ns),
+        _ => Err(ns_not_found(name)),
+    }
+}
+
+/// The namespace a write goes to: visible, and the caller an administrator.
+async fn namespace_to_change(
+    state: &AppState,
+    identity: &Identity,
+    name: &str,
+    rule: &str,
+) -> Result<Namespace, ApiError> {
+    let ns = state.db.namespace(name).await?;
+    match &ns {
+        Some(found) => require_admin(identity, rule, Some(found))?,
+        None if !identity.caller.is_admin() && !can_read(identity) => {
+            return Err(ApiError::NotFound(
+                "The resource could not be found.".into(),
+            ));
+        }
+        None => {}
+    }
+    ns.ok_or_else(|| ns_not_found(name))
+}
+
+fn protected(what: &str, name: &str) -> ApiError {
+    ApiError::Forbidden(format!(
+        "Metadata definition {what} {name} is protected and cannot be deleted."
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies.
+
+/// A JSON object body, with Glance's errors for a missing or malformed one and 403 for the
+/// attributes the server sets.
+fn object_body(body: &[u8], read_only: &[&str]) -> Result<Map<String, Value>, ApiError> {
+    if body.is_empty() {
+        return Err(bad("Body expected in request."));
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|_| bad("Malformed JSON in request body."))?;
+    let Value::Object(map) = value else {
+        return Err(bad("The request body must be a JSON object."));
+    };
+    if let Some(k) = read_only.iter().find(|k| map.contains_key(**k)) {
+        return Err(ApiError::Forbidden(format!(
+            "Attribute '{k}' is read-only."
+        )));
+    }
+    Ok(map)
+}
+
+const READ_ONLY: [&str; 4] = ["self", "schema", "created_at", "updated_at"];
+const TIMESTAMPS: [&str; 2] = ["created_at", "updated_at"];
+
+fn only_keys(map: &Map<String, Value>, allowed: &[&str]) -> Result<(), DefinitionError> {
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(DefinitionError(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn required_name(map: &Map<String, Value>) -> Result<String, DefinitionError> {
+    match map.get("name") {
+        Some(v) => defs::check_name("name", v),
+        None => Err(DefinitionError("'name' is a required property".into())),
+    }
+}
+
+fn optional_text(
+    map: &Map<String, Value>,
+    key: &str,
+    max: usize,
+) -> Result<Option<String>, DefinitionError> {
+    match map.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Err(DefinitionError(format!(
+            "'{key}': '{s}' is too long (at most {max} characters)"
+        ))),
+        Some(other) => Err(DefinitionError(format!(
+            "'{key}': {other} is not of type 'string'"
+        ))),
+    }
+}
+
+/// An association body: `{name, prefix?, properties_target?}`.
+fn association_from(v: &Value) -> Result<Association, DefinitionError> {
+    let Some(map) = v.as_object() else {
+        return Err(DefinitionError(format!("{v} is not of type 'object'")));
+    };
+    only_keys(
+        map,
+        &[
+            "name",
+            "prefix",
+            "properties_target",
+            "created_at",
+            "updated_at",
+        ],
+    )?;
+    Ok(Association {
+        name: required_name(map)?,
+        prefix: optional_text(map, "prefix", defs::NAME_MAX)?,
+        properties_target: optional_text(map, "properties_target", defs::NAME_MAX)?,
+        created_at: time::now_micros(),
+        updated_at: None,
+    })
+}
+
+/// An object body: `{name, description?, required?, properties?}`; the entry stores all but
+/// the name.
+fn object_from(v: &Value) -> Result<Entry, DefinitionError> {
+    let Some(map) = v.as_object() else {
+        return Err(DefinitionError(format!("{v} is not of type 'object'")));
+    };
+    only_keys(
+        map,
+        &[
+            "name",
+            "description",
+            "required",
+            "properties",
+            "self",
+            "schema",
+            "created_at",
+            "updated_at",
+        ],
+    )?;
+    let name = required_name(map)?;
+    let description = optional_text(map, "description", usize::MAX)?;
+    defs::check_object_parts(map.get("required"), map.get("properties"))?;
+    let mut body = json!({
+        "required": map.get("required").cloned().unwrap_or_else(|| json!([])),
+        "properties": map.get("properties").cloned().unwrap_or_else(|| json!({})),
+    });
+    if let Some(d) = description {
+        body["description"] = Value::String(d);
+    }
+    Ok(Entry::new(&name, body))
+}
+
+/// A property body with its name; the entry stores the definition without it.
+fn property_from(name: &str, def: &Value, named: bool) -> Result<Entry, DefinitionError> {
+    defs::check_property(def, named)?;
+    let mut body = def.clone();
+    if let Some(o) = body.as_object_mut() {
+        o.remove("name");
+    }
+    Ok(Entry::new(name, body))
+}
+
+fn tag_from(v: &Value) -> Result<Entry, DefinitionError> {
+    let Some(map) = v.as_object() else {
+        return Err(DefinitionError(format!("{v} is not of type 'object'")));
+    };
+    only_keys(map, &["name", "created_at", "updated_at"])?;
+    Ok(Entry::new(&required_name(map)?, json!({})))
+}
+
+/// Reads a namespace document: a `POST` body, or (with `lenient`) a catalogue file, whose
+/// server-set attributes are ignored. `owner` is used when the document names none.
+pub(crate) fn namespace_doc(
+    map: &Map<String, Value>,
+    owner: Option<String>,
+    lenient: bool,
+) -> Result<NamespaceDoc, DefinitionError> {
+    let mut allowed = vec![
+        "namespace",
+        "display_name",
+        "description",
+        "visibility",
+        "protected",
+        "owner",
+        "resource_type_associations",
+        "properties",
+        "objects",
+        "tags",
+    ];
+    if lenient {
+        allowed.extend(READ_ONLY);
+    }
+    only_keys(map, &allowed)?;
+    let name = match map.get("namespace") {
+        Some(v) => defs::check_name("namespace", v)?,
+        None => return Err(DefinitionError("'namespace' is a required property".into())),
+    };
+    let visibility = match map.get("visibility") {
+        None => "private".to_string(),
+        Some(Value::String(v)) if v == "public" || v == "private" => v.clone(),
+        Some(other) => {
+            return Err(DefinitionError(format!(
+                "{other} is not one of ['public', 'private']"
+            )));
+        }
+    };
+    let protected = match map.get("protected") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(DefinitionError(format!(
+                "'protected': {other} is not of type 'boolean'"
+            )));
+        }
+    };
+    let list = |key: &str| -> Result<&[Value], DefinitionError> {
+        match map.get(key) {
+            None => Ok(&[]),
+            Some(Value::Array(a)) => Ok(a.as_slice()),
+            Some(other) => Err(DefinitionError(format!(
+                "'{key}': {other} is not of type 'array'"
+            ))),
+        }
+    };
+    let associations = list("resource_type_associations")?
+        .iter()
+        .map(association_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let objects = list("objects")?
+        .iter()
+        .map(object_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let tags = list("tags")?
+        .iter()
+        .map(tag_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let properties = match map.get("properties") {
+        None => Vec::new(),
+        Some(Value::Object(p)) => p
+            .iter()
+            .map(|(name, def)| {
+                defs::check_name("properties", &Value::String(name.clone()))?;
+                property_from(name, def, false)
+                    .map_err(|e| DefinitionError(format!("property '{name}': {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(other) => {
+            return Err(DefinitionError(format!(
+                "'properties': {other} is not of type 'object'"
+            )));
+        }
+    };
+    Ok(NamespaceDoc {
+        namespace: Namespace {
+            id: uuid::Uuid::new_v4().to_string(),
+            namespace: name,
+            display_name: optional_text(map, "display_name", defs::NAME_MAX)?,
+            description: optional_text(map, "description", 500)?,
+            visibility,
+            protected,
+            owner: match optional_text(map, "owner", 255)? {
+                Some(o) => Some(o),
+                None => owner,
+            },
+            created_at: time::now_micros(),
+            updated_at: None,
+        },
+        associations,
+        properties,
+        objects,
+        tags,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses.
+
+fn namespace_json(ns: &Namespace) -> Map<String, Value> {
+    let mut o = Map::new();
+    o.insert("namespace".into(), json!(ns.namespace));
+    if let Some(d) = &ns.display_name {
+        o.insert("display_name".into(), json!(d));
+    }
+    if let Some(d) = &ns.description {
+        o.insert("description".into(), json!(d));
+    }
+    o.insert("visibility".into(), json!(ns.visibility));
+    o.insert("protected".into(), json!(ns.protected));
+    if let Some(owner) = &ns.owner {
+        o.insert("owner".into(), json!(owner));
+    }
+    time_field(&mut o, "created_at", Some(ns.created_at));
+    time_field(&mut o, "updated_at", ns.updated_at);
+    o.insert("self".into(), json!(format!("{NS_PATH}/{}", ns.namespace)));
+    o.insert("schema".into(), json!("/v2/schemas/metadefs/namespace"));
+    o
+}
+
+fn association_json(a: &Association, with_target: bool) -> Value {
+    let mut o = Map::new();
+    o.insert("name".into(), json!(a.name));
+    if with_target {
+        if let Some(p) = &a.prefix {
+            o.insert("prefix".into(), json!(p));
+        }
+        if let Some(t) = &a.properties_target {
+            o.insert("properties_target".into(), json!(t));
+        }
+    }
+    time_field(&mut o, "created_at", Some(a.created_at));
+    time_field(&mut o, "updated_at", a.updated_at);
+    Value::Object(o)
+}
+
+fn object_json(ns: &str, e: &Entry, prefix: &str) -> Value {
+    let mut o = Map::new();
+    o.insert("name".into(), json!(e.name));
+    let required: Vec<Value> = e.body["required"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(|k| json!(format!("{prefix}{k}")))
+                .collect()
+        })
+        .unwrap_or_default();
+    o.insert("required".into(), Value::Array(required));
+    if let Some(d) = e.body.get("description") {
+        o.insert("description".into(), d.clone());
+    }
+    let properties: Map<String, Value> = e.body["properties"]
+        .as_object()
+        .map(|p| {
+            p.iter()
+                .map(|(k, v)| (format!("{prefix}{k}"), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    o.insert("properties".into(), Value::Object(properties));
+    time_field(&mut o, "created_at", Some(e.created_at));
+    time_field(&mut o, "updated_at", e.updated_at);
+    o.insert(
+        "self".into(),
+        json!(format!("{NS_PATH}/{ns}/objects/{}", e.name)),
+    );
+    o.insert("schema".into(), json!("/v2/schemas/metadefs/object"));
+    Value::Object(o)
+}
+
+fn property_json(e: &Entry, name: &str) -> Value {
+    let mut o = Map::new();
+    o.insert("name".into(), json!(name));
+    if let Some(def) = e.body.as_object() {
+        o.extend(def.clone());
+    }
+    Value::Object(o)
+}
+
+fn tag_json(e: &Entry) -> Value {
+    let mut o = Map::new();
+    o.insert("name".into(), json!(e.name));
+    time_field(&mut o, "created_at", Some(e.created_at));
+    time_field(&mut o, "updated_at", e.updated_at);
+    Value::Object(o)
+}
+
+fn created(body: Value) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+/// The query string's pairs.
+fn pairs(uri: &Uri) -> Vec<(String, String)> {
+    form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn limit_of(value: &str, zero_ok: bool) -> Result<i64, ApiError> {
+    let n: i64 = value
+        .parse()
+        .map_err(|_| bad("limit param must be an integer"))?;
+    if n < 0 || (n == 0 && !zero_ok) {
+        return Err(bad("limit param must be positive"));
+    }
+    Ok(n.min(1000))
+}
+
+fn sort_dir(value: &str) -> Result<bool, ApiError> {
+    match value {
+        "asc" => Ok(true),
+        "desc" => Ok(false),
+        other => Err(bad(format!("Invalid sort direction: {other}"))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Namespaces.
+
+/// `GET /v2/metadefs/namespaces`.
+pub(crate) async fn list_namespaces(
+    State(state): State<AppState>,
+    identity: Identity,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    if !identity.caller.is_admin() && !can_read(&identity) {
+        return Err(ApiError::NotFound(
+            "The resource could not be found.".into(),
+        ));
+    }
+    let query = pairs(&uri);
+    let mut limit = 25;
+    let (mut marker_name, mut visibility) = (None, None);
+    let (mut sort_key, mut ascending) = (NamespaceSort::CreatedAt, false);
+    let mut resource_types = Vec::new();
+    for (k, v) in &query {
+        match k.as_str() {
+            "limit" => limit = limit_of(v, true)?,
+            "marker" => marker_name = Some(v.clone()),
+            "sort_key" => {
+                sort_key =
+                    NamespaceSort::parse(v).ok_or_else(|| bad(format!("Invalid sort key: {v}")))?;
+            }
+            "sort_dir" => ascending = sort_dir(v)?,
+            "visibility" => match v.as_str() {
+                "public" | "private" => visibility = Some(v.clone()),
+                _ => return Err(bad(format!("Invalid visibility value: {v}"))),
+            },
+            "resource_types" => {
+                resource_types.extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                );
+            }
+            _ => {}
+        }
+    }
+    let marker = match &marker_name {
+        Some(m) => Some(namespace_for(&state, &identity, m).await?),
+        None => None,
+    };
+    let visible_to = match identity.caller.is_admin() {
+        true => None,
+        false => Some(identity.caller.project_id.as_deref()),
+    };
+    let found = state
+        .db
+        .namespaces(&NamespaceQuery {
+            visible_to,
+            visibility: visibility.as_deref(),
+            resource_types: &resource_types,
+            sort_key,
+            ascending,
+            marker: marker.as_ref(),
+            limit,
+        })
+        .await?;
+    let ids: Vec<String> = found.iter().map(|n| n.id.clone()).collect();
+    let associations = state.db.associations(&ids).await?;
+    let namespaces: Vec<Value> = found
+        .iter()
+        .map(|ns| {
+            let mut o = namespace_json(ns);
+            let mine: Vec<Value> = associations
+                .iter()
+                .filter(|(id, _)| *id == ns.id)
+                .map(|(_, a)| association_json(a, true))
+                .collect();
+            if !mine.is_empty() {
+                o.insert("resource_type_associations".into(), Value::Array(mine));
+            }
+            Value::Object(o)
+        })
+        .collect();
+    let link = |marker: Option<&str>| {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in query.iter().filter(|(k, _)| k != "marker") {
+            s.append_pair(k, v);
+        }
+        if let Some(m) = marker {
+            s.append_pair("marker", m);
+        }
+        match s.finish() {
+            q if q.is_empty() => NS_PATH.to_string(),
+            q => format!("{NS_PATH}?{q}"),
+        }
+    };
+    let mut body = json!({
+        "namespaces": namespaces,
+        "first": link(None),
+        "schema": "/v2/schemas/metadefs/namespaces",
+    });
+    if limit > 0
+        && found.len() as i64 == limit
+        && let Some(last) = found.last()
+    {
+        body["next"] = json!(link(Some(&last.namespace)));
+    }
+    Ok(Json(body))
+}
+
+/// `POST /v2/metadefs/namespaces`: a namespace with, optionally, its associations,
+/// properties, objects and tags, all or nothing.
+pub(crate) async fn create_namespace(
+    State(state): State<AppState>,
+    identity: Identity,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    require_admin(&identity, "add_metadef_namespace", None)?;
+    let map = object_body(&body, &READ_ONLY)?;
+    let doc = namespace_doc(&map, identity.caller.project_id.clone(), false)
+        .map_err(|e| schema_error("namespace", e))?;
+    state
+        .db
+        .insert_namespace(&doc)
+        .await
+        .map_err(|(clash, e)| {
+            let ns = &doc.namespace.namespace;
+            match (clash, e) {
+                (Clash::Namespace, DbError::Duplicate(_)) => ApiError::Conflict(format!(
+                    "The metadata definition namespace={ns} already exists."
+                )),
+                (Clash::Entry(kind, name), DbError::Duplicate(_)) => duplicate(kind, &name, ns),
+                (Clash::Association(rt), DbError::Duplicate(_)) => association_exists(&rt, ns),
+                (_, e) => e.into(),
+            }
+        })?;
+    let ns = &doc.namespace;
+    let mut o = namespace_json(ns);
+    if !doc.associations.is_empty() {
+        o.insert(
+            "resource_type_associations".into(),
+            doc.associations
+                .iter()
+                .map(|a| association_json(a, true))
+                .collect(),
+        );
+    }
+    if !doc.properties.is_empty() {
+        o.insert(
+            "properties".into(),
+            Value::Object(
+                doc.properties
+                    .iter()
+                    .map(|p| (p.name.clone(), p.body.clone()))
+                    .collect(),
+            ),
+        );
+    }
+    if !doc.objects.is_empty() {
+        o.insert(
+            "objects".into(),
+            doc.objects
+                .iter()
+                .map(|e| object_json(&ns.namespace, e, ""))
+                .collect(),
+        );
+    }
+    if !doc.tags.is_empty() {
+        o.insert(
+            "tags".into(),
+            doc.tags.iter().map(|t| json!({"name": t.name})).collect(),
+        );
+    }
+    let mut response = created(Value::Object(o));
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("{}{NS_PATH}/{}", base_url(&headers), ns.namespace))
+    {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+fn duplicate(kind: Kind, name: &str, ns: &str) -> ApiError {
+    ApiError::Conflict(match kind {
+        Kind::Property => format!(
+            "A metadata definition property with name={name} already exists in namespace={ns}."
+        ),
+        Kind::Object => format!(
+            "A metadata definition object with name={name} already exists in namespace={ns}."
+        ),
+        Kind::Tag => format!(
+            "A metadata tag with name={name} already exists in namespace={ns}. \
+             (Please note that metadata tag names are case insensitive)."
+        ),
+    })
+}
+
+fn association_exists(rt: &str, ns: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "The metadata definition resource-type association of resource-type={rt} to \
+         namespace={ns} already exists."
+    ))
+}
+
+/// `GET /v2/metadefs/namespaces/{ns}`: the namespace with everything in it; with
+/// `?resource_type=`, property keys and required names carry that association's prefix.
+pub(crate) async fn show_namespace(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+    uri: Uri,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    no_body(&body)?;
+    let ns = namespace_for(&state, &identity, &name).await?;
+    let mut resource_type = None;
+    for (k, v) in pairs(&uri) {
+        match k.as_str() {
+            "resource_type" => resource_type = Some(v),
+            "visibility" if !matches!(v.as_str(), "public" | "private") => {
+                return Err(bad(format!("Invalid visibility value: {v}")));
+            }
+            _ => {}
+        }
+    }
+    Ok(Json(
+        full_namespace(&state, &ns, resource_type.as_deref()).await?,
+    ))
+}
+
+/// A namespace as `GET` shows it, with the prefix of its association with `resource_type`.
+async fn full_namespace(
+    state: &AppState,
+    ns: &Namespace,
+    resource_type: Option<&str>,
+) -> Result<Value, ApiError> {
+    let associations: Vec<Association> = state
+        .db
+        .associations(std::slice::from_ref(&ns.id))
+        .await?
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect();
+    let prefix = resource_type
+        .and_then(|rt| associations.iter().find(|a| a.name == rt))
+        .and_then(|a| a.prefix.clone())
+        .unwrap_or_default();
+    let mut o = namespace_json(ns);
+    if !associations.is_empty() {
+        o.insert(
+            "resource_type_associations".into(),
+            associations
+                .iter()
+                .map(|a| association_json(a, true))
+                .collect(),
+        );
+    }
+    let properties = state.db.entries(&ns.id, Kind::Property).await?;
+    if !properties.is_empty() {
+        o.insert(
+            "properties".into(),
+            Value::Object(
+                properties
+                    .iter()
+                    .map(|p| (format!("{prefix}{}", p.name), p.body.clone()))
+                    .collect(),
+            ),
+        );
+    }
+    let objects = state.db.entries(&ns.id, Kind::Object).await?;
+    if !objects.is_empty() {
+        o.insert(
+            "objects".into(),
+            objects
+                .iter()
+                .map(|e| object_json(&ns.namespace, e, &prefix))
+                .collect(),
+        );
+    }
+    let tags = state
+        .db
+        .tags(&ns.id, "created_at", false, None, i64::MAX)
+        .await?;
+    if !tags.is_empty() {
+        o.insert(
+            "tags".into(),
+            tags.iter().map(|t| json!({"name": t.name})).collect(),
+        );
+    }
+    Ok(Value::Object(o))
+}
+
+/// `PUT /v2/metadefs/namespaces/{ns}`: replaces the namespace's own fields (what the body
+/// leaves out goes back to its default; the owner to the caller's project); a new `namespace`
+/// renames it. Its parts are changed through their own calls.
+pub(crate) async fn update_namespace(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    let old = namespace_to_change(&state, &identity, &name, "modify_metadef_namespace").await?;
+    let map = object_body(&body, &READ_ONLY)?;
+    let doc = namespace_doc(&map, identity.caller.project_id.clone(), false)
+        .map_err(|e| schema_error("namespace", e))?;
+    let new = Namespace {
+        id: old.id.clone(),
+        created_at: old.created_at,
+        updated_at: Some(time::now_micros()),
+        ..doc.namespace
+    };
+    state.db.update_namespace(&new).await.map_err(|e| match e {
+        DbError::Duplicate(_) => ApiError::Conflict(format!(
+            "Invalid update. It would result in a duplicate metadata definition namespace \
+             with the same name of {}",
+            new.namespace
+        )),
+        e => e.into(),
+    })?;
+    Ok(Json(Value::Object(namespace_json(&new))))
+}
+
+/// `DELETE /v2/metadefs/namespaces/{ns}`: the namespace and everything in it.
+pub(crate) async fn delete_namespace(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    no_body(&body)?;
+    let ns = namespace_to_change(&state, &identity, &name, "delete_metadef_namespace").await?;
+    if ns.protected {
+        return Err(protected("namespace", &ns.namespace));
+    }
+    state.db.delete_namespace(&ns.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v2/metadefs/namespaces/{ns}/{objects,properties,tags}`: every one of a kind.
+async fn delete_all(
+    state: AppState,
+    identity: Identity,
+    name: String,
+    kind: Kind,
+) -> Result<StatusCode, ApiError> {
+    let ns = namespace_to_change(&state, &identity, &name, "delete_metadef_namespace").await?;
+    if ns.protected {
+        return Err(protected("namespace", &ns.namespace));
+    }
+    state.db.delete_entries(&ns.id, kind, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn delete_objects(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete_all(state, identity, name, Kind::Object).await
+}
+
+pub(crate) async fn delete_properties(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete_all(state, identity, name, Kind::Property).await
+}
+
+pub(crate) async fn delete_tags(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete_all(state, identity, name, Kind::Tag).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects.
+
+fn object_not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!("Could not find metadata object {name}"))
+}
+
+pub(crate) async fn list_objects(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let ns = namespace_for(&state, &identity, &name).await?;
+    for (k, v) in pairs(&uri) {
+        match k.as_str() {
+            "limit" => {
+                limit_of(&v, false)?;
+            }
+            "sort_dir" => {
+                sort_dir(&v)?;
+            }
+            _ => {}
+        }
+    }
+    let objects = state.db.entries(&ns.id, Kind::Object).await?;
+    Ok(Json(json!({
+        "objects": objects.iter().map(|e| object_json(&ns.namespace, e, "")).collect::<Vec<_>>(),
+        "schema": "/v2/schemas/metadefs/objects",
+    })))
+}
+
+pub(crate) async fn create_object(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let ns = namespace_to_change(&state, &identity, &name, "add_metadef_object").await?;
+    let map = object_body(&body, &READ_ONLY)?;
+    let entry = object_from(&Value::Object(map)).map_err(|e| schema_error("object", e))?;
+    state
+        .db
+        .add_entry(&ns.id, Kind::Object, &entry)
+        .await
+        .map_err(|e| entry_error(e, Kind::Object, &entry.name, &ns.namespace))?;
+    Ok(created(object_json(&ns.namespace, &entry, "")))
+}
+
+fn entry_error(e: DbError, kind: Kind, name: &str, ns: &str) -> ApiError {
+    match e {
+        DbError::Duplicate(_) => duplicate(kind, name, ns),
+        e => e.into(),
+    }
+}
+
+pub(crate) async fn show_object(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((name, object)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    no_body(&body)?;
+    let ns = namespace_for(&state, &identity, &name).await?;
+    let entry = state
+        .db
+        .entry(&ns.id, Kind::Object, &object)
+        .await?
+        .ok_or_else(|| object_not_found(&object))?;
+    Ok(Json(object_json(&ns.namespace, &entry, "")))
+}
+
+pub(crate) async fn update_object(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((name, object)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    let ns = namespace_to_change(&state, &identity, &name, "modify_metadef_object").await?;
+    let map = object_body(&body, &READ_ONLY)?;
+    let mut entry = object_from(&Value::Object(map)).map_err(|e| schema_error("object", e))?;
+    replace(&state, &ns, Kind::Object, &object, &mut entry).await?;
+    Ok(Json(object_json(&ns.namespace, &entry, "")))
+}
+
+/// Replaces entry `old_name` of `ns` with `entry` (keeping its creation time), or says why not.
+async fn replace(
+    state: &AppState,
+    ns: &Namespace,
+    kind: Kind,
+    old_name: &str,
+    entry: &mut Entry,
+) -> Result<(), ApiError> {
+    let not_found = || match kind {
+        Kind::Object => object_not_found(old_name),
+        Kind::Property => property_not_found(old_name),
+        Kind::Tag => tag_not_found(old_name),
+    };
+    let old = state
+        .db
+        .entry(&ns.id, kind, old_name)
+        .await?
+        .ok_or_else(not_found)?;
+    entry.created_at = old.created_at;
+    entry.updated_at = Some(time::now_micros());
+    let done = state
+        .db
+        .replace_entry(&ns.id, kind, old_name, entry)
+        .await
+        .map_err(|e| entry_error(e, kind, &entry.name, &ns.namespace))?;
+    match done {
+        true => Ok(()),
+        false => Err(not_found()),
+    }
+}
+
+/// Deletes one entry of a namespace.
+async fn delete_one(
+    state: &AppState,
+    identity: &Identity,
+    name: &str,
+    kind: Kind,
+    entry: &str,
+) -> Result<StatusCode, ApiError> {
+    let (rule, what, not_found) = match kind {
+        Kind::Object => ("delete_metadef_object", "object", object_not_found(entry)),
+        Kind::Property => (
+            "remove_metadef_property",
+            "property",
+            property_not_found(entry),
+        ),
+        Kind::Tag => ("delete_metadef_tag", "tag", tag_not_found(entry)),
+    };
+    let ns = namespace_to_change(state, identity, name, rule).await?;
+    if state.db.entry(&ns.id, kind, entry).await?.is_none() {
+        return Err(not_found);
+    }
+    if ns.protected {
+        return Err(protected(what, entry));
+    }
+    match state.db.delete_entries(&ns.id, kind, Some(entry)).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(not_found),
+    }
+}
+
+pub(crate) async fn delete_object(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((name, object)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    no_body(&body)?;
+    delete_one(&state, &identity, &name, Kind::Object, &object).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties.
+
+fn property_not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!("Could not find property {name}"))
+}
+
+pub(crate) async fn list_properties(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let ns = namespace_for(&state, &identity, &name).await?;
+    let properties = state.db.entries(&ns.id, Kind::Property).await?;
+    Ok(Json(json!({
+        "properties": properties
+            .iter()
+            .map(|p| (p.name.clone(), property_json(p, &p.name)))
+            .collect::<Map<String, Value>>(),
+    })))
+}
+
+fn property_body(body: &[u8]) -> Result<Entry, ApiError> {
+    let map = object_body(body, &TIMESTAMPS)?;
+    let value = Value::Object(map);
+    let name = value
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    property_from(&name, &value, true).map_err(|e| schema_error("property", e))
+}
+
+pub(crate) async fn create_property(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let ns = namespace_to_change(&state, &identity, &name, "add_metadef_property").await?;
+    let entry = property_body(&body)?;
+    state
+        .db
+        .add_entry(&ns.id, Kind::Property, &entry)
+        .await
+        .map_err(|e| entry_error(e, Kind::Property, &entry.name, &ns.namespace))?;
+    Ok(created(property_json(&entry, &entry.name)))
+}
+
+/// `GET .../properties/{p}`; with `?resource_type=`, `{p}` carries that association's prefix,
+/// which the answer's name leaves out.
+pub(crate) async fn show_property(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((name, property)): Path<(String, String)>,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let ns = namespace_for(&state, &identity, &name).await?;
+    let mut key = property.clone();
+    if let Some((_, rt)) = pairs(&uri).into_iter().find(|(k, _)| k == "resource_type") {
+        let association = state
+            .db
+            .associations(std::slice::from_ref(&ns.id))
+            .await?
+            .into_iter()
+            .map(|(_, a)| a)
+            .find(|a| a.name == rt);
+        let Some(association) = association else {
+            let known = state
+                .db
+                .resource_types()
+                .await?
+                .iter()
+                .any(|t| t.name == rt);
+            return Err(ApiError::NotFound(match known {
+                false => {
+                    format!("The metadata definition resource-type with name={rt}, was not found.")
+                }
+                true => format!(
+                    "The metadata definition resource-type association of resource-type={rt} \
+                     to namespace={}, was not found.",
+                    ns.namespace
+                ),
+            }));
+        };
+        let prefix = association.prefix.clone().unwrap_or_default();
+        key = match property
+            .strip_prefix(&prefix)
+            .filter(|_| !prefix.is_empty())
+        {
+            Some(k) => k.to_string(),
+            None => {
+                return Err(ApiError::NotFound(format!(
+                    "Property {property} does not start with the expected resource type \
+                     association prefix of '{}'.",
+                    association.prefix.as_deref().unwrap_or("None")
+                )));
+            }
+        };
+    }
+    let entry = state
+        .db
+        .entry(&ns.id, Kind::Property, &key)
+        .await?
+        .ok_or_else(|| property_not_found(&property))?;
+    Ok(Json(property_json(&entry, &entry.name)))
+}
+
+pub(crate) async fn update_property(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((name, property)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    let ns = namespace_to_change(&state, &identity, &name, "modify_metadef_property").await?;
+    let mut entry = property_body(&body)?;
+    replace(&state, &ns, Kind::Property, &property, &mut entry).await?;
+    Ok(Json(property_json(&entry, &entry.name)))
+}
+
+pub(crate) async fn delete_property(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((name, property)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    delete_one(&state, &identity, &name, Kind::Property, &property).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tags.
+
+fn tag_not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!("Could not find metadata tag {name}"))
+}
+
+/// `GET .../tags`: `limit`, `marker` (a tag name), `sort_key` (`name`, `created_at`,
+/// `updated_at`) and `sort_dir`.
+pub(crate) async fn list_tags(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let ns = namespace_for(&state, &identity, &name).await?;
+    let (mut limit, mut sort_key, mut ascending, mut marker) =
+        (1000, "created_at".to_string(), false, None);
+    for (k, v) in pairs(&uri) {
+        match k.as_str() {
+            "limit" => limit = limit_of(&v, true)?,
+            "sort_key" => match v.as_str() {
+                "name" | "created_at" | "updated_at" => sort_key = v,
+                _ => return Err(bad(format!("Invalid sort key: {v}"))),
+            },
+            "sort_dir" => ascending = sort_dir(&v)?,
+            "marker" => {
+                marker = Some(
+                    state
+                        .db
+                        .entry(&ns.id, Kind::Tag, &v)
+                        .await?
+                        .ok_or_else(|| tag_not_found(&v))?,
+                );
+            }
+            _ => {}
+        }
+    }
+    let tags = state
+        .db
+        .tags(&ns.id, &sort_key, ascending, marker.as_ref(), limit)
+        .await?;
+    Ok(Json(json!({
+        "tags": tags.iter().map(|t| json!({"name": t.name})).collect::<Vec<_>>(),
+    })))
+}
+
+/// `POST .../tags`: `{"tags": [{"name": ...}, ...]}` replaces every tag, or with
+/// `X-Openstack-Append: true` adds to them; all or nothing. An empty list changes nothing.
+pub(crate) async fn create_tags(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let ns = namespace_to_change(&state, &identity, &name, "add_metadef_tags").await?;
+    let map = object_body(&body, &[])?;
+    let parsed = (|| {
+        only_keys(&map, &["tags"])?;
+        match map.get("tags") {
+            Some(Value::Array(items)) => items.iter().map(tag_from).collect(),
+            Some(other) => Err(DefinitionError(format!(
+                "'tags': {other} is not of type 'array'"
+            ))),
+            None => Err(DefinitionError("'tags' is a required property".into())),
+        }
+    })();
+    let tags: Vec<Entry> = parsed.map_err(|e| schema_error("tags", e))?;
+    if !tags.is_empty() {
+        let append = headers
+            .get("x-openstack-append")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "true" | "1" | "yes" | "y" | "on" | "t"
+                )
+            });
+        state
+            .db
+            .put_tags(&ns.id, &tags, append)
+            .await
+            .map_err(|e| match e {
+                DbError::Duplicate(tag) => duplicate(Kind::Tag, &tag, &ns.namespace),
+                e => e.into(),
+            })?;
+    }
+    Ok(created(json!({
+        "tags": tags.iter().map(|t| json!({"name": t.name})).collect::<Vec<_>>(),
+    })))
+}
+
+/// `POST .../tags/{tag}` (no body): one tag.
+pub(crate) async fn create_tag(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((name, tag)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    no_body(&body)?;
+    let ns = namespace_to_change(&state, &identity, &name, "add_metadef_tag").await?;
+    let entry = tag_from(&json!({"name": tag})).map_err(|e| schema_error("tag", e))?;
+    state
+        .db
+        .add_entry(&ns.id, Kind::Tag, &entry)
+        .await
+        .map_err(|e| entry_error(e, Kind::Tag, &entry.name, &ns.namespace))?;
+    Ok(created(tag_json(&entry)))
+}
+
+pub(crate) async fn show_tag(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((name, tag)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    no_body(&body)?;
+    let ns = namespace_for(&state, &identity, &name).await?;
+    let entry = state
+        .db
+        .entry(&ns.id, Kind::Tag, &tag)
+        .await?
+        .ok_or_else(|| tag_not_found(&tag))?;
+    Ok(Json(tag_json(&entry)))
+}
+
+/// `PUT .../tags/{tag}` with `{"name": new}`: renames the tag.
+pub(crate) async fn update_tag(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((name, tag)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    let ns = namespace_to_change(&state, &identity, &name, "modify_metadef_tag").await?;
+    let map = object_body(&body, &TIMESTAMPS)?;
+    let mut entry = tag_from(&Value::Object(map)).map_err(|e| schema_error("tag", e))?;
+    replace(&state, &ns, Kind::Tag, &tag, &mut entry).await?;
+    Ok(Json(tag_json(&entry)))
+}
+
+pub(crate) async fn delete_tag(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((name, tag)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    no_body(&body)?;
+    delete_one(&state, &identity, &name, Kind::Tag, &tag).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resource types.
+
+/// `GET /v2/metadefs/resource_types`: every resource type.
+pub(crate) async fn list_resource_types(
+    State(state): State<AppState>,
+    identity: Identity,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    no_body(&body)?;
+    if !identity.caller.is_admin() && !can_read(&identity) {
+        return Err(ApiError::NotFound(
+            "The resource could not be found.".into(),
+        ));
+    }
+    let types = state.db.resource_types().await?;
+    Ok(Json(json!({
+        "resource_types": types.iter().map(|t| association_json(t, false)).collect::<Vec<_>>(),
+    })))
+}
+
+pub(crate) async fn list_associations(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    no_body(&body)?;
+    let ns = namespace_for(&state, &identity, &name).await?;
+    let associations = state.db.associations(std::slice::from_ref(&ns.id)).await?;
+    Ok(Json(json!({
+        "resource_type_associations": associations
+            .iter()
+            .map(|(_, a)| association_json(a, true))
+            .collect::<Vec<_>>(),
+    })))
+}
+
+pub(crate) async fn create_association(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(name): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let ns = namespace_to_change(
+        &state,
+        &identity,
+        &name,
+        "add_metadef_resource_type_association",
+    )
+    .await?;
+    let map = object_body(&body, &TIMESTAMPS)?;
+    let a = association_from(&Value::Object(map))
+        .map_err(|e| schema_error("resource_type_association", e))?;
+    state
+        .db
+        .add_association(&ns.id, &a)
+        .await
+        .map_err(|e| match e {
+            DbError::Duplicate(_) => association_exists(&a.name, &ns.namespace),
+            e => e.into(),
+        })?;
+    Ok(created(association_json(&a, true)))
+}
+
+pub(crate) async fn delete_association(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((name, rt)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    no_body(&body)?;
+    let ns = namespace_to_change(
+        &state,
+        &identity,
+        &name,
+        "remove_metadef_resource_type_association",
+    )
+    .await?;
+    let exists = state
+        .db
+        .associations(std::slice::from_ref(&ns.id))
+        .await?
+        .iter()
+        .any(|(_, a)| a.name == rt);
+    if !exists {
+        return Err(ApiError::NotFound(format!(
+            "Failed to find resource type {rt} to delete"
+        )));
+    }
+    if ns.protected {
+        return Err(protected("resource-type-association", &rt));
+    }
+    state.db.delete_association(&ns.id, &rt).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas.
+
+/// `GET /v2/schemas/metadefs/{name}`.
+pub(crate) async fn schema(
+    _identity: Identity,
+    Path(name): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    no_body(&body)?;
+    let text = match name.as_str() {
+        "namespace" => include_str!("metadef_schemas/namespace.json"),
+        "namespaces" => include_str!("metadef_schemas/namespaces.json"),
+        "object" => include_str!("metadef_schemas/object.json"),
+        "objects" => include_str!("metadef_schemas/objects.json"),
+        "property" => include_str!("metadef_schemas/property.json"),
+        "properties" => include_str!("metadef_schemas/properties.json"),
+        "resource_type" => include_str!("metadef_schemas/resource_type.json"),
+        "resource_types" => include_str!("metadef_schemas/resource_types.json"),
+        "tag" => include_str!("metadef_schemas/tag.json"),
+        "tags" => include_str!("metadef_schemas/tags.json"),
+        _ => {
+            return Err(ApiError::NotFound(
+                "The resource could not be found.".into(),
+            ));
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
