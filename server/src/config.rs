@@ -131,6 +131,13 @@ pub struct ServeArgs {
     /// Seconds a fetch from a URI may wait for the source's next bytes [default: 60]
     #[arg(long, env = "GLINT_IMPORT_READ_TIMEOUT")]
     pub import_read_timeout: Option<u64>,
+    /// Named file stores, `id=path` (comma separated): several stores, as Glance's
+    /// `enabled_backends` (a TOML file also sets descriptions and weights, and S3 stores)
+    #[arg(long, env = "GLINT_FILE_STORES", value_delimiter = ',')]
+    pub file_stores: Vec<String>,
+    /// The store that takes data no store was asked for [default: the first]
+    #[arg(long, env = "GLINT_DEFAULT_STORE")]
+    pub default_store: Option<String>,
     /// A TOML file with any of these settings (keys as the flags, with `_` for `-`)
     #[arg(long, env = "GLINT_CONFIG")]
     pub config: Option<PathBuf>,
@@ -175,6 +182,29 @@ struct FileConfig {
     property_protections: Option<PathBuf>,
     image_quota: Option<u64>,
     storage_quota: Option<String>,
+    default_store: Option<String>,
+    stores: Option<Vec<StoreConfig>>,
+}
+
+/// One named store (`[[stores]]` in the TOML file).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub id: String,
+    /// `fs` (a folder) or `s3` (a prefix in the bucket the S3 settings name).
+    #[serde(default = "fs_kind")]
+    pub kind: String,
+    /// The folder of an `fs` store [default: stores/<id> in the data folder].
+    pub path: Option<PathBuf>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub weight: i64,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+fn fs_kind() -> String {
+    "fs".into()
 }
 
 /// How Glint authenticates Keystone tokens (keystone mode).
@@ -207,6 +237,9 @@ pub struct Config {
     pub keystone: Option<KeystoneConfig>,
     /// Image data in S3 when set; in files under the data folder otherwise.
     pub s3: Option<crate::store::S3Settings>,
+    /// Named stores (multi-store); none for the one store above.
+    pub stores: Vec<StoreConfig>,
+    pub default_store: Option<String>,
     pub admin_password: Option<String>,
     pub admin_token: Option<String>,
     pub token_ttl: i64,
@@ -230,6 +263,8 @@ impl Config {
             insecure_noauth: false,
             keystone: None,
             s3: None,
+            stores: Vec::new(),
+            default_store: None,
             admin_password: None,
             admin_token: None,
             token_ttl: 86_400,
@@ -339,6 +374,39 @@ impl Config {
             });
         }
         let import_filter = import_filter(&args, &file)?;
+        let stores = match args.file_stores.is_empty() {
+            false => args
+                .file_stores
+                .iter()
+                .map(|s| {
+                    let (id, path) = s.split_once('=').ok_or_else(|| StartError::Config {
+                        message: format!("--file-stores: '{s}' is not id=path"),
+                    })?;
+                    Ok(StoreConfig {
+                        id: id.trim().to_string(),
+                        kind: fs_kind(),
+                        path: Some(PathBuf::from(path.trim())),
+                        description: None,
+                        weight: 0,
+                        read_only: false,
+                    })
+                })
+                .collect::<Result<Vec<_>, StartError>>()?,
+            true => file.stores.clone().unwrap_or_default(),
+        };
+        for s in &stores {
+            if !matches!(s.kind.as_str(), "fs" | "s3") {
+                return Err(StartError::Config {
+                    message: format!("store {}: kind '{}': expected fs or s3", s.id, s.kind),
+                });
+            }
+            if s.kind == "s3" && s3.is_none() {
+                return Err(StartError::Config {
+                    message: format!("store {} is an S3 store: the S3 settings are needed", s.id),
+                });
+            }
+        }
+        let default_store = args.default_store.clone().or(file.default_store.clone());
         let data_dir = args
             .data_dir
             .or(file.data_dir)
@@ -370,6 +438,8 @@ impl Config {
             insecure_noauth,
             keystone,
             s3,
+            stores,
+            default_store,
             admin_password: args.admin_password,
             admin_token: args.admin_token,
             token_ttl: args.token_ttl.or(file.token_ttl).unwrap_or(86_400).max(60),

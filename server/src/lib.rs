@@ -29,7 +29,89 @@ pub use error::StartError;
 
 use api::AppState;
 use db::Db;
-use store::{FsStore, S3Store, Store};
+use store::{FsStore, NamedStore, S3Store, Store, Stores};
+
+/// The image stores and the staging area, as configured: one store (files under the data
+/// folder, or S3), or several named ones.
+fn open_stores(config: &Config) -> Result<(Stores, Arc<dyn Store>), StartError> {
+    let one = |prefix: &str,
+               dir: std::path::PathBuf|
+     -> Result<(Arc<dyn Store>, serde_json::Value), StartError> {
+        Ok(match &config.s3 {
+            Some(s3) => (
+                Arc::new(S3Store::new(s3, prefix)?),
+                serde_json::json!({"bucket": s3.bucket, "prefix": prefix}),
+            ),
+            None => (
+                Arc::new(FsStore::new(&dir)?),
+                serde_json::json!({"datadir": dir.display().to_string()}),
+            ),
+        })
+    };
+    let kind = if config.s3.is_some() { "s3" } else { "file" };
+    let (staging, _) = one("staging", config.data_dir.join("staging"))?;
+    if config.stores.is_empty() {
+        if let Some(s3) = &config.s3 {
+            tracing::info!("image data in S3 bucket {}", s3.bucket);
+        }
+        let (store, properties) = one("images", config.data_dir.join("images"))?;
+        let single = NamedStore {
+            id: "default".into(),
+            description: None,
+            weight: 0,
+            read_only: false,
+            kind,
+            properties,
+            store,
+        };
+        return Ok((Stores::single(single), staging));
+    }
+    let mut named = Vec::with_capacity(config.stores.len());
+    for s in &config.stores {
+        let (store, properties): (Arc<dyn Store>, serde_json::Value) =
+            match (s.kind.as_str(), &config.s3) {
+                ("s3", Some(s3)) => {
+                    let prefix = format!("stores/{}", s.id);
+                    (
+                        Arc::new(S3Store::new(s3, &prefix)?),
+                        serde_json::json!({"bucket": s3.bucket, "prefix": prefix}),
+                    )
+                }
+                _ => {
+                    let dir = s
+                        .path
+                        .clone()
+                        .unwrap_or_else(|| config.data_dir.join("stores").join(&s.id));
+                    (
+                        Arc::new(FsStore::new(&dir)?),
+                        serde_json::json!({"datadir": dir.display().to_string()}),
+                    )
+                }
+            };
+        named.push(NamedStore {
+            id: s.id.clone(),
+            description: s.description.clone(),
+            weight: s.weight,
+            read_only: s.read_only,
+            kind: if s.kind == "s3" { "s3" } else { "file" },
+            properties,
+            store,
+        });
+    }
+    let stores = Stores::multi(named, config.default_store.as_deref())
+        .map_err(|message| StartError::Config { message })?;
+    tracing::info!(
+        "stores: {} (default {})",
+        stores
+            .all()
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        stores.default_store().id
+    );
+    Ok((stores, staging))
+}
 
 /// Selects the TLS implementation (rustls on ring) for every HTTPS client in the process:
 /// Glint's own (Keystone) and any other that shares its `reqwest`. Safe to call many times.
@@ -45,22 +127,10 @@ pub async fn run(
 ) -> Result<(), StartError> {
     install_tls_provider();
     let db = Db::connect(&config.database_url).await?;
-    let (store, staging): (Arc<dyn Store>, Arc<dyn Store>) = match &config.s3 {
-        Some(s3) => {
-            tracing::info!("image data in S3 bucket {}", s3.bucket);
-            (
-                Arc::new(S3Store::new(s3, "images")?),
-                Arc::new(S3Store::new(s3, "staging")?),
-            )
-        }
-        None => (
-            Arc::new(FsStore::new(config.data_dir.join("images"))?),
-            Arc::new(FsStore::new(config.data_dir.join("staging"))?),
-        ),
-    };
+    let (stores, staging) = open_stores(&config)?;
     let node: Arc<str> = Arc::from(config.node_name.as_str());
     db.heartbeat(&node).await?;
-    recover(&db, store.as_ref(), staging.as_ref(), &node).await?;
+    recover(&db, &stores, staging.as_ref(), &node).await?;
     if config.insecure_noauth {
         tracing::warn!(
             "INSECURE: --insecure-noauth trusts X-Tenant-Id and X-Roles headers from anyone; \
@@ -82,7 +152,7 @@ pub async fn run(
     let web_guard = webdownload::Guard::new(&config.import_filter);
     let state = AppState {
         db: db.clone(),
-        store,
+        stores: Arc::new(stores),
         staging,
         settings: Arc::new(glint_core::Settings {
             require_format_match: config.require_format_match,
@@ -119,6 +189,12 @@ pub async fn run(
                 if let Err(e) = db.heartbeat(&node).await {
                     tracing::warn!("heartbeat failed: {e}");
                     continue;
+                }
+                if let Err(e) = db
+                    .release_orphaned_import_locks(time::now_micros() - timeout)
+                    .await
+                {
+                    tracing::warn!("releasing orphaned import locks failed: {e}");
                 }
                 match db.requeue_orphans(time::now_micros() - timeout).await {
                     Ok(ids) => {
@@ -216,7 +292,7 @@ async fn bootstrap(db: &Db, config: &Config) -> Result<(), StartError> {
 /// Uploads this node was writing when it stopped go back to `queued`; their partial data goes.
 async fn recover(
     db: &Db,
-    store: &dyn Store,
+    stores: &Stores,
     staging: &dyn Store,
     node: &str,
 ) -> Result<(), StartError> {
@@ -226,7 +302,11 @@ async fn recover(
             .await?;
         tracing::warn!(image = %id, "{status} interrupted by a restart; the image is queued again");
     }
-    let swept = store.sweep().await? + staging.sweep().await?;
+    db.release_import_locks(&format!("{node}/")).await?;
+    let mut swept = staging.sweep().await?;
+    for s in stores.all().iter().filter(|s| !s.read_only) {
+        swept += s.store.sweep().await?;
+    }
     if swept > 0 {
         tracing::info!("removed {swept} partial uploads");
     }

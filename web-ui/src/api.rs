@@ -598,3 +598,46 @@ pub(crate) fn upload(
         _callbacks: vec![on_progress, on_load, on_error, on_abort],
     })
 }
+
+/// The resource type whose metadata definitions describe image properties.
+const IMAGE_RESOURCE_TYPE: &str = "OS::Glance::Image";
+
+/// The metadata definitions of image properties (every namespace associated with images that
+/// the caller can read), keyed by property key with the association's prefix. A catalogue
+/// that cannot be read gives none: the editor then offers plain text inputs.
+pub(crate) async fn image_definitions()
+-> Result<std::collections::BTreeMap<String, glint_core::metadefs::Definition>> {
+    #[derive(Deserialize)]
+    struct Listed {
+        namespace: String,
+    }
+    #[derive(Deserialize)]
+    struct Page {
+        namespaces: Vec<Listed>,
+        next: Option<String>,
+    }
+    let mut names = Vec::new();
+    let mut next = Some(format!(
+        "/v2/metadefs/namespaces?limit=1000&resource_types={}",
+        String::from(js_sys::encode_uri_component(IMAGE_RESOURCE_TYPE))
+    ));
+    while let Some(path) = next.take() {
+        let page: Page = json_of(send(authed(Request::get(&path)).build()).await?).await?;
+        names.extend(page.namespaces.into_iter().map(|n| n.namespace));
+        next = page.next;
+    }
+    let mut found = std::collections::BTreeMap::new();
+    for name in names {
+        let path = format!(
+            "/v2/metadefs/namespaces/{}",
+            String::from(js_sys::encode_uri_component(&name))
+        );
+        let doc: Value = json_of(send(authed(Request::get(&path)).build()).await?).await?;
+        for d in
+            glint_core::metadefs::definitions_for(&doc, IMAGE_RESOURCE_TYPE).unwrap_or_default()
+        {
+            found.entry(d.key.clone()).or_insert(d);
+        }
+    }
+    Ok(found)
+}

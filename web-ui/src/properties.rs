@@ -3,9 +3,14 @@
 //! plan; "Submit" sends exactly that plan as a JSON patch with `If-Match`. When the image
 //! changed in between (412), the editor reads it again, plans the same edit against it and
 //! shows what changed, so nobody's update is overwritten unseen.
+//!
+//! Where a key has a metadata definition (a namespace associated with `OS::Glance::Image`),
+//! its value gets a typed input (a choice for an enum or a boolean, a bounded number) and a
+//! note when the value does not fit the definition; the check is core's.
 
 use std::collections::BTreeMap;
 
+use glint_core::metadefs::{Definition, Input};
 use glint_core::{Edit, Image, Plan, Request};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -69,6 +74,89 @@ fn differences(before: &Image, after: &Image) -> Vec<String> {
         .collect()
 }
 
+type Definitions = RwSignal<BTreeMap<String, Definition>>;
+
+/// The value cell of a row: typed by the key's definition when it has one.
+fn value_input(
+    n: u32,
+    row: Row,
+    def: Option<Definition>,
+    review: RwSignal<Option<Review>>,
+) -> impl IntoView {
+    let id = format!("value-{n}");
+    let set = move |v: String| {
+        row.value.set(v);
+        review.set(None);
+    };
+    let input = match def.as_ref().map(|d| d.input.clone()) {
+        Some(Input::Choice(options)) => choice(id, row, options, set).into_any(),
+        Some(Input::Toggle) => choice(id, row, vec!["true".into(), "false".into()], set).into_any(),
+        Some(Input::Number { whole, min, max }) => view! {
+            <input id=id class="value" data-test="value" type="number"
+                step=if whole { "1" } else { "any" }
+                min=min.map(|m| m.to_string()) max=max.map(|m| m.to_string())
+                disabled=move || row.removed.get()
+                prop:value=move || row.value.get()
+                on:input=move |ev| set(event_target_value(&ev)) />
+        }
+        .into_any(),
+        _ => view! {
+            <input id=id class="value" data-test="value"
+                disabled=move || row.removed.get()
+                prop:value=move || row.value.get()
+                on:input=move |ev| set(event_target_value(&ev)) />
+        }
+        .into_any(),
+    };
+    let note = def.map(|d| {
+        let title = format!("{} ({})", d.title, d.namespace);
+        let hint = d.description.clone().unwrap_or_default();
+        view! {
+            <span class="hint" data-test="def-hint" title=hint>{title}</span>
+            {move || (!row.removed.get()).then(|| d.check(&row.value.get()).err()).flatten().map(|why| view! {
+                <span class="warn" role="note" data-test="def-warning">{format!("⚠ {why}")}</span>
+            })}
+        }
+    });
+    view! { {input} {note} }
+}
+
+/// A `<select>` of the allowed values; a current value outside them stays selectable, marked.
+fn choice(
+    id: String,
+    row: Row,
+    options: Vec<String>,
+    set: impl Fn(String) + Copy + 'static,
+) -> impl IntoView {
+    let current = row.value.get_untracked();
+    let mut all: Vec<(String, String)> = Vec::new();
+    if current.is_empty() {
+        all.push((String::new(), "— choose —".into()));
+    } else if !options.contains(&current) {
+        all.push((current.clone(), format!("{current} (not defined)")));
+    }
+    all.extend(options.into_iter().map(|o| (o.clone(), o)));
+    view! {
+        <select id=id class="value" data-test="value"
+            disabled=move || row.removed.get()
+            prop:value=move || row.value.get()
+            on:change=move |ev| set(event_target_value(&ev))>
+            {all.into_iter().map(|(value, label)| {
+                let selected = value == current;
+                view! { <option value=value selected=selected>{label}</option> }
+            }).collect_view()}
+        </select>
+    }
+}
+
+/// Edited values a definition does not allow, as sentences.
+fn misfits(edit: &Edit, definitions: &BTreeMap<String, Definition>) -> Vec<String> {
+    edit.properties
+        .iter()
+        .filter_map(|(k, v)| definitions.get(k).and_then(|d| d.check(v).err()))
+        .collect()
+}
+
 #[component]
 pub(crate) fn PropertyEditor(current: RwSignal<Option<Versioned>>) -> impl IntoView {
     let ctx = Ctx::get();
@@ -104,6 +192,12 @@ pub(crate) fn PropertyEditor(current: RwSignal<Option<Versioned>>) -> impl IntoV
     let saved = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    let definitions: Definitions = RwSignal::new(BTreeMap::new());
+    spawn_local(async move {
+        if let Ok(found) = api::image_definitions().await {
+            definitions.set(found);
+        }
+    });
 
     let edit = move || -> Result<Edit, String> {
         let mut edit = Edit::default();
@@ -296,16 +390,18 @@ pub(crate) fn PropertyEditor(current: RwSignal<Option<Versioned>>) -> impl IntoV
                                     <td>
                                         <label class="sr-only" for=format!("key-{n}")>"Key"</label>
                                         <input id=format!("key-{n}") class="key" data-test="key"
+                                            list="metadef-keys"
                                             readonly=!is_new
                                             prop:value=move || row.key.get()
                                             on:input=move |ev| { row.key.set(event_target_value(&ev)); review.set(None); } />
                                     </td>
                                     <td>
                                         <label class="sr-only" for=format!("value-{n}")>{move || format!("Value of {}", row.key.get())}</label>
-                                        <input id=format!("value-{n}") class="value" data-test="value"
-                                            disabled=move || row.removed.get()
-                                            prop:value=move || row.value.get()
-                                            on:input=move |ev| { row.value.set(event_target_value(&ev)); review.set(None); } />
+                                        {move || {
+                                            let key = row.key.get();
+                                            let def = definitions.with(|d| d.get(key.trim()).cloned());
+                                            value_input(n, row, def, review)
+                                        }}
                                     </td>
                                     <td>
                                         {move || if row.removed.get() {
@@ -321,6 +417,11 @@ pub(crate) fn PropertyEditor(current: RwSignal<Option<Versioned>>) -> impl IntoV
                         }).collect_view()}
                     </tbody>
                 </table>
+                <datalist id="metadef-keys">
+                    {move || definitions.with(|d| d.values().map(|def| view! {
+                        <option value=def.key.clone()>{def.title.clone()}</option>
+                    }).collect_view())}
+                </datalist>
                 <button data-test="add-row" on:click=add_row>"+ Add property"</button>
             })}
             {move || replace_all.get().then(|| view! {
@@ -349,10 +450,17 @@ pub(crate) fn PropertyEditor(current: RwSignal<Option<Versioned>>) -> impl IntoV
                 let noop = r.plan.is_noop();
                 let purges = r.plan.purge && !r.plan.removed.is_empty();
                 let removed = r.plan.removed.len();
+                let outside = definitions.with(|d| misfits(&r.edit, d));
                 view! {
                     <section class="review" aria-label="Review">
                         <h3>"Review"</h3>
                         <PlanView plan=r.plan.clone() />
+                        {(!outside.is_empty()).then(|| view! {
+                            <div class="notice" data-test="misfits">
+                                <strong>"Outside the metadata definitions (allowed, but check them):"</strong>
+                                <ul>{outside.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}</ul>
+                            </div>
+                        })}
                         {purges.then(|| view! {
                             <label class="confirm">
                                 <input type="checkbox" data-test="confirm-purge"

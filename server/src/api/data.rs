@@ -5,16 +5,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
-use glint_core::{Image, Status};
+use glint_core::{Image, Location, Status};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Identity, RawBody, check_if_match, etag};
+use super::extract::{Identity, check_if_match, etag};
 use super::images::{load_visible, load_writable};
 use crate::db::Upload;
 use crate::hashing::Hashes;
-use crate::store::Store;
+use crate::store::{NamedStore, Store};
 use glint_core::inspect::{self, Inspector, Refusal};
 
 /// How much data the hashers and the store are handed at a time.
@@ -25,12 +24,12 @@ pub(crate) const IMAGE_SIZE_CAP: u64 = 1 << 40;
 
 /// Puts an image back to `queued` if an upload ends any other way than success, including when
 /// the request is dropped mid-stream.
-struct UploadGuard {
-    state: AppState,
-    id: String,
+pub(super) struct UploadGuard {
+    pub(super) state: AppState,
+    pub(super) id: String,
     /// The status the image is in while the data is written.
-    from: Status,
-    armed: bool,
+    pub(super) from: Status,
+    pub(super) armed: bool,
 }
 
 impl Drop for UploadGuard {
@@ -85,7 +84,7 @@ fn require_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Moves an image from `queued` to `to` on behalf of a new writer, or says why not (409).
-async fn claim(state: &AppState, image: &Image, to: Status) -> Result<String, ApiError> {
+pub(super) async fn claim(state: &AppState, image: &Image, to: Status) -> Result<String, ApiError> {
     let owner = format!("{}/{}", state.node, uuid::Uuid::new_v4().simple());
     if image.status == Status::Queued
         && state
@@ -108,26 +107,50 @@ async fn claim(state: &AppState, image: &Image, to: Status) -> Result<String, Ap
 
 /// What `ingest` stored.
 pub(crate) struct Ingested {
-    size: u64,
+    pub(super) size: u64,
     /// md5 and sha512, when asked for.
-    digests: Option<(String, String)>,
-    location: String,
+    pub(super) digests: Option<(String, String)>,
+    /// Where the data went: one location, or one per store it was imported into.
+    pub(super) locations: Vec<Location>,
     /// The inspector's virtual size, when the content was inspected.
-    virtual_size: Option<u64>,
+    pub(super) virtual_size: Option<u64>,
 }
 
 /// Where data goes and what is checked on the way.
-struct Intake<'a> {
-    store: &'a dyn Store,
-    image_id: &'a str,
+pub(super) struct Intake<'a> {
+    pub(super) store: &'a dyn Store,
+    /// The metadata of the location it makes (the store's name, with several stores).
+    pub(super) metadata: serde_json::Map<String, serde_json::Value>,
+    pub(super) image_id: &'a str,
     /// The size the client announced, if any.
-    declared: Option<u64>,
+    pub(super) declared: Option<u64>,
     /// Whether to compute md5 and sha512.
-    hash: bool,
+    pub(super) hash: bool,
     /// The declared `disk_format` to inspect the content against, if it is to be inspected.
-    inspect_as: Option<&'a str>,
+    pub(super) inspect_as: Option<&'a str>,
     /// Bytes the project may still store, under a storage quota.
-    room: Option<u64>,
+    pub(super) room: Option<u64>,
+}
+
+impl<'a> Intake<'a> {
+    /// Data of `image` into a store, hashed and inspected against its `disk_format`.
+    pub(super) fn checked(
+        state: &AppState,
+        store: &'a NamedStore,
+        image: &'a Image,
+        declared: Option<u64>,
+        room: Option<u64>,
+    ) -> Intake<'a> {
+        Intake {
+            store: store.store.as_ref(),
+            metadata: state.stores.metadata(store),
+            image_id: &image.id,
+            declared,
+            hash: true,
+            inspect_as: image.disk_format.as_deref(),
+            room,
+        }
+    }
 }
 
 /// Refuses content the inspector finds unsafe (400), or whose format is not the declared one
@@ -141,7 +164,7 @@ fn refuse(refusal: Refusal) -> ApiError {
 
 /// Streams data into a store, hashing and inspecting it on the way, and commits it only once it
 /// is whole and accepted. `inspect_as` is the declared `disk_format` to check the content against.
-async fn ingest<S, E>(
+pub(super) async fn ingest<S, E>(
     state: &AppState,
     intake: Intake<'_>,
     mut stream: S,
@@ -152,6 +175,7 @@ where
 {
     let Intake {
         store,
+        metadata,
         image_id,
         declared,
         hash,
@@ -225,11 +249,11 @@ where
         ),
         None => None,
     };
-    let location = writer.commit().await?;
+    let url = writer.commit().await?;
     Ok(Ingested {
         size,
         digests,
-        location,
+        locations: vec![Location { url, metadata }],
         virtual_size,
     })
 }
@@ -242,7 +266,7 @@ fn over_quota(room: u64) -> ApiError {
 
 /// How many bytes the image's project may still store, when it has a storage quota; refuses
 /// (413) a declared size beyond it before any data is taken.
-async fn storage_room(
+pub(super) async fn storage_room(
     state: &AppState,
     image: &Image,
     declared: Option<u64>,
@@ -258,7 +282,7 @@ async fn storage_room(
 }
 
 /// Records data that made it into the store; removes it again if the image went away meanwhile.
-async fn finish(
+pub(super) async fn finish(
     state: &AppState,
     image: &Image,
     from: Status,
@@ -268,14 +292,13 @@ async fn finish(
     let (checksum, sha512) = data
         .digests
         .ok_or_else(|| ApiError::Internal("no digests".into()))?;
-    let location = data.location;
     let upload = Upload {
         size: data.size,
         checksum,
         os_hash_algo: "sha512".into(),
         os_hash_value: sha512,
         virtual_size: data.virtual_size,
-        location: location.clone(),
+        locations: data.locations,
     };
     if state
         .db
@@ -285,9 +308,7 @@ async fn finish(
         return Ok(());
     }
     // Deleted or reset while we were writing: the data belongs to no image.
-    if let Err(e) = state.store.delete(&location).await {
-        tracing::warn!("cannot remove orphaned data {location}: {e}");
-    }
+    state.stores.delete_all(&upload.locations).await;
     Err(ApiError::Gone(
         "The image was deleted or changed while its data was being written.".into(),
     ))
@@ -323,8 +344,45 @@ pub(crate) async fn upload(
     let stored = load_writable(&state, &identity, &id).await?;
     check_if_match(&headers, stored.version)?;
     let declared = check_declared(&headers)?;
-    receive(&state, &stored.image, body, declared, None).await?;
+    let store = target_store(&state, store_header(&headers)?)?;
+    receive(&state, &stored.image, body, declared, None, store).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `X-Image-Meta-Store` header: the store a client asks for.
+pub(super) fn store_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    match headers.get("x-image-meta-store") {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.trim()))
+            .map_err(|_| ApiError::BadRequest("Invalid X-Image-Meta-Store header.".into())),
+    }
+}
+
+/// The store data goes to: the one asked for, or the default.
+pub(super) fn target_store<'a>(
+    state: &'a AppState,
+    asked: Option<&str>,
+) -> Result<&'a NamedStore, ApiError> {
+    let Some(id) = asked else {
+        return Ok(state.stores.default_store());
+    };
+    if !state.stores.is_multi() {
+        return Err(ApiError::BadRequest(
+            "Multi backend is not supported at this site: a store cannot be chosen.".into(),
+        ));
+    }
+    let store = state
+        .stores
+        .get(id)
+        .ok_or_else(|| ApiError::BadRequest(format!("Store for identifier {id} not found")))?;
+    if store.read_only {
+        return Err(ApiError::BadRequest(format!(
+            "Store {id} is read-only: image data cannot be written to it."
+        )));
+    }
+    Ok(store)
 }
 
 /// Takes an image's data: `queued` → `saving` → `active`. When `expected_md5` is given and the
@@ -335,6 +393,7 @@ pub(crate) async fn receive(
     body: Body,
     declared: Option<u64>,
     expected_md5: Option<&str>,
+    store: &NamedStore,
 ) -> Result<(), ApiError> {
     require_formats(image)?;
     let room = storage_room(state, image, declared).await?;
@@ -345,14 +404,7 @@ pub(crate) async fn receive(
         from: Status::Saving,
         armed: true,
     };
-    let intake = Intake {
-        store: state.store.as_ref(),
-        image_id: &image.id,
-        declared,
-        hash: true,
-        inspect_as: image.disk_format.as_deref(),
-        room,
-    };
+    let intake = Intake::checked(state, store, image, declared, room);
     let data = ingest(state, intake, body.into_data_stream()).await?;
     let md5 = data
         .digests
@@ -362,9 +414,7 @@ pub(crate) async fn receive(
     if let Some(expected) = expected_md5
         && !expected.eq_ignore_ascii_case(&md5)
     {
-        if let Err(e) = state.store.delete(&data.location).await {
-            tracing::warn!("cannot remove rejected data {}: {e}", data.location);
-        }
+        state.stores.delete_all(&data.locations).await;
         return Err(ApiError::BadRequest(format!(
             "Supplied checksum ({expected}) and checksum generated from uploaded image ({md5}) did not match."
         )));
@@ -387,6 +437,8 @@ pub(crate) async fn stage(
     check_if_match(&headers, stored.version)?;
     let image = &stored.image;
     let declared = check_declared(&headers)?;
+    // The store is chosen at import; one asked for here must still exist.
+    target_store(&state, store_header(&headers)?)?;
     let owner = claim(&state, image, Status::Uploading).await?;
     let mut guard = UploadGuard {
         state: state.clone(),
@@ -396,6 +448,7 @@ pub(crate) async fn stage(
     };
     let intake = Intake {
         store: state.staging.as_ref(),
+        metadata: serde_json::Map::new(),
         image_id: &image.id,
         declared,
         hash: false,
@@ -404,7 +457,9 @@ pub(crate) async fn stage(
     };
     let data = ingest(&state, intake, body.into_data_stream()).await?;
     if !state.db.finish_stage(&image.id, &owner, data.size).await? {
-        let _ = state.staging.delete(&data.location).await;
+        for l in &data.locations {
+            let _ = state.staging.delete(&l.url).await;
+        }
         guard.armed = false;
         return Err(ApiError::Gone(
             "The image was deleted or changed while its data was being staged.".into(),
@@ -412,295 +467,6 @@ pub(crate) async fn stage(
     }
     guard.armed = false;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct ImportMethod {
-    name: String,
-    /// The `web-download` source.
-    #[serde(default)]
-    uri: Option<String>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct ImportBody {
-    method: ImportMethod,
-}
-
-/// `POST /v2/images/{id}/import`: `glance-direct` moves staged data into the store, hashing it,
-/// in the background; the image is `importing` meanwhile and `active` (or `queued` again) after.
-pub(crate) async fn import(
-    State(state): State<AppState>,
-    identity: Identity,
-    Path(id): Path<String>,
-    RawBody(body): RawBody,
-) -> Result<StatusCode, ApiError> {
-    let body: ImportBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("Invalid import request: {e}")))?;
-    let stored = load_writable(&state, &identity, &id).await?;
-    let image = stored.image;
-    match body.method.name.as_str() {
-        "glance-direct" => {}
-        "web-download" => {
-            return web_download(state, identity, image, body.method.uri).await;
-        }
-        "copy-image" | "glance-download" => {
-            return Err(ApiError::NotFound(format!(
-                "Import method {} is not enabled at this site.",
-                body.method.name
-            )));
-        }
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "Unknown import method name '{other}'."
-            )));
-        }
-    }
-    if image.disk_format.is_none() || image.container_format.is_none() {
-        return Err(ApiError::Conflict(
-            "'disk_format' and 'container_format' must be set before import.".into(),
-        ));
-    }
-    if image.status != Status::Uploading {
-        return Err(ApiError::Conflict(format!(
-            "Image {} is not in the uploading state: it is {}.",
-            image.id, image.status
-        )));
-    }
-    let owner = format!("{}/{}", state.node, uuid::Uuid::new_v4().simple());
-    if !state
-        .db
-        .transition(
-            &image.id,
-            &[Status::Uploading],
-            Status::Importing,
-            Some(&owner),
-        )
-        .await?
-    {
-        return Err(ApiError::Conflict(format!(
-            "Image {} is already being imported.",
-            image.id
-        )));
-    }
-    let staged = state.staging.location_of(&image.id);
-    let method = serde_json::json!({"method": {"name": body.method.name}});
-    let order = TaskOrder::image_import(&image, method);
-    start_import(
-        state,
-        &identity,
-        image,
-        owner,
-        order,
-        move |state, image| {
-            Box::pin(async move {
-                let result = async {
-                    let room = storage_room(&state, &image, image.size).await?;
-                    let stream = state.staging.read(&staged, 0, u64::MAX).await?;
-                    let intake = Intake {
-                        store: state.store.as_ref(),
-                        image_id: &image.id,
-                        declared: image.size,
-                        hash: true,
-                        inspect_as: image.disk_format.as_deref(),
-                        room,
-                    };
-                    ingest(&state, intake, stream).await
-                }
-                .await;
-                if let Err(e) = state.staging.delete(&staged).await {
-                    tracing::warn!(image = %image.id, "cannot remove staged data: {e}");
-                }
-                result
-            })
-        },
-    )
-    .await?;
-    Ok(StatusCode::ACCEPTED)
-}
-
-/// Records an `api_image_import` task for an image already `importing` under `owner`, then
-/// runs `work` in the background: its data becomes the image's (`active`), any failure puts the
-/// image back to `queued`; the task records the outcome either way.
-/// What a task records about the request that started it.
-pub(crate) struct TaskOrder {
-    /// `api_image_import` for `POST /v2/images/{id}/import`, `import` for `POST /v2/tasks`.
-    pub(crate) kind: &'static str,
-    pub(crate) input: serde_json::Value,
-}
-
-impl TaskOrder {
-    fn image_import(image: &Image, import_req: serde_json::Value) -> TaskOrder {
-        TaskOrder {
-            kind: "api_image_import",
-            input: serde_json::json!({
-                "image_id": image.id,
-                "import_req": import_req,
-                "backend": null,
-            }),
-        }
-    }
-}
-
-pub(crate) async fn start_import(
-    state: AppState,
-    identity: &Identity,
-    image: Image,
-    owner: String,
-    order: TaskOrder,
-    work: impl FnOnce(AppState, Image) -> BoxFuture<'static, Result<Ingested, ApiError>>
-    + Send
-    + 'static,
-) -> Result<crate::db::Task, ApiError> {
-    let task = crate::db::Task {
-        id: uuid::Uuid::new_v4().to_string(),
-        kind: order.kind.into(),
-        status: "processing".into(),
-        owner: image.owner.clone(),
-        image_id: Some(image.id.clone()),
-        request_id: Some(identity.request_id.clone()),
-        user_id: identity.user_id.clone(),
-        input: order.input,
-        result: None,
-        message: String::new(),
-        created_at: crate::time::now_micros(),
-        updated_at: crate::time::now_micros(),
-        expires_at: None,
-    };
-    state.db.start_task(&task).await?;
-    let task_id = task.id.clone();
-    tokio::spawn(async move {
-        let mut guard = UploadGuard {
-            state: state.clone(),
-            id: image.id.clone(),
-            from: Status::Importing,
-            armed: true,
-        };
-        let result = match work(state.clone(), image.clone()).await {
-            Ok(data) => finish(&state, &image, Status::Importing, &owner, data).await,
-            Err(e) => Err(e),
-        };
-        guard.armed = result.is_err();
-        let (status, message) = match &result {
-            Ok(()) => ("success", String::new()),
-            Err(e) => {
-                tracing::warn!(image = %image.id, "import failed: {e}");
-                ("failure", e.to_string())
-            }
-        };
-        let outcome = serde_json::json!({"image_id": image.id});
-        if let Err(e) = state
-            .db
-            .finish_task(&task_id, status, &message, Some(&outcome))
-            .await
-        {
-            tracing::error!(task = %task_id, "cannot record the import's outcome: {e}");
-        }
-        drop(guard);
-    });
-    Ok(task)
-}
-
-/// Parses and checks a URI the server is asked to fetch: it must pass the guard's filtering
-/// (scheme, port, allowed hosts); resolved addresses and redirects are checked as it is fetched.
-pub(crate) fn checked_source(state: &AppState, uri: &str) -> Result<reqwest::Url, ApiError> {
-    let url = reqwest::Url::parse(uri)
-        .map_err(|e| ApiError::BadRequest(format!("Invalid URI for web-download: {e}")))?;
-    state.web_guard.check(&url).map_err(|why| {
-        ApiError::BadRequest(format!(
-            "URI for web-download does not pass filtering: {why}"
-        ))
-    })?;
-    Ok(url)
-}
-
-/// Moves a `queued` image to `importing` under a fresh owner token, or says why it cannot.
-pub(crate) async fn claim_queued_for_import(
-    state: &AppState,
-    image: &Image,
-) -> Result<String, ApiError> {
-    if image.disk_format.is_none() || image.container_format.is_none() {
-        return Err(ApiError::Conflict(
-            "'disk_format' and 'container_format' must be set before import.".into(),
-        ));
-    }
-    let owner = format!("{}/{}", state.node, uuid::Uuid::new_v4().simple());
-    if image.status != Status::Queued
-        || !state
-            .db
-            .transition(
-                &image.id,
-                &[Status::Queued],
-                Status::Importing,
-                Some(&owner),
-            )
-            .await?
-    {
-        return Err(ApiError::Conflict(format!(
-            "Image {} must be queued for web-download: it is {}.",
-            image.id, image.status
-        )));
-    }
-    Ok(owner)
-}
-
-/// `web-download`: the server fetches the image from a URI (checked by the guard, on every
-/// redirect and on the addresses it resolves to), streaming it through the same hashing,
-/// inspection and quota checks as an upload. The image is `importing` meanwhile; a task records
-/// the outcome, and a failure leaves the image `queued`.
-async fn web_download(
-    state: AppState,
-    identity: Identity,
-    image: Image,
-    uri: Option<String>,
-) -> Result<StatusCode, ApiError> {
-    let uri =
-        uri.ok_or_else(|| ApiError::BadRequest("The web-download method needs a 'uri'.".into()))?;
-    let url = checked_source(&state, &uri)?;
-    let owner = claim_queued_for_import(&state, &image).await?;
-    let method = serde_json::json!({"method": {"name": "web-download", "uri": uri}});
-    let order = TaskOrder::image_import(&image, method);
-    start_import(
-        state,
-        &identity,
-        image,
-        owner,
-        order,
-        move |state, image| Box::pin(fetch_into(state, image, url)),
-    )
-    .await?;
-    Ok(StatusCode::ACCEPTED)
-}
-
-/// Streams `url` into the image's store location through hashing, inspection and the quota.
-pub(crate) async fn fetch_into(
-    state: AppState,
-    image: Image,
-    url: reqwest::Url,
-) -> Result<Ingested, ApiError> {
-    let response = state
-        .web_client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("web-download failed: {e}")))?;
-    if !response.status().is_success() {
-        return Err(ApiError::BadRequest(format!(
-            "web-download failed: the source answered {}",
-            response.status()
-        )));
-    }
-    let declared = response.content_length();
-    let room = storage_room(&state, &image, declared).await?;
-    let intake = Intake {
-        store: state.store.as_ref(),
-        image_id: &image.id,
-        declared,
-        hash: true,
-        inspect_as: image.disk_format.as_deref(),
-        room,
-    };
-    ingest(&state, intake, Box::pin(response.bytes_stream())).await
 }
 
 /// A parsed `Range` (or legacy `Content-Range`) request: `(offset, len)`.
@@ -771,12 +537,12 @@ pub(crate) async fn download(
         Status::Active | Status::Deactivated => {}
         _ => return Ok(StatusCode::NO_CONTENT.into_response()),
     }
-    let (Some(size), Some(location)) = (image.size, image.locations.first()) else {
+    let Some(size) = image.size.filter(|_| !image.locations.is_empty()) else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let wanted = range(&headers, size)?;
     let (offset, len) = wanted.unwrap_or((0, size));
-    let stream = state.store.read(&location.url, offset, len).await?;
+    let stream = state.stores.read(&image.locations, offset, len).await?;
     let mut response = Response::new(Body::from_stream(stream));
     let h = response.headers_mut();
     h.insert(

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
+use super::extract::Identity;
 use axum::extract::State;
 
 const VERSIONS: [(&str, &str); 17] = [
@@ -211,9 +212,13 @@ pub(crate) async fn schema_tasks() -> Json<Value> {
     }))
 }
 
-/// The import methods this deployment offers.
-pub(crate) fn import_methods(_state: &AppState) -> Vec<&'static str> {
-    vec!["glance-direct", "web-download"]
+/// The import methods this deployment offers (copy-image where there are several stores).
+pub(crate) fn import_methods(state: &AppState) -> Vec<&'static str> {
+    let mut methods = vec!["glance-direct", "web-download"];
+    if state.stores.is_multi() {
+        methods.push("copy-image");
+    }
+    methods
 }
 
 pub(crate) async fn info_import(State(state): State<AppState>) -> Json<Value> {
@@ -226,8 +231,61 @@ pub(crate) async fn info_import(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-pub(crate) async fn info_stores() -> Result<Json<Value>, ApiError> {
-    Err(ApiError::NotFound(
-        "Multi backend is not supported at this site.".into(),
-    ))
+fn no_multi_backend() -> ApiError {
+    ApiError::NotFound("Multi backend is not supported at this site.".into())
+}
+
+/// `GET /v2/info/stores`: the stores images can be put in.
+pub(crate) async fn info_stores(
+    State(state): State<AppState>,
+    _identity: Identity,
+) -> Result<Json<Value>, ApiError> {
+    if !state.stores.is_multi() {
+        return Err(no_multi_backend());
+    }
+    Ok(Json(json!({"stores": store_list(&state, false)})))
+}
+
+/// `GET /v2/info/stores/detail` (administrators): each store with its kind, weight and
+/// settings.
+pub(crate) async fn info_stores_detail(
+    State(state): State<AppState>,
+    identity: Identity,
+) -> Result<Json<Value>, ApiError> {
+    if !identity.caller.is_admin() {
+        return Err(ApiError::Forbidden(
+            "You are not authorized to complete stores_info_detail action.".into(),
+        ));
+    }
+    if !state.stores.is_multi() {
+        return Err(no_multi_backend());
+    }
+    Ok(Json(json!({"stores": store_list(&state, true)})))
+}
+
+fn store_list(state: &AppState, detail: bool) -> Vec<Value> {
+    let default = &state.stores.default_store().id;
+    state
+        .stores
+        .all()
+        .iter()
+        .map(|s| {
+            let mut v = json!({"id": s.id});
+            if let Some(d) = &s.description {
+                v["description"] = json!(d);
+            }
+            if &s.id == default {
+                v["default"] = json!("true");
+            }
+            if s.read_only {
+                v["read-only"] = json!("true");
+            }
+            if detail {
+                v["type"] = json!(s.kind);
+                v["weight"] = json!(s.weight);
+                v["properties"] = s.properties.clone();
+            }
+            v
+        })
+        .collect()
 }

@@ -275,6 +275,18 @@ pub(crate) async fn create(
     if let Ok(v) = HeaderValue::from_str(&super::discovery::import_methods(&state).join(",")) {
         h.insert("OpenStack-image-import-methods", v);
     }
+    if state.stores.is_multi() {
+        let ids: Vec<&str> = state
+            .stores
+            .all()
+            .iter()
+            .filter(|s| !s.read_only)
+            .map(|s| s.id.as_str())
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&ids.join(",")) {
+            h.insert("OpenStack-image-store-ids", v);
+        }
+    }
     Ok(response)
 }
 
@@ -337,11 +349,7 @@ pub(crate) async fn remove(state: &AppState, stored: &StoredImage) -> Result<(),
     if !state.db.delete_image(&stored.image.id).await? {
         return Err(ApiError::not_found_image(&stored.image.id));
     }
-    for location in &stored.image.locations {
-        if let Err(e) = state.store.delete(&location.url).await {
-            tracing::warn!(image = %stored.image.id, "cannot delete data at {}: {e}", location.url);
-        }
-    }
+    state.stores.delete_all(&stored.image.locations).await;
     Ok(())
 }
 

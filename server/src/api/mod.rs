@@ -6,6 +6,7 @@ pub(crate) mod error;
 mod extract;
 mod history;
 mod images;
+mod import;
 mod list;
 mod members;
 pub(crate) mod metadefs;
@@ -35,7 +36,7 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) db: Db,
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) stores: Arc<crate::store::Stores>,
     /// Where `PUT /stage` keeps data until it is imported.
     pub(crate) staging: Arc<dyn Store>,
     pub(crate) settings: Arc<Settings>,
@@ -119,7 +120,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/images/{id}/stage",
             put(data::stage).layer(DefaultBodyLimit::disable()),
         )
-        .route("/images/{id}/import", post(data::import))
+        .route("/images/{id}/import", post(import::import))
         .route(
             "/images/{id}/tags/{tag}",
             put(images::add_tag).delete(images::delete_tag),
@@ -209,6 +210,8 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/info/import", get(discovery::info_import))
         .route("/info/stores", get(discovery::info_stores))
+        .route("/info/stores/detail", get(discovery::info_stores_detail))
+        .route("/stores/{store}/{id}", delete(import::delete_from_store))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(METADATA_BODY_LIMIT));
     let legacy = Router::new()

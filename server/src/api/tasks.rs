@@ -8,10 +8,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::data::{TaskOrder, checked_source, claim_queued_for_import, fetch_into, start_import};
 use super::error::ApiError;
 use super::extract::{Identity, RawBody};
 use super::images::{create_image, load_visible};
+use super::import::{
+    Targets, TaskOrder, checked_source, claim_queued_for_import, fetch_into, start_import,
+};
 use crate::db::{Task, TaskQuery};
 use crate::time;
 
@@ -283,13 +285,16 @@ pub(crate) async fn create(
         kind: "import",
         input: raw_input,
     };
+    let targets = Targets::default_for(&state, None)?;
     let task = start_import(
         state,
         &identity,
         stored.image,
         owner,
+        glint_core::Status::Queued,
         order,
-        move |state, image| Box::pin(fetch_into(state, image, url)),
+        targets,
+        move |state, image, store| Box::pin(fetch_into(state, image, url, store)),
     )
     .await?;
     let mut response = (StatusCode::CREATED, Json(task_json(&task))).into_response();

@@ -200,6 +200,7 @@ async fn take_data(
         body,
         declared,
         expected.map(String::as_str),
+        state.stores.default_store(),
     )
     .await?;
     state
@@ -309,10 +310,10 @@ pub(crate) async fn download(
         }
         _ => return Err(ApiError::not_found_image(&image.id)),
     }
-    let (Some(size), Some(location)) = (image.size, image.locations.first()) else {
+    let Some(size) = image.size.filter(|_| !image.locations.is_empty()) else {
         return Err(ApiError::not_found_image(&image.id));
     };
-    let stream = state.store.read(&location.url, 0, size).await?;
+    let stream = state.stores.read(&image.locations, 0, size).await?;
     let mut response = Response::new(Body::from_stream(stream));
     let mut h = image_headers(&shown(&state, &identity, &stored));
     h.insert(

@@ -40,6 +40,15 @@ pub(crate) fn image_json(image: &Image, show_locations: bool) -> Value {
     if let Value::Object(core) = core {
         m.extend(core);
     }
+    // With several stores, each location names its store; `stores` lists them.
+    let stores: Vec<&str> = image
+        .locations
+        .iter()
+        .filter_map(|l| l.metadata.get("store").and_then(Value::as_str))
+        .collect();
+    if !stores.is_empty() {
+        m.insert("stores".into(), Value::String(stores.join(",")));
+    }
     if show_locations {
         m.insert(
             "locations".into(),

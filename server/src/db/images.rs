@@ -59,7 +59,8 @@ pub(crate) struct Upload {
     pub(crate) os_hash_algo: String,
     pub(crate) os_hash_value: String,
     pub(crate) virtual_size: Option<u64>,
-    pub(crate) location: String,
+    /// Where the data was written: one location per store.
+    pub(crate) locations: Vec<Location>,
 }
 
 /// A list filter.
@@ -461,13 +462,131 @@ impl Db {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let location = Location {
-            url: upload.location.clone(),
-            metadata: Default::default(),
-        };
-        write_locations(&mut tx, id, std::slice::from_ref(&location), now).await?;
+        write_locations(&mut tx, id, &upload.locations, now).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Adds a location to an active image (a copy in another store). `false` if the image is
+    /// no longer active or was deleted.
+    pub(crate) async fn add_location(
+        &self,
+        id: &str,
+        location: &Location,
+    ) -> Result<bool, DbError> {
+        let now = time::now_micros();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE images SET updated_at = $1, version = version + 1              WHERE id = $2 AND status IN ('active', 'deactivated') AND deleted = 0",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO image_locations (image_id, position, url, metadata, created_at)              SELECT $1, COALESCE(MAX(position), -1) + 1, $2, $3, $4 FROM image_locations              WHERE image_id = $1",
+        )
+        .bind(id)
+        .bind(&location.url)
+        .bind(serde_json::Value::Object(location.metadata.clone()).to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Removes one location of an image (by URL), keeping at least one. `false` if it was the
+    /// last or is gone.
+    pub(crate) async fn remove_location(&self, id: &str, url: &str) -> Result<bool, DbError> {
+        let now = time::now_micros();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "DELETE FROM image_locations WHERE image_id = $1 AND url = $2              AND (SELECT COUNT(*) FROM image_locations WHERE image_id = $1) > 1",
+        )
+        .bind(id)
+        .bind(url)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE images SET updated_at = $1, version = version + 1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Takes the image's import lock for a task, unless another import holds it; `owner` is
+    /// `<node>/<token>` like an upload's.
+    pub(crate) async fn take_import_lock(
+        &self,
+        image_id: &str,
+        task_id: &str,
+        owner: &str,
+    ) -> Result<Option<String>, DbError> {
+        let taken = sqlx::query(
+            "INSERT INTO image_import_locks (image_id, task_id, owner, taken_at)              VALUES ($1, $2, $3, $4) ON CONFLICT (image_id) DO NOTHING",
+        )
+        .bind(image_id)
+        .bind(task_id)
+        .bind(owner)
+        .bind(time::now_micros())
+        .execute(&self.pool)
+        .await?;
+        if taken.rows_affected() == 1 {
+            return Ok(None);
+        }
+        let holder = sqlx::query("SELECT task_id FROM image_import_locks WHERE image_id = $1")
+            .bind(image_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(Some(match holder {
+            Some(r) => r.try_get(0)?,
+            None => String::new(),
+        }))
+    }
+
+    pub(crate) async fn release_import_lock(
+        &self,
+        image_id: &str,
+        task_id: &str,
+    ) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM image_import_locks WHERE image_id = $1 AND task_id = $2")
+            .bind(image_id)
+            .bind(task_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Releases the import locks whose owner starts with `prefix` (a server's, at its start).
+    pub(crate) async fn release_import_locks(&self, prefix: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM image_import_locks WHERE owner LIKE $1 || '%'")
+            .bind(prefix)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Releases the import locks of servers not heard from since `alive_since`.
+    pub(crate) async fn release_orphaned_import_locks(
+        &self,
+        alive_since: i64,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "DELETE FROM image_import_locks WHERE NOT EXISTS (SELECT 1 FROM nodes              WHERE nodes.seen_at >= $1 AND image_import_locks.owner LIKE nodes.name || '/%')",
+        )
+        .bind(alive_since)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Records that `node` is alive now.

@@ -86,6 +86,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/shared/0006_metadefs.sql"),
         postgres: include_str!("../../migrations/shared/0006_metadefs.sql"),
     },
+    Migration {
+        version: 7,
+        name: "import_locks",
+        sqlite: include_str!("../../migrations/shared/0007_import_locks.sql"),
+        postgres: include_str!("../../migrations/shared/0007_import_locks.sql"),
+    },
 ];
 
 /// A connection pool and the backend behind it.

@@ -61,3 +61,152 @@ pub trait StoreWriter: Send {
     /// Makes the data durable and visible; returns its location.
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<String, StoreError>>;
 }
+
+/// One store of a deployment, as operators name and weigh it.
+#[derive(Debug, Clone)]
+pub struct NamedStore {
+    pub id: String,
+    pub description: Option<String>,
+    /// Reads prefer the heaviest store holding an image.
+    pub weight: i64,
+    /// Data is read from it, never written.
+    pub read_only: bool,
+    /// `file` or `s3`, as `/v2/info/stores/detail` names the kind.
+    pub kind: &'static str,
+    /// What `/v2/info/stores/detail` shows of its settings.
+    pub properties: serde_json::Value,
+    pub store: std::sync::Arc<dyn Store>,
+}
+
+/// Where image data can live: one store, or several named ones (Glance's multi-store, where
+/// each location names its store and `/v2/info/stores` lists them).
+#[derive(Debug)]
+pub struct Stores {
+    named: Vec<NamedStore>,
+    default: usize,
+    multi: bool,
+}
+
+/// The location metadata key naming a location's store.
+const STORE_KEY: &str = "store";
+
+impl Stores {
+    /// One store; locations carry no store name.
+    pub fn single(store: NamedStore) -> Stores {
+        Stores {
+            named: vec![store],
+            default: 0,
+            multi: false,
+        }
+    }
+
+    /// Several named stores; `default` (or the first) takes data no store was asked for.
+    pub fn multi(named: Vec<NamedStore>, default: Option<&str>) -> Result<Stores, String> {
+        if named.is_empty() {
+            return Err("no stores are configured".into());
+        }
+        for (i, s) in named.iter().enumerate() {
+            if named[..i].iter().any(|o| o.id == s.id) {
+                return Err(format!("store '{}' is configured twice", s.id));
+            }
+        }
+        let default = match default {
+            Some(id) => named
+                .iter()
+                .position(|s| s.id == id)
+                .ok_or_else(|| format!("the default store '{id}' is not configured"))?,
+            None => 0,
+        };
+        if named[default].read_only {
+            return Err(format!(
+                "the default store '{}' is read-only",
+                named[default].id
+            ));
+        }
+        Ok(Stores {
+            named,
+            default,
+            multi: true,
+        })
+    }
+
+    /// Whether stores are named (Glance's `enabled_backends`).
+    pub fn is_multi(&self) -> bool {
+        self.multi
+    }
+
+    pub fn default_store(&self) -> &NamedStore {
+        &self.named[self.default]
+    }
+
+    pub fn all(&self) -> &[NamedStore] {
+        &self.named
+    }
+
+    pub fn get(&self, id: &str) -> Option<&NamedStore> {
+        self.named.iter().find(|s| s.id == id)
+    }
+
+    /// The store a location is in: the one its metadata names, else the default.
+    pub fn holding(&self, location: &glint_core::Location) -> Option<&NamedStore> {
+        match location.metadata.get(STORE_KEY).and_then(|v| v.as_str()) {
+            Some(id) => self.get(id),
+            None => Some(self.default_store()),
+        }
+    }
+
+    /// The metadata of a location written to `store`.
+    pub fn metadata(&self, store: &NamedStore) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        if self.multi {
+            m.insert(STORE_KEY.into(), store.id.clone().into());
+        }
+        m
+    }
+
+    /// The image's locations in the order to read them: heaviest store first.
+    pub fn for_reading<'a>(
+        &'a self,
+        locations: &'a [glint_core::Location],
+    ) -> Vec<(&'a glint_core::Location, &'a NamedStore)> {
+        let mut found: Vec<_> = locations
+            .iter()
+            .filter_map(|l| self.holding(l).map(|s| (l, s)))
+            .collect();
+        found.sort_by_key(|(_, s)| std::cmp::Reverse(s.weight));
+        found
+    }
+
+    /// Reads `len` bytes from `offset` of an image's data from the first store that answers.
+    pub(crate) async fn read(
+        &self,
+        locations: &[glint_core::Location],
+        offset: u64,
+        len: u64,
+    ) -> Result<ByteStream, StoreError> {
+        let mut last = StoreError::NotFound("no location".into());
+        for (location, store) in self.for_reading(locations) {
+            match store.store.read(&location.url, offset, len).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => {
+                    tracing::warn!(store = %store.id, "cannot read {}: {e}", location.url);
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Removes the data at every location (logging what it cannot remove).
+    pub(crate) async fn delete_all(&self, locations: &[glint_core::Location]) {
+        for location in locations {
+            let Some(store) = self.holding(location) else {
+                tracing::warn!("no configured store holds {}", location.url);
+                continue;
+            };
+            if let Err(e) = store.store.delete(&location.url).await {
+                tracing::warn!(store = %store.id, "cannot delete data at {}: {e}", location.url);
+            }
+        }
+    }
+}

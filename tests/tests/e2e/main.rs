@@ -17,6 +17,7 @@ mod protections;
 mod python;
 mod quotas;
 mod s3;
+mod stores;
 mod tasks;
 mod ui;
 mod v1;

@@ -97,6 +97,7 @@ async fn the_web_ui_end_to_end() {
     concurrent_change_is_shown_not_overwritten(&b, &app, &edited).await;
     restore_from_history(&b, &app, &edited).await;
     violations_block_submit_and_replace_all_needs_confirmation(&b, &app, &edited).await;
+    typed_inputs_from_metadata_definitions(&b, &app).await;
     protected_image_cannot_be_deleted(&b, &app).await;
     list_sorts_filters_and_pages(&b, &app).await;
     log_out(&b).await;
@@ -258,6 +259,80 @@ async fn edit_properties_with_preview(b: &Browser, app: &TestApp) -> String {
     assert_eq!(image["d"], "4");
     assert_eq!(image["e"], "5");
     id
+}
+
+/// A key with a metadata definition gets a typed input and a note when its value does not fit.
+async fn typed_inputs_from_metadata_definitions(b: &Browser, app: &TestApp) {
+    let (status, ns) = call(
+        app,
+        Method::POST,
+        "/v2/metadefs/namespaces",
+        Some(json!({
+            "namespace": "Glint::UITest", "visibility": "public",
+            "resource_type_associations": [{"name": "OS::Glance::Image", "prefix": "hw_"}],
+            "properties": {
+                "watchdog_action": {"type": "string", "title": "Watchdog Action",
+                    "enum": ["disabled", "reset", "poweroff"]},
+                "cpu_cores": {"type": "integer", "title": "CPU cores", "minimum": 1, "maximum": 64}
+            }
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{ns}");
+    let id = create(
+        app,
+        json!({"name": "ui-metadefs", "hw_watchdog_action": "reset"}),
+    )
+    .await;
+    b.goto(&app.url(&format!("/#/images/{id}/properties")))
+        .await;
+    let choice = "tr[data-key=hw_watchdog_action] select[data-test=value]";
+    b.wait_for(choice).await;
+    let options = b
+        .js(
+            "return [...document.querySelectorAll(arguments[0] + ' option')].map(o => o.value)",
+            json!([choice]),
+        )
+        .await;
+    assert_eq!(options, json!(["disabled", "reset", "poweroff"]));
+    b.js(
+        "const s = document.querySelector(arguments[0]); s.value = 'poweroff'; \
+         s.dispatchEvent(new Event('change', {bubbles: true}))",
+        json!([choice]),
+    )
+    .await;
+    b.click("[data-test=add-row]").await;
+    b.fill("tr[data-state=blank] [data-test=key]", "hw_cpu_cores")
+        .await;
+    let cores = "tr[data-key=hw_cpu_cores] input[type=number][data-test=value]";
+    b.fill(cores, "0").await;
+    b.wait_text(
+        "tr[data-key=hw_cpu_cores] [data-test=def-warning]",
+        "at least 1",
+    )
+    .await;
+    b.wait_text(
+        "tr[data-key=hw_cpu_cores] [data-test=def-hint]",
+        "CPU cores (Glint::UITest)",
+    )
+    .await;
+    b.click("[data-test=review]").await;
+    b.wait_text("[data-test=misfits]", "hw_cpu_cores must be at least 1")
+        .await;
+    b.screenshot("properties-metadefs").await;
+    b.fill(cores, "8").await;
+    b.click("[data-test=review]").await;
+    b.wait_for("[data-test=plan]").await;
+    let misfits = b
+        .js("return document.querySelectorAll('[data-test=misfits], [data-test=def-warning]').length", json!([]))
+        .await;
+    assert_eq!(misfits, json!(0));
+    b.click("[data-test=submit]").await;
+    b.wait_text("[data-test=saved]", "1 added, 1 changed, 0 removed")
+        .await;
+    let image = show(app, &id).await;
+    assert_eq!(image["hw_watchdog_action"], "poweroff");
+    assert_eq!(image["hw_cpu_cores"], "8");
 }
 
 async fn concurrent_change_is_shown_not_overwritten(b: &Browser, app: &TestApp, id: &str) {

@@ -1,0 +1,671 @@
+//! Imports: `POST /v2/images/{id}/import` with `glance-direct` (staged data), `web-download`
+//! (a URI the server fetches) and `copy-image` (an active image's data into more stores), and
+//! the legacy import task. Each runs in the background under a task, which records its outcome,
+//! and under the image's import lock: one import at a time per image (409 otherwise).
+//!
+//! With several stores, an import goes to the stores the request names (`stores`,
+//! `all_stores`, or the `X-Image-Meta-Store` header; the default store otherwise): the data is
+//! written to the first and copied from there to the others, each copy hashed and inspected
+//! again. With `all_stores_must_succeed` (the default) one failed store fails the import and
+//! leaves nothing behind; without it the import succeeds where it could and the task names the
+//! stores that failed.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use futures_util::future::BoxFuture;
+use glint_core::{Image, Location, Status};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::data::{
+    Ingested, Intake, UploadGuard, finish, ingest, storage_room, store_header, target_store,
+};
+use super::error::ApiError;
+use super::extract::{Identity, RawBody};
+use super::images::{load_visible, load_writable};
+
+#[derive(Debug, serde::Deserialize)]
+struct ImportMethod {
+    name: String,
+    /// The `web-download` source.
+    #[serde(default)]
+    uri: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ImportBody {
+    method: ImportMethod,
+    #[serde(default)]
+    stores: Option<Vec<String>>,
+    #[serde(default)]
+    all_stores: Option<bool>,
+    #[serde(default)]
+    all_stores_must_succeed: Option<bool>,
+}
+
+/// The stores an import writes to, first one first.
+#[derive(Debug, Clone)]
+pub(crate) struct Targets {
+    pub(crate) stores: Vec<String>,
+    pub(crate) must_succeed: bool,
+}
+
+impl Targets {
+    /// The default store (or the one the header names), nothing else.
+    pub(crate) fn default_for(state: &AppState, header: Option<&str>) -> Result<Targets, ApiError> {
+        Ok(Targets {
+            stores: vec![target_store(state, header)?.id.clone()],
+            must_succeed: true,
+        })
+    }
+}
+
+/// Reads the target stores of an import request.
+fn targets(state: &AppState, body: &ImportBody, header: Option<&str>) -> Result<Targets, ApiError> {
+    let all = body.all_stores.unwrap_or(false);
+    let must_succeed = body.all_stores_must_succeed.unwrap_or(true);
+    let listed = body.stores.as_deref().filter(|s| !s.is_empty());
+    if (all || listed.is_some()) && !state.stores.is_multi() {
+        return Err(ApiError::BadRequest(
+            "Multi backend is not supported at this site: 'stores' and 'all_stores' cannot be used."
+                .into(),
+        ));
+    }
+    let stores = match (all, listed) {
+        (true, Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "'stores' and 'all_stores' cannot be given together.".into(),
+            ));
+        }
+        (true, None) => state
+            .stores
+            .all()
+            .iter()
+            .filter(|s| !s.read_only)
+            .map(|s| s.id.clone())
+            .collect(),
+        (false, Some(ids)) => {
+            let mut out: Vec<String> = Vec::with_capacity(ids.len());
+            for id in ids {
+                let store = target_store(state, Some(id))?;
+                if !out.contains(&store.id) {
+                    out.push(store.id.clone());
+                }
+            }
+            out
+        }
+        (false, None) => vec![target_store(state, header)?.id.clone()],
+    };
+    Ok(Targets {
+        stores,
+        must_succeed,
+    })
+}
+
+/// `POST /v2/images/{id}/import`.
+pub(crate) async fn import(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    let body: ImportBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid import request: {e}")))?;
+    let header = store_header(&headers)?;
+    match body.method.name.as_str() {
+        "glance-direct" | "web-download" => {}
+        "copy-image" => return copy_image(state, identity, &id, &body, header).await,
+        "glance-download" => {
+            return Err(ApiError::NotFound(
+                "Import method glance-download is not enabled at this site.".into(),
+            ));
+        }
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "Unknown import method name '{other}'."
+            )));
+        }
+    }
+    let image = load_writable(&state, &identity, &id).await?.image;
+    let targets = targets(&state, &body, header)?;
+    if body.method.name == "web-download" {
+        let uri =
+            body.method.uri.clone().ok_or_else(|| {
+                ApiError::BadRequest("The web-download method needs a 'uri'.".into())
+            })?;
+        let url = checked_source(&state, &uri)?;
+        let owner = claim_queued_for_import(&state, &image).await?;
+        let method = json!({"method": {"name": "web-download", "uri": uri}});
+        let order = TaskOrder::image_import(&image, method, &targets);
+        start_import(
+            state,
+            &identity,
+            image,
+            owner,
+            Status::Queued,
+            order,
+            targets,
+            move |state, image, store| Box::pin(fetch_into(state, image, url, store)),
+        )
+        .await?;
+        return Ok(StatusCode::ACCEPTED);
+    }
+    if image.disk_format.is_none() || image.container_format.is_none() {
+        return Err(ApiError::Conflict(
+            "'disk_format' and 'container_format' must be set before import.".into(),
+        ));
+    }
+    if image.status != Status::Uploading {
+        return Err(ApiError::Conflict(format!(
+            "Image {} is not in the uploading state: it is {}.",
+            image.id, image.status
+        )));
+    }
+    let owner = format!("{}/{}", state.node, uuid::Uuid::new_v4().simple());
+    if !state
+        .db
+        .transition(
+            &image.id,
+            &[Status::Uploading],
+            Status::Importing,
+            Some(&owner),
+        )
+        .await?
+    {
+        return Err(ApiError::Conflict(format!(
+            "Image {} is already being imported.",
+            image.id
+        )));
+    }
+    let staged = state.staging.location_of(&image.id);
+    let method = json!({"method": {"name": "glance-direct"}});
+    let order = TaskOrder::image_import(&image, method, &targets);
+    start_import(
+        state,
+        &identity,
+        image,
+        owner,
+        Status::Uploading,
+        order,
+        targets,
+        move |state, image, store| {
+            Box::pin(async move {
+                let result = async {
+                    let room = storage_room(&state, &image, image.size).await?;
+                    let stream = state.staging.read(&staged, 0, u64::MAX).await?;
+                    let intake =
+                        Intake::checked(&state, named(&state, &store), &image, image.size, room);
+                    ingest(&state, intake, stream).await
+                }
+                .await;
+                if let Err(e) = state.staging.delete(&staged).await {
+                    tracing::warn!(image = %image.id, "cannot remove staged data: {e}");
+                }
+                result
+            })
+        },
+    )
+    .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// What a task records about the request that started it.
+pub(crate) struct TaskOrder {
+    /// `api_image_import` for `POST /v2/images/{id}/import`, `import` for `POST /v2/tasks`.
+    pub(crate) kind: &'static str,
+    pub(crate) input: Value,
+}
+
+impl TaskOrder {
+    fn image_import(image: &Image, import_req: Value, targets: &Targets) -> TaskOrder {
+        TaskOrder {
+            kind: "api_image_import",
+            input: json!({
+                "image_id": image.id,
+                "import_req": import_req,
+                "backend": targets.stores,
+            }),
+        }
+    }
+}
+
+/// Records a task for an import of `image`, takes the image's import lock for it (409 if
+/// another import holds it), and runs `work` in the background; the task records its outcome
+/// (`work`'s result, or the reason it failed) and the lock is released after.
+async fn run_task(
+    state: &AppState,
+    identity: &Identity,
+    image: &Image,
+    order: TaskOrder,
+    work: impl FnOnce(AppState, String) -> BoxFuture<'static, Result<Value, ApiError>> + Send + 'static,
+) -> Result<crate::db::Task, ApiError> {
+    let now = crate::time::now_micros();
+    let task = crate::db::Task {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: order.kind.into(),
+        status: "processing".into(),
+        owner: image.owner.clone(),
+        image_id: Some(image.id.clone()),
+        request_id: Some(identity.request_id.clone()),
+        user_id: identity.user_id.clone(),
+        input: order.input,
+        result: None,
+        message: String::new(),
+        created_at: now,
+        updated_at: now,
+        expires_at: None,
+    };
+    let lock_owner = format!("{}/{}", state.node, task.id);
+    if let Some(holder) = state
+        .db
+        .take_import_lock(&image.id, &task.id, &lock_owner)
+        .await?
+    {
+        return Err(ApiError::Conflict(format!(
+            "Image {} has an import in progress (task {holder}); try again when it ends.",
+            image.id
+        )));
+    }
+    if let Err(e) = state.db.start_task(&task).await {
+        let _ = state.db.release_import_lock(&image.id, &task.id).await;
+        return Err(e.into());
+    }
+    let (state, task_id, image_id) = (state.clone(), task.id.clone(), image.id.clone());
+    tokio::spawn(async move {
+        let result = work(state.clone(), task_id.clone()).await;
+        let (status, message, outcome) = match result {
+            Ok(outcome) => ("success", String::new(), outcome),
+            Err(e) => {
+                tracing::warn!(image = %image_id, "import failed: {e}");
+                ("failure", e.to_string(), json!({"image_id": image_id}))
+            }
+        };
+        if let Err(e) = state
+            .db
+            .finish_task(&task_id, status, &message, Some(&outcome))
+            .await
+        {
+            tracing::error!(task = %task_id, "cannot record the import's outcome: {e}");
+        }
+        if let Err(e) = state.db.release_import_lock(&image_id, &task_id).await {
+            tracing::error!(image = %image_id, "cannot release the import lock: {e}");
+        }
+    });
+    Ok(task)
+}
+
+/// Runs an import of data into an image already `importing` under `owner` (from `was`):
+/// `work` writes the data to the first target store; it is then copied to the others, and
+/// becomes the image's (`active`). A failure puts the image back to `queued`. If the task
+/// cannot start, the image goes back to `was`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn start_import(
+    state: AppState,
+    identity: &Identity,
+    image: Image,
+    owner: String,
+    was: Status,
+    order: TaskOrder,
+    targets: Targets,
+    work: impl FnOnce(AppState, Image, String) -> BoxFuture<'static, Result<Ingested, ApiError>>
+    + Send
+    + 'static,
+) -> Result<crate::db::Task, ApiError> {
+    let image_id = image.id.clone();
+    let started = run_task(&state, identity, &image.clone(), order, move |state, _| {
+        Box::pin(async move {
+            let mut guard = UploadGuard {
+                state: state.clone(),
+                id: image.id.clone(),
+                from: Status::Importing,
+                armed: true,
+            };
+            let first = targets.stores[0].clone();
+            let result = async {
+                let mut data = work(state.clone(), image.clone(), first.clone()).await?;
+                let (copies, failed) =
+                    copy_everywhere(&state, &image, &data, &targets.stores[1..], &targets).await?;
+                data.locations.extend(copies);
+                finish(&state, &image, Status::Importing, &owner, data).await?;
+                Ok(outcome(&state, &image, &targets, &failed))
+            }
+            .await;
+            guard.armed = result.is_err();
+            result
+        })
+    })
+    .await;
+    if started.is_err() {
+        let _ = state
+            .db
+            .transition(&image_id, &[Status::Importing], was, None)
+            .await;
+    }
+    started
+}
+
+/// A finished import's task result.
+fn outcome(state: &AppState, image: &Image, targets: &Targets, failed: &[String]) -> Value {
+    let mut v = json!({"image_id": image.id});
+    if state.stores.is_multi() {
+        let done: Vec<&String> = targets
+            .stores
+            .iter()
+            .filter(|s| !failed.contains(s))
+            .collect();
+        v["stores"] = json!(done);
+        v["failed_stores"] = json!(failed);
+    }
+    v
+}
+
+/// Copies data just written (`data`, not yet the image's) into `stores`. With
+/// `must_succeed`, the first failure removes every copy and the data itself and fails;
+/// otherwise failed stores are listed.
+async fn copy_everywhere(
+    state: &AppState,
+    image: &Image,
+    data: &Ingested,
+    stores: &[String],
+    targets: &Targets,
+) -> Result<(Vec<Location>, Vec<String>), ApiError> {
+    let (md5, sha512) = data
+        .digests
+        .clone()
+        .ok_or_else(|| ApiError::Internal("no digests".into()))?;
+    let source = Source {
+        locations: data.locations.clone(),
+        size: data.size,
+        md5,
+        sha512,
+    };
+    let mut copies = Vec::new();
+    let mut failed = Vec::new();
+    for id in stores {
+        match copy_to(state, image, &source, id).await {
+            Ok(location) => copies.push(location),
+            Err(e) if targets.must_succeed => {
+                state.stores.delete_all(&copies).await;
+                state.stores.delete_all(&data.locations).await;
+                return Err(ApiError::BadRequest(format!(
+                    "Import to store {id} failed: {e}"
+                )));
+            }
+            Err(e) => {
+                tracing::warn!(image = %image.id, store = %id, "import to this store failed: {e}");
+                failed.push(id.clone());
+            }
+        }
+    }
+    Ok((copies, failed))
+}
+
+/// Data to copy: where it is and what it must hash to.
+struct Source {
+    locations: Vec<Location>,
+    size: u64,
+    md5: String,
+    sha512: String,
+}
+
+/// Copies an image's data into store `id`, hashed and inspected again; a copy whose digests
+/// differ from the source's is removed and refused.
+async fn copy_to(
+    state: &AppState,
+    image: &Image,
+    source: &Source,
+    id: &str,
+) -> Result<Location, ApiError> {
+    let stream = state.stores.read(&source.locations, 0, source.size).await?;
+    let intake = Intake::checked(state, named(state, id), image, Some(source.size), None);
+    let copied = ingest(state, intake, stream).await?;
+    let location = copied
+        .locations
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Internal("a copy without a location".into()))?;
+    if copied.digests != Some((source.md5.clone(), source.sha512.clone())) {
+        state
+            .stores
+            .delete_all(std::slice::from_ref(&location))
+            .await;
+        return Err(ApiError::Internal(format!(
+            "the copy in store {id} does not hash as the image's data"
+        )));
+    }
+    Ok(location)
+}
+
+/// `copy-image`: an administrator copies an active image's data into more stores. The image
+/// stays active meanwhile; each copy is added as a location when the task ends.
+async fn copy_image(
+    state: AppState,
+    identity: Identity,
+    id: &str,
+    body: &ImportBody,
+    header: Option<&str>,
+) -> Result<StatusCode, ApiError> {
+    let stored = load_visible(&state, &identity, id).await?;
+    if !identity.caller.is_admin() {
+        return Err(ApiError::Forbidden(
+            "You are not authorized to complete copy_image action.".into(),
+        ));
+    }
+    if !state.stores.is_multi() {
+        return Err(ApiError::Conflict(
+            "copy-image needs several stores: this site has one.".into(),
+        ));
+    }
+    let image = stored.image;
+    if image.status != Status::Active {
+        return Err(ApiError::Conflict(format!(
+            "Image {} must be active to be copied: it is {}.",
+            image.id, image.status
+        )));
+    }
+    let (Some(size), Some(md5), Some(sha512)) = (
+        image.size,
+        image.checksum.clone(),
+        image.os_hash_value.clone(),
+    ) else {
+        return Err(ApiError::Conflict(format!(
+            "Image {} has no data to copy.",
+            image.id
+        )));
+    };
+    let mut targets = targets(&state, body, header)?;
+    let held: Vec<String> = image
+        .locations
+        .iter()
+        .filter_map(|l| state.stores.holding(l).map(|s| s.id.clone()))
+        .collect();
+    if body.stores.is_some() {
+        if let Some(already) = targets.stores.iter().find(|s| held.contains(s)) {
+            return Err(ApiError::Conflict(format!(
+                "Image {} is already present in store {already}.",
+                image.id
+            )));
+        }
+    } else {
+        targets.stores.retain(|s| !held.contains(s));
+    }
+    if targets.stores.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "Image {} is already in every store.",
+            image.id
+        )));
+    }
+    let source = Source {
+        locations: image.locations.clone(),
+        size,
+        md5,
+        sha512,
+    };
+    let method = json!({"method": {"name": "copy-image"}});
+    let order = TaskOrder::image_import(&image, method, &targets);
+    let task_image = image.clone();
+    run_task(&state, &identity, &image, order, move |state, _| {
+        Box::pin(async move {
+            let image = task_image;
+            let mut copies = Vec::new();
+            let mut failed = Vec::new();
+            for id in &targets.stores {
+                match copy_to(&state, &image, &source, id).await {
+                    Ok(location) => copies.push(location),
+                    Err(e) if targets.must_succeed => {
+                        state.stores.delete_all(&copies).await;
+                        return Err(ApiError::BadRequest(format!(
+                            "Copying to store {id} failed: {e}"
+                        )));
+                    }
+                    Err(e) => {
+                        tracing::warn!(image = %image.id, store = %id, "copy failed: {e}");
+                        failed.push(id.clone());
+                    }
+                }
+            }
+            for (i, location) in copies.iter().enumerate() {
+                if !state.db.add_location(&image.id, location).await? {
+                    state.stores.delete_all(&copies[i..]).await;
+                    return Err(ApiError::Gone(
+                        "The image was deleted or deactivated while it was being copied.".into(),
+                    ));
+                }
+            }
+            Ok(outcome(&state, &image, &targets, &failed))
+        })
+    })
+    .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// A store chosen when the import was asked for (checked then), by id.
+fn named<'a>(state: &'a AppState, id: &str) -> &'a crate::store::NamedStore {
+    state
+        .stores
+        .get(id)
+        .unwrap_or_else(|| state.stores.default_store())
+}
+
+/// Parses and checks a URI the server is asked to fetch: it must pass the guard's filtering
+/// (scheme, port, allowed hosts); resolved addresses and redirects are checked as it is fetched.
+pub(crate) fn checked_source(state: &AppState, uri: &str) -> Result<reqwest::Url, ApiError> {
+    let url = reqwest::Url::parse(uri)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid URI for web-download: {e}")))?;
+    state.web_guard.check(&url).map_err(|why| {
+        ApiError::BadRequest(format!(
+            "URI for web-download does not pass filtering: {why}"
+        ))
+    })?;
+    Ok(url)
+}
+
+/// Moves a `queued` image to `importing` under a fresh owner token, or says why it cannot.
+pub(crate) async fn claim_queued_for_import(
+    state: &AppState,
+    image: &Image,
+) -> Result<String, ApiError> {
+    if image.disk_format.is_none() || image.container_format.is_none() {
+        return Err(ApiError::Conflict(
+            "'disk_format' and 'container_format' must be set before import.".into(),
+        ));
+    }
+    let owner = format!("{}/{}", state.node, uuid::Uuid::new_v4().simple());
+    if image.status != Status::Queued
+        || !state
+            .db
+            .transition(
+                &image.id,
+                &[Status::Queued],
+                Status::Importing,
+                Some(&owner),
+            )
+            .await?
+    {
+        return Err(ApiError::Conflict(format!(
+            "Image {} must be queued for web-download: it is {}.",
+            image.id, image.status
+        )));
+    }
+    Ok(owner)
+}
+
+/// Streams `url` into the image's data in `store` through hashing, inspection and the quota.
+pub(crate) async fn fetch_into(
+    state: AppState,
+    image: Image,
+    url: reqwest::Url,
+    store: String,
+) -> Result<Ingested, ApiError> {
+    let response = state
+        .web_client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("web-download failed: {e}")))?;
+    if !response.status().is_success() {
+        return Err(ApiError::BadRequest(format!(
+            "web-download failed: the source answered {}",
+            response.status()
+        )));
+    }
+    let declared = response.content_length();
+    let room = storage_room(&state, &image, declared).await?;
+    let intake = Intake::checked(&state, named(&state, &store), &image, declared, room);
+    ingest(&state, intake, Box::pin(response.bytes_stream())).await
+}
+
+/// `DELETE /v2/stores/{store}/{image}` (administrators): removes an image's data from one
+/// store, as long as another store keeps a copy.
+pub(crate) async fn delete_from_store(
+    State(state): State<AppState>,
+    identity: Identity,
+    Path((store_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if !state.stores.is_multi() {
+        return Err(ApiError::NotFound(
+            "Multi backend is not supported at this site.".into(),
+        ));
+    }
+    if !identity.caller.is_admin() {
+        return Err(ApiError::Forbidden(
+            "You are not authorized to complete delete_image_location action.".into(),
+        ));
+    }
+    let store = state
+        .stores
+        .get(&store_id)
+        .ok_or_else(|| ApiError::NotFound(format!("Unknown store {store_id}.")))?;
+    let image = load_visible(&state, &identity, &id).await?.image;
+    if image.status != Status::Active {
+        return Err(ApiError::Conflict(format!(
+            "Image {id} must be active to be deleted from a store: it is {}.",
+            image.status
+        )));
+    }
+    let Some(location) = image
+        .locations
+        .iter()
+        .find(|l| state.stores.holding(l).is_some_and(|s| s.id == store.id))
+    else {
+        return Err(ApiError::NotFound(format!(
+            "Image {id} is not present in store {store_id}."
+        )));
+    };
+    if store.read_only {
+        return Err(ApiError::Conflict(format!(
+            "Store {store_id} is read-only: its data cannot be deleted."
+        )));
+    }
+    if !state.db.remove_location(&id, &location.url).await? {
+        return Err(ApiError::Conflict(format!(
+            "Store {store_id} holds the only copy of image {id}; delete the image instead."
+        )));
+    }
+    state
+        .stores
+        .delete_all(std::slice::from_ref(location))
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}

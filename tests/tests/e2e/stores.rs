@@ -1,0 +1,492 @@
+//! Several stores (Glance's multi-store): listing them, choosing one for an upload, importing
+//! into several at once, copy-image between them, deleting from one, reading from the
+//! heaviest, and one import at a time per image.
+
+use std::time::{Duration, Instant};
+
+use md5::Digest;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::harness::{TestApp, list_files};
+use glint_server::config::StoreConfig;
+
+fn store(id: &str, weight: i64, read_only: bool) -> StoreConfig {
+    StoreConfig {
+        id: id.into(),
+        kind: "fs".into(),
+        path: None,
+        description: Some(format!("The {id} store")),
+        weight,
+        read_only,
+    }
+}
+
+async fn multi_store_app() -> TestApp {
+    TestApp::sqlite_with(|c| {
+        c.stores = vec![
+            store("slow", 10, false),
+            store("fast", 100, false),
+            store("archive", 0, true),
+        ];
+        c.default_store = Some("fast".into());
+    })
+    .await
+}
+
+async fn call(
+    app: &TestApp,
+    who: Option<(&str, &str)>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut r = app.request(method, path);
+    if let Some((project, roles)) = who {
+        r = r.header("X-Tenant-Id", project).header("X-Roles", roles);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.expect("request");
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn files_in(app: &TestApp, store: &str) -> Vec<String> {
+    list_files(&app.data.0.join("stores").join(store))
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains(".partial"))
+        .map(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+async fn new_image(app: &TestApp) -> String {
+    app.create(json!({"name": "multi", "disk_format": "raw", "container_format": "bare"}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+/// Waits for the newest ended import task of an image.
+async fn ended_task(app: &TestApp, id: &str, count: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, tasks) = call(
+            app,
+            None,
+            Method::GET,
+            &format!("/v2/images/{id}/tasks"),
+            None,
+        )
+        .await;
+        let ended: Vec<Value> = tasks["tasks"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter(|t| t["status"] != "processing" && t["status"] != "pending")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ended.len() >= count {
+            return ended[0].clone();
+        }
+        assert!(Instant::now() < deadline, "import never ended: {tasks}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+async fn import(
+    app: &TestApp,
+    who: Option<(&str, &str)>,
+    id: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    call(
+        app,
+        who,
+        Method::POST,
+        &format!("/v2/images/{id}/import"),
+        Some(body),
+    )
+    .await
+}
+
+async fn stage(app: &TestApp, id: &str, data: &[u8]) {
+    let r = app
+        .request(Method::PUT, &format!("/v2/images/{id}/stage"))
+        .header("Content-Type", "application/octet-stream")
+        .body(data.to_vec())
+        .send()
+        .await
+        .expect("stage");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_are_listed_chosen_copied_and_emptied() {
+    let app = multi_store_app().await;
+    let member = Some(("p1", "member,reader"));
+
+    // Discovery.
+    let (status, info) = call(&app, member, Method::GET, "/v2/info/stores", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        info["stores"],
+        json!([
+            {"id": "slow", "description": "The slow store"},
+            {"id": "fast", "description": "The fast store", "default": "true"},
+            {"id": "archive", "description": "The archive store", "read-only": "true"}
+        ])
+    );
+    let (status, _) = call(&app, member, Method::GET, "/v2/info/stores/detail", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, detail) = call(&app, None, Method::GET, "/v2/info/stores/detail", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["stores"][1]["type"], "file");
+    assert_eq!(detail["stores"][1]["weight"], 100);
+    let (_, methods) = call(&app, None, Method::GET, "/v2/info/import", None).await;
+    assert_eq!(
+        methods["import-methods"]["value"],
+        json!(["glance-direct", "web-download", "copy-image"])
+    );
+    let r = app
+        .request(Method::POST, "/v2/images")
+        .json(&json!({"name": "h"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(
+        r.headers()["openstack-image-store-ids"].to_str().ok(),
+        Some("slow,fast")
+    );
+
+    // An upload goes to the store asked for; unknown and read-only stores are refused.
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    let id = new_image(&app).await;
+    for (asked, want) in [("nowhere", "not found"), ("archive", "read-only")] {
+        let r = app
+            .request(Method::PUT, &format!("/v2/images/{id}/file"))
+            .header("Content-Type", "application/octet-stream")
+            .header("X-Image-Meta-Store", asked)
+            .body(data.clone())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(r.text().await.unwrap_or_default().contains(want));
+    }
+    assert_eq!(app.show(&id).await["status"], "queued");
+    let r = app
+        .request(Method::PUT, &format!("/v2/images/{id}/file"))
+        .header("Content-Type", "application/octet-stream")
+        .header("X-Image-Meta-Store", "slow")
+        .body(data.clone())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let image = app.show(&id).await;
+    assert_eq!(image["stores"], "slow");
+    assert_eq!(files_in(&app, "slow"), [id.as_str()]);
+    assert!(files_in(&app, "fast").is_empty());
+
+    // copy-image: administrators only; into the stores named, hashed again.
+    let copy = json!({"method": {"name": "copy-image"}, "stores": ["fast"]});
+    let (status, _) = import(&app, member, &id, copy.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a member does not see another's private image"
+    );
+    let (status, body) = import(&app, None, &id, copy.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let task = ended_task(&app, &id, 1).await;
+    assert_eq!(task["status"], "success", "{task}");
+    assert_eq!(task["result"]["stores"], json!(["fast"]));
+    let image = app.show(&id).await;
+    assert_eq!(image["stores"], "slow,fast");
+    assert_eq!(image["status"], "active");
+    assert_eq!(files_in(&app, "fast"), [id.as_str()]);
+    let (status, _) = import(&app, None, &id, copy).await;
+    assert_eq!(status, StatusCode::CONFLICT, "already there");
+    let (status, _) = import(
+        &app,
+        None,
+        &id,
+        json!({"method": {"name": "copy-image"}, "all_stores": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "in every writable store");
+    let (status, _) = import(
+        &app,
+        None,
+        &id,
+        json!({"method": {"name": "copy-image"}, "stores": ["fast"], "all_stores": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Reads come from the heaviest store: with its copy gone, the lighter one serves.
+    let body = app
+        .get(&format!("/v2/images/{id}/file"))
+        .await
+        .bytes()
+        .await
+        .expect("data");
+    assert_eq!(body.as_ref(), data.as_slice());
+    std::fs::remove_file(app.data.0.join("stores").join("fast").join(&id)).expect("remove");
+    let body = app
+        .get(&format!("/v2/images/{id}/file"))
+        .await
+        .bytes()
+        .await
+        .expect("data");
+    assert_eq!(
+        md5::Md5::digest(&body),
+        md5::Md5::digest(&data),
+        "read from slow"
+    );
+
+    // Deleting from a store: administrators, a store that has it, never the last copy.
+    let (status, _) = call(
+        &app,
+        member,
+        Method::DELETE,
+        &format!("/v2/stores/slow/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        &app,
+        None,
+        Method::DELETE,
+        &format!("/v2/stores/archive/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &app,
+        None,
+        Method::DELETE,
+        &format!("/v2/stores/nowhere/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &app,
+        None,
+        Method::DELETE,
+        &format!("/v2/stores/slow/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(app.show(&id).await["stores"], "fast");
+    assert!(
+        files_in(&app, "slow").is_empty(),
+        "the data is gone from slow"
+    );
+    let (status, _) = call(
+        &app,
+        None,
+        Method::DELETE,
+        &format!("/v2/stores/fast/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "the only copy stays");
+
+    // A copy whose source data is gone fails, and the image keeps what it had.
+    let (status, _) = import(
+        &app,
+        None,
+        &id,
+        json!({"method": {"name": "copy-image"}, "stores": ["slow"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(ended_task(&app, &id, 2).await["status"], "failure");
+    assert_eq!(app.show(&id).await["stores"], "fast");
+    assert!(files_in(&app, "slow").is_empty(), "no partial copy is left");
+
+    // Deleting an image removes its data from every store.
+    let id = new_image(&app).await;
+    assert!(app.upload(&id, data.clone()).await.status().is_success());
+    let (status, _) = import(
+        &app,
+        None,
+        &id,
+        json!({"method": {"name": "copy-image"}, "all_stores": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(ended_task(&app, &id, 1).await["status"], "success");
+    assert_eq!(app.show(&id).await["stores"], "fast,slow");
+    let r = app
+        .request(Method::DELETE, &format!("/v2/images/{id}"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(!files_in(&app, "slow").contains(&id) && !files_in(&app, "fast").contains(&id));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_into_several_stores_all_or_some() {
+    let app = multi_store_app().await;
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 241) as u8).collect();
+
+    // glance-direct into every writable store.
+    let id = new_image(&app).await;
+    stage(&app, &id, &data).await;
+    let (status, body) = import(
+        &app,
+        None,
+        &id,
+        json!({"method": {"name": "glance-direct"}, "all_stores": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let task = ended_task(&app, &id, 1).await;
+    assert_eq!(task["status"], "success", "{task}");
+    let image = app.show(&id).await;
+    assert_eq!(image["stores"], "slow,fast");
+    assert_eq!(image["checksum"], format!("{:x}", md5::Md5::digest(&data)));
+    assert_eq!(files_in(&app, "slow"), [id.as_str()]);
+    assert_eq!(files_in(&app, "fast"), [id.as_str()]);
+
+    // Bad requests about stores.
+    let id2 = new_image(&app).await;
+    stage(&app, &id2, &data).await;
+    for body in [
+        json!({"method": {"name": "glance-direct"}, "stores": ["nowhere"]}),
+        json!({"method": {"name": "glance-direct"}, "stores": ["archive"]}),
+    ] {
+        let (status, _) = import(&app, None, &id2, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    assert_eq!(app.show(&id2).await["status"], "uploading", "still staged");
+
+    // A store that fails: with all_stores_must_succeed the import fails and leaves nothing.
+    std::fs::remove_dir_all(app.data.0.join("stores").join("slow")).expect("break slow");
+    let (status, _) = import(
+        &app,
+        None,
+        &id2,
+        json!({"method": {"name": "glance-direct"},
+        "stores": ["fast", "slow"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = ended_task(&app, &id2, 1).await;
+    assert_eq!(task["status"], "failure", "{task}");
+    assert!(
+        task["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("slow"),
+        "{task}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.show(&id2).await["status"] != "queued" {
+        assert!(Instant::now() < deadline, "the image stays importing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !files_in(&app, "fast").contains(&id2),
+        "nothing left in fast"
+    );
+    // Without it, the import succeeds where it can and the task names the failed store.
+    let id3 = new_image(&app).await;
+    stage(&app, &id3, &data).await;
+    let (status, _) = import(
+        &app,
+        None,
+        &id3,
+        json!({"method": {"name": "glance-direct"},
+        "stores": ["fast", "slow"], "all_stores_must_succeed": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = ended_task(&app, &id3, 1).await;
+    assert_eq!(task["status"], "success", "{task}");
+    assert_eq!(task["result"]["failed_stores"], json!(["slow"]));
+    assert_eq!(app.show(&id3).await["stores"], "fast");
+
+    // One import at a time: an import in progress (its lock held by a live server) blocks
+    // another with 409.
+    let pool = sqlx::AnyPool::connect(&format!(
+        "sqlite://{}",
+        app.database_url.trim_start_matches("sqlite:")
+    ))
+    .await
+    .expect("connect");
+    sqlx::query("INSERT INTO image_import_locks (image_id, task_id, owner, taken_at) VALUES ($1, 't-1', 'glint/x', 0)")
+        .bind(&id3)
+        .execute(&pool)
+        .await
+        .expect("lock");
+    pool.close().await;
+    let (status, body) = import(
+        &app,
+        None,
+        &id3,
+        json!({"method": {"name": "copy-image"}, "stores": ["slow"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("import in progress"), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_store_sites_refuse_store_choices() {
+    let app = TestApp::sqlite().await;
+    let (status, _) = call(&app, None, Method::GET, "/v2/info/stores", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, methods) = call(&app, None, Method::GET, "/v2/info/import", None).await;
+    assert_eq!(
+        methods["import-methods"]["value"],
+        json!(["glance-direct", "web-download"])
+    );
+    let id = new_image(&app).await;
+    let r = app
+        .request(Method::PUT, &format!("/v2/images/{id}/file"))
+        .header("Content-Type", "application/octet-stream")
+        .header("X-Image-Meta-Store", "fast")
+        .body("data")
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(app.upload(&id, "data").await.status().is_success());
+    let image = app.show(&id).await;
+    assert!(image.get("stores").is_none(), "{image}");
+    let (status, _) = import(&app, None, &id, json!({"method": {"name": "copy-image"}})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = call(
+        &app,
+        None,
+        Method::DELETE,
+        &format!("/v2/stores/x/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
