@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// Most image data a project may store, e.g. 500GB (B, KB, MB, GB, TB) [default: unlimited]
     #[arg(long, env = "GLINT_STORAGE_QUOTA")]
     pub storage_quota: Option<String>,
+    /// The largest image accepted, e.g. 100GB (B, KB, MB, GB, TB) [default: 1TB]
+    #[arg(long, env = "GLINT_IMAGE_SIZE_CAP")]
+    pub image_size_cap: Option<String>,
     /// How long tokens issued at login stay valid, in seconds [default: 86400]
     #[arg(long, env = "GLINT_TOKEN_TTL")]
     pub token_ttl: Option<i64>,
@@ -182,6 +185,7 @@ struct FileConfig {
     property_protections: Option<PathBuf>,
     image_quota: Option<u64>,
     storage_quota: Option<String>,
+    image_size_cap: Option<String>,
     default_store: Option<String>,
     stores: Option<Vec<StoreConfig>>,
 }
@@ -246,6 +250,8 @@ pub struct Config {
     pub property_protections: Option<PathBuf>,
     pub image_quota: Option<u64>,
     pub storage_quota: Option<u64>,
+    /// The largest image accepted, in bytes.
+    pub image_size_cap: u64,
 }
 
 impl Config {
@@ -271,6 +277,7 @@ impl Config {
             property_protections: None,
             image_quota: None,
             storage_quota: None,
+            image_size_cap: IMAGE_SIZE_CAP,
         }
     }
 
@@ -451,6 +458,12 @@ impl Config {
                 })?),
                 None => None,
             },
+            image_size_cap: match args.image_size_cap.or(file.image_size_cap) {
+                Some(c) => parse_bytes(&c).ok_or_else(|| StartError::Config {
+                    message: format!("image size cap '{c}': expected a size such as 100GB"),
+                })?,
+                None => IMAGE_SIZE_CAP,
+            },
             data_dir,
         })
     }
@@ -533,6 +546,9 @@ fn import_filter(
             .unwrap_or(defaults.read_timeout),
     })
 }
+
+/// Glance's default `image_size_cap`: 1 TiB.
+pub const IMAGE_SIZE_CAP: u64 = 1 << 40;
 
 /// A setting a mode cannot do without.
 fn required(value: Option<String>, mode: &str, name: &str) -> Result<String, StartError> {

@@ -153,6 +153,7 @@ pub async fn run(
     let state = AppState {
         db: db.clone(),
         stores: Arc::new(stores),
+        image_size_cap: config.image_size_cap,
         staging,
         settings: Arc::new(glint_core::Settings {
             require_format_match: config.require_format_match,

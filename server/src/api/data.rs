@@ -19,9 +19,6 @@ use glint_core::inspect::{self, Inspector, Refusal};
 /// How much data the hashers and the store are handed at a time.
 const BLOCK: usize = 1 << 20;
 
-/// Glance's `image_size_cap`: 1 TiB.
-pub(crate) const IMAGE_SIZE_CAP: u64 = 1 << 40;
-
 /// Puts an image back to `queued` if an upload ends any other way than success, including when
 /// the request is dropped mid-stream.
 pub(super) struct UploadGuard {
@@ -182,6 +179,10 @@ where
         inspect_as,
         room,
     } = intake;
+    let cap = state.image_size_cap;
+    if let Some(n) = declared.filter(|n| *n > cap) {
+        return Err(over_cap(n, cap));
+    }
     let mut writer = store.begin(image_id).await?;
     let hashes = hash.then(Hashes::start);
     let mut inspector = inspect_as.map(|_| Inspector::new());
@@ -195,10 +196,8 @@ where
             let chunk = chunk
                 .map_err(|e| ApiError::BadRequest(format!("The upload was interrupted: {e}")))?;
             size += chunk.len() as u64;
-            if size > IMAGE_SIZE_CAP {
-                return Err(ApiError::PayloadTooLarge(
-                    "Image exceeds the size cap.".into(),
-                ));
+            if size > cap {
+                return Err(over_cap(size, cap));
             }
             if let Some(room) = room
                 && size > room
@@ -314,12 +313,19 @@ pub(super) async fn finish(
     ))
 }
 
-pub(crate) fn check_declared(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+fn over_cap(n: u64, cap: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "Image exceeds the size cap: {n} bytes is more than the {cap} allowed."
+    ))
+}
+
+pub(crate) fn check_declared(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<u64>, ApiError> {
     let declared = declared_size(headers)?;
-    if let Some(n) = declared.filter(|n| *n > IMAGE_SIZE_CAP) {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "Image exceeds the storage quota: {n} bytes is more than the {IMAGE_SIZE_CAP} allowed."
-        )));
+    if let Some(n) = declared.filter(|n| *n > state.image_size_cap) {
+        return Err(over_cap(n, state.image_size_cap));
     }
     Ok(declared)
 }
@@ -343,7 +349,7 @@ pub(crate) async fn upload(
     require_octet_stream(&headers)?;
     let stored = load_writable(&state, &identity, &id).await?;
     check_if_match(&headers, stored.version)?;
-    let declared = check_declared(&headers)?;
+    let declared = check_declared(&state, &headers)?;
     let store = target_store(&state, store_header(&headers)?)?;
     receive(&state, &stored.image, body, declared, None, store).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -436,7 +442,7 @@ pub(crate) async fn stage(
     let stored = load_writable(&state, &identity, &id).await?;
     check_if_match(&headers, stored.version)?;
     let image = &stored.image;
-    let declared = check_declared(&headers)?;
+    let declared = check_declared(&state, &headers)?;
     // The store is chosen at import; one asked for here must still exist.
     target_store(&state, store_header(&headers)?)?;
     let owner = claim(&state, image, Status::Uploading).await?;

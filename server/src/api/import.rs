@@ -135,7 +135,7 @@ pub(crate) async fn import(
                 ApiError::BadRequest("The web-download method needs a 'uri'.".into())
             })?;
         let url = checked_source(&state, &uri)?;
-        let owner = claim_queued_for_import(&state, &image).await?;
+        let owner = claim_for_import(&state, &image, Status::Queued).await?;
         let method = json!({"method": {"name": "web-download", "uri": uri}});
         let order = TaskOrder::image_import(&image, method, &targets);
         start_import(
@@ -151,33 +151,7 @@ pub(crate) async fn import(
         .await?;
         return Ok(StatusCode::ACCEPTED);
     }
-    if image.disk_format.is_none() || image.container_format.is_none() {
-        return Err(ApiError::Conflict(
-            "'disk_format' and 'container_format' must be set before import.".into(),
-        ));
-    }
-    if image.status != Status::Uploading {
-        return Err(ApiError::Conflict(format!(
-            "Image {} is not in the uploading state: it is {}.",
-            image.id, image.status
-        )));
-    }
-    let owner = format!("{}/{}", state.node, uuid::Uuid::new_v4().simple());
-    if !state
-        .db
-        .transition(
-            &image.id,
-            &[Status::Uploading],
-            Status::Importing,
-            Some(&owner),
-        )
-        .await?
-    {
-        return Err(ApiError::Conflict(format!(
-            "Image {} is already being imported.",
-            image.id
-        )));
-    }
+    let owner = claim_for_import(&state, &image, Status::Uploading).await?;
     let staged = state.staging.location_of(&image.id);
     let method = json!({"method": {"name": "glance-direct"}});
     let order = TaskOrder::image_import(&image, method, &targets);
@@ -561,10 +535,12 @@ pub(crate) fn checked_source(state: &AppState, uri: &str) -> Result<reqwest::Url
     Ok(url)
 }
 
-/// Moves a `queued` image to `importing` under a fresh owner token, or says why it cannot.
-pub(crate) async fn claim_queued_for_import(
+/// Moves an image from `from` (`queued` for web-download, `uploading` for glance-direct) to
+/// `importing` under a fresh owner token, or says why it cannot (409).
+pub(crate) async fn claim_for_import(
     state: &AppState,
     image: &Image,
+    from: Status,
 ) -> Result<String, ApiError> {
     if image.disk_format.is_none() || image.container_format.is_none() {
         return Err(ApiError::Conflict(
@@ -572,19 +548,14 @@ pub(crate) async fn claim_queued_for_import(
         ));
     }
     let owner = format!("{}/{}", state.node, uuid::Uuid::new_v4().simple());
-    if image.status != Status::Queued
+    if image.status != from
         || !state
             .db
-            .transition(
-                &image.id,
-                &[Status::Queued],
-                Status::Importing,
-                Some(&owner),
-            )
+            .transition(&image.id, &[from], Status::Importing, Some(&owner))
             .await?
     {
         return Err(ApiError::Conflict(format!(
-            "Image {} must be queued for web-download: it is {}.",
+            "Image {} must be {from} for this import: it is {}.",
             image.id, image.status
         )));
     }

@@ -37,6 +37,8 @@ use crate::store::Store;
 pub(crate) struct AppState {
     pub(crate) db: Db,
     pub(crate) stores: Arc<crate::store::Stores>,
+    /// The largest image accepted, in bytes (Glance's `image_size_cap`).
+    pub(crate) image_size_cap: u64,
     /// Where `PUT /stage` keeps data until it is imported.
     pub(crate) staging: Arc<dyn Store>,
     pub(crate) settings: Arc<Settings>,

@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::extract::{Identity, RawBody};
 use super::images::{create_image, load_visible};
 use super::import::{
-    Targets, TaskOrder, checked_source, claim_queued_for_import, fetch_into, start_import,
+    Targets, TaskOrder, checked_source, claim_for_import, fetch_into, start_import,
 };
 use crate::db::{Task, TaskQuery};
 use crate::time;
@@ -280,7 +280,7 @@ pub(crate) async fn create(
         .or_insert_with(|| Value::String("bare".into()));
     let create = glint_core::Create::from_body(Value::Object(props).to_string().as_bytes())?;
     let stored = create_image(&state, &identity, create).await?;
-    let owner = claim_queued_for_import(&state, &stored.image).await?;
+    let owner = claim_for_import(&state, &stored.image, glint_core::Status::Queued).await?;
     let order = TaskOrder {
         kind: "import",
         input: raw_input,

@@ -193,7 +193,7 @@ async fn take_data(
     update: &V1Update,
 ) -> Result<StoredImage, ApiError> {
     let expected = update.fields.get(&glint_core::v1::V1Field::Checksum);
-    let declared = check_declared(headers)?;
+    let declared = check_declared(state, headers)?;
     receive(
         state,
         &stored.image,

@@ -686,22 +686,19 @@ async fn merge(
     }
     for a in &doc.associations {
         ensure_resource_type(tx, &a.name, true).await?;
-        let sql = match prefer_new {
-            true => {
-                "INSERT INTO metadef_associations \
-                 (namespace_id, resource_type, prefix, properties_target, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (namespace_id, resource_type) \
-                 DO UPDATE SET prefix = excluded.prefix, \
-                 properties_target = excluded.properties_target, updated_at = excluded.created_at"
+        let sql = format!(
+            "INSERT INTO metadef_associations \
+             (namespace_id, resource_type, prefix, properties_target, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (namespace_id, resource_type) {}",
+            match prefer_new {
+                true =>
+                    "DO UPDATE SET prefix = excluded.prefix, \
+                         properties_target = excluded.properties_target, \
+                         updated_at = excluded.created_at",
+                false => "DO NOTHING",
             }
-            false => {
-                "INSERT INTO metadef_associations \
-                 (namespace_id, resource_type, prefix, properties_target, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (namespace_id, resource_type) \
-                 DO NOTHING"
-            }
-        };
-        sqlx::query(sql)
+        );
+        sqlx::query(&sql)
             .bind(&old.id)
             .bind(&a.name)
             .bind(&a.prefix)
@@ -716,21 +713,16 @@ async fn merge(
         (Kind::Tag, &doc.tags),
     ] {
         for e in entries {
-            let sql = match prefer_new {
-                true => {
-                    "INSERT INTO metadef_entries \
-                     (namespace_id, kind, name, body, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (namespace_id, kind, name) \
-                     DO UPDATE SET body = excluded.body, updated_at = excluded.created_at"
+            let sql = format!(
+                "INSERT INTO metadef_entries \
+                 (namespace_id, kind, name, body, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (namespace_id, kind, name) {}",
+                match prefer_new {
+                    true => "DO UPDATE SET body = excluded.body, updated_at = excluded.created_at",
+                    false => "DO NOTHING",
                 }
-                false => {
-                    "INSERT INTO metadef_entries \
-                     (namespace_id, kind, name, body, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (namespace_id, kind, name) \
-                     DO NOTHING"
-                }
-            };
-            sqlx::query(sql)
+            );
+            sqlx::query(&sql)
                 .bind(&old.id)
                 .bind(kind.as_str())
                 .bind(&e.name)

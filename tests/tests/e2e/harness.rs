@@ -164,6 +164,29 @@ impl TestApp {
         self.client.request(method, self.url(path))
     }
 
+    /// A request as the administrator (`who: None`), or as `(project, roles)` through the
+    /// trusted identity headers; its status and its JSON answer (or its text, as a string).
+    pub(crate) async fn call(
+        &self,
+        who: Option<(&str, &str)>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self.request(method, path);
+        if let Some((project, roles)) = who {
+            r = r.header("X-Tenant-Id", project).header("X-Roles", roles);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.expect("request");
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+
     /// Creates an image and returns its JSON (asserting 201).
     pub(crate) async fn create(&self, body: Value) -> Value {
         let r = self

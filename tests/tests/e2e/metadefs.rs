@@ -10,37 +10,13 @@ use glint_server::catalogue::{LoadMode, Loaded, load_dir};
 
 const NS: &str = "/v2/metadefs/namespaces";
 
-/// A request as the administrator (no identity headers), or as `(project, roles)`.
-async fn call(
-    app: &TestApp,
-    who: Option<(&str, &str)>,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut r = app.request(method, path);
-    if let Some((project, roles)) = who {
-        r = r.header("X-Tenant-Id", project).header("X-Roles", roles);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.expect("request");
-    let status = r.status();
-    let text = r.text().await.unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 async fn admin(
     app: &TestApp,
     method: Method,
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    call(app, None, method, path, body).await
+    app.call(None, method, path, body).await
 }
 
 async fn load(app: &TestApp, mode: LoadMode) -> Vec<(String, Loaded)> {
@@ -64,7 +40,7 @@ async fn all_namespaces(app: &TestApp, who: Option<(&str, &str)>, query: &str) -
     let mut names = Vec::new();
     let mut next = Some(format!("{NS}?limit=7{query}"));
     while let Some(path) = next {
-        let (status, page) = call(app, who, Method::GET, &path, None).await;
+        let (status, page) = app.call(who, Method::GET, &path, None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {page}");
         for ns in page["namespaces"].as_array().expect("namespaces") {
             names.push(ns["namespace"].as_str().expect("name").to_string());
@@ -99,14 +75,14 @@ async fn glance_catalogue_loads_lists_and_reads(app: &TestApp) {
     let seen = all_namespaces(app, member, "").await;
     assert_eq!(seen.len(), 30);
     assert!(!seen.contains(&"OS::Glance::CommonImageProperties".to_string()));
-    let (status, _) = call(
-        app,
-        member,
-        Method::GET,
-        &format!("{NS}/OS::Glance::CommonImageProperties"),
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            member,
+            Method::GET,
+            &format!("{NS}/OS::Glance::CommonImageProperties"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Sorted by name, ascending, across pages.
     let by_name = all_namespaces(app, None, "&sort_key=namespace&sort_dir=asc").await;
@@ -820,7 +796,9 @@ async fn who_sees_and_changes_what(app: &TestApp) {
         (p1, "admin-private", StatusCode::NOT_FOUND),
         (nobody, "pub", StatusCode::NOT_FOUND),
     ] {
-        let (status, _) = call(app, who, Method::GET, &format!("{NS}/{name}"), None).await;
+        let (status, _) = app
+            .call(who, Method::GET, &format!("{NS}/{name}"), None)
+            .await;
         assert_eq!(status, want, "{who:?} GET {name}");
     }
     // Writing is for administrators: 403 where the caller can see, 404 where it cannot.
@@ -855,38 +833,30 @@ async fn who_sees_and_changes_what(app: &TestApp) {
         (Method::DELETE, format!("{NS}/pub/tags"), None),
     ];
     for (method, path, body) in writes {
-        let (status, answer) = call(app, p1, method.clone(), &path, body.clone()).await;
+        let (status, answer) = app.call(p1, method.clone(), &path, body.clone()).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
         assert!(answer.to_string().contains("not authorized"), "{answer}");
     }
-    let (status, _) = call(
-        app,
-        p2,
-        Method::PUT,
-        &format!("{NS}/p1-private"),
-        Some(json!({"namespace": "x"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            p2,
+            Method::PUT,
+            &format!("{NS}/p1-private"),
+            Some(json!({"namespace": "x"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(
-        app,
-        p2,
-        Method::DELETE,
-        &format!("{NS}/p1-private/tags"),
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(p2, Method::DELETE, &format!("{NS}/p1-private/tags"), None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(
-        app,
-        nobody,
-        Method::GET,
-        "/v2/metadefs/resource_types",
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(nobody, Method::GET, "/v2/metadefs/resource_types", None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(app, p2, Method::GET, "/v2/metadefs/resource_types", None).await;
+    let (status, _) = app
+        .call(p2, Method::GET, "/v2/metadefs/resource_types", None)
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     // Schemas, for any caller.
@@ -902,14 +872,14 @@ async fn who_sees_and_changes_what(app: &TestApp) {
         ("tag", "tag"),
         ("tags", "tags"),
     ] {
-        let (status, schema) = call(
-            app,
-            p2,
-            Method::GET,
-            &format!("/v2/schemas/metadefs/{path}"),
-            None,
-        )
-        .await;
+        let (status, schema) = app
+            .call(
+                p2,
+                Method::GET,
+                &format!("/v2/schemas/metadefs/{path}"),
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{path}");
         assert_eq!(schema["name"], name);
     }

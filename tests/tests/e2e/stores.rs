@@ -34,29 +34,6 @@ async fn multi_store_app() -> TestApp {
     .await
 }
 
-async fn call(
-    app: &TestApp,
-    who: Option<(&str, &str)>,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut r = app.request(method, path);
-    if let Some((project, roles)) = who {
-        r = r.header("X-Tenant-Id", project).header("X-Roles", roles);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.expect("request");
-    let status = r.status();
-    let text = r.text().await.unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 fn files_in(app: &TestApp, store: &str) -> Vec<String> {
     list_files(&app.data.0.join("stores").join(store))
         .into_iter()
@@ -81,14 +58,9 @@ async fn new_image(app: &TestApp) -> String {
 async fn ended_task(app: &TestApp, id: &str, count: usize) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (_, tasks) = call(
-            app,
-            None,
-            Method::GET,
-            &format!("/v2/images/{id}/tasks"),
-            None,
-        )
-        .await;
+        let (_, tasks) = app
+            .call(None, Method::GET, &format!("/v2/images/{id}/tasks"), None)
+            .await;
         let ended: Vec<Value> = tasks["tasks"]
             .as_array()
             .map(|t| {
@@ -112,8 +84,7 @@ async fn import(
     id: &str,
     body: Value,
 ) -> (StatusCode, Value) {
-    call(
-        app,
+    app.call(
         who,
         Method::POST,
         &format!("/v2/images/{id}/import"),
@@ -139,7 +110,7 @@ async fn stores_are_listed_chosen_copied_and_emptied() {
     let member = Some(("p1", "member,reader"));
 
     // Discovery.
-    let (status, info) = call(&app, member, Method::GET, "/v2/info/stores", None).await;
+    let (status, info) = app.call(member, Method::GET, "/v2/info/stores", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         info["stores"],
@@ -149,13 +120,17 @@ async fn stores_are_listed_chosen_copied_and_emptied() {
             {"id": "archive", "description": "The archive store", "read-only": "true"}
         ])
     );
-    let (status, _) = call(&app, member, Method::GET, "/v2/info/stores/detail", None).await;
+    let (status, _) = app
+        .call(member, Method::GET, "/v2/info/stores/detail", None)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, detail) = call(&app, None, Method::GET, "/v2/info/stores/detail", None).await;
+    let (status, detail) = app
+        .call(None, Method::GET, "/v2/info/stores/detail", None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail["stores"][1]["type"], "file");
     assert_eq!(detail["stores"][1]["weight"], 100);
-    let (_, methods) = call(&app, None, Method::GET, "/v2/info/import", None).await;
+    let (_, methods) = app.call(None, Method::GET, "/v2/info/import", None).await;
     assert_eq!(
         methods["import-methods"]["value"],
         json!(["glance-direct", "web-download", "copy-image"])
@@ -259,55 +234,45 @@ async fn stores_are_listed_chosen_copied_and_emptied() {
     );
 
     // Deleting from a store: administrators, a store that has it, never the last copy.
-    let (status, _) = call(
-        &app,
-        member,
-        Method::DELETE,
-        &format!("/v2/stores/slow/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            member,
+            Method::DELETE,
+            &format!("/v2/stores/slow/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = call(
-        &app,
-        None,
-        Method::DELETE,
-        &format!("/v2/stores/archive/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            None,
+            Method::DELETE,
+            &format!("/v2/stores/archive/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(
-        &app,
-        None,
-        Method::DELETE,
-        &format!("/v2/stores/nowhere/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            None,
+            Method::DELETE,
+            &format!("/v2/stores/nowhere/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(
-        &app,
-        None,
-        Method::DELETE,
-        &format!("/v2/stores/slow/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(None, Method::DELETE, &format!("/v2/stores/slow/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(app.show(&id).await["stores"], "fast");
     assert!(
         files_in(&app, "slow").is_empty(),
         "the data is gone from slow"
     );
-    let (status, _) = call(
-        &app,
-        None,
-        Method::DELETE,
-        &format!("/v2/stores/fast/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(None, Method::DELETE, &format!("/v2/stores/fast/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "the only copy stays");
 
     // A copy whose source data is gone fails, and the image keeps what it had.
@@ -402,11 +367,7 @@ async fn imports_into_several_stores_all_or_some() {
             .contains("slow"),
         "{task}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.show(&id2).await["status"] != "queued" {
-        assert!(Instant::now() < deadline, "the image stays importing");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    super::data::wait_for_status(&app, &id2, "queued").await;
     assert!(
         !files_in(&app, "fast").contains(&id2),
         "nothing left in fast"
@@ -457,9 +418,9 @@ async fn imports_into_several_stores_all_or_some() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_store_sites_refuse_store_choices() {
     let app = TestApp::sqlite().await;
-    let (status, _) = call(&app, None, Method::GET, "/v2/info/stores", None).await;
+    let (status, _) = app.call(None, Method::GET, "/v2/info/stores", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, methods) = call(&app, None, Method::GET, "/v2/info/import", None).await;
+    let (_, methods) = app.call(None, Method::GET, "/v2/info/import", None).await;
     assert_eq!(
         methods["import-methods"]["value"],
         json!(["glance-direct", "web-download"])
@@ -479,14 +440,9 @@ async fn one_store_sites_refuse_store_choices() {
     assert!(image.get("stores").is_none(), "{image}");
     let (status, _) = import(&app, None, &id, json!({"method": {"name": "copy-image"}})).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = call(
-        &app,
-        None,
-        Method::DELETE,
-        &format!("/v2/stores/x/{id}"),
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(None, Method::DELETE, &format!("/v2/stores/x/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 }

@@ -109,11 +109,7 @@ async fn legacy_import_task_creates_and_fills_an_image() {
         "{done}"
     );
     let image_id = done["result"]["image_id"].as_str().expect("result image");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.show(image_id).await["status"] != "queued" {
-        assert!(Instant::now() < deadline, "the image stays importing");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    super::data::wait_for_status(&app, image_id, "queued").await;
     assert_eq!(
         app.get(&format!("/v2/images/{image_id}/file"))
             .await

@@ -180,11 +180,7 @@ async fn web_download_is_guarded_hashed_and_inspected() {
             .contains("qcow2"),
         "{task}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.show(&id).await["status"] != "queued" {
-        assert!(Instant::now() < deadline, "the image stays importing");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    super::data::wait_for_status(&app, &id, "queued").await;
     let files = app.stored_files();
     assert!(
         !files.iter().any(|f| f.to_string_lossy().contains(&id)),
@@ -243,11 +239,7 @@ async fn import_filtering_lists_and_a_stalled_source() {
     assert_eq!(status, StatusCode::ACCEPTED);
     let task = task_of(&app, &id).await;
     assert_eq!(task["status"], "failure", "{task}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.show(&id).await["status"] != "queued" {
-        assert!(Instant::now() < deadline, "the image stays importing");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    super::data::wait_for_status(&app, &id, "queued").await;
     let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/disk.raw")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(task_of_second(&app, &id).await["status"], "success");
@@ -293,4 +285,47 @@ async fn task_of_second(app: &TestApp, id: &str) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The image size cap (Glance's `image_size_cap`) holds for uploads, declared or streamed, and
+/// for web-download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_size_cap_holds_for_every_way_in() {
+    let big: Vec<u8> = vec![7u8; 150_000];
+    let port = source(vec![("/big.raw", big.clone())]).await;
+    let allow = format!("127.0.0.1:{port}");
+    let app = TestApp::sqlite_with(move |c| {
+        c.image_size_cap = 100_000;
+        c.import_filter.exceptions = vec![allow];
+    })
+    .await;
+    let id = new_image(&app, "raw").await;
+    let r = app.upload(&id, big.clone()).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.text().await.unwrap_or_default().contains("size cap"));
+    // Streamed without a length: refused once past the cap.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.chunks(10_000).map(|c| Ok(c.to_vec())).collect();
+    let r = app
+        .upload(
+            &id,
+            reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.show(&id).await["status"], "queued");
+    let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/big.raw")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = task_of(&app, &id).await;
+    assert_eq!(task["status"], "failure");
+    assert!(
+        task["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("size cap"),
+        "{task}"
+    );
+    super::data::wait_for_status(&app, &id, "queued").await;
+    assert!(app.upload(&id, vec![1u8; 1000]).await.status().is_success());
+    app.stop().await;
 }
