@@ -6,6 +6,7 @@
 //!   wasm), the unit, property and end-to-end tests, and the core tests compiled to wasm.
 //! - `cargo glint ui`: builds the web UI into `web-ui/dist/` only.
 //! - `cargo glint bench`: the criterion benchmarks.
+//! - `cargo glint tempest`: Tempest's image v2 tests against Glint behind a real Keystone.
 //! - `cargo glint bench-vs-glance [--quick]`: the HTTP benchmark (`../shared/bench/`) against the
 //!   real Glance 33 and against Glint, on this machine, one after the other; prints both tables
 //!   and Glint's ratio to Glance for each case.
@@ -31,9 +32,10 @@ fn main() -> ExitCode {
         "ui" => build_ui().map(|_| ()),
         "bench" => bench(),
         "bench-vs-glance" => bench_vs_glance(&rest),
+        "tempest" => tempest(),
         _ => {
             eprintln!(
-                "usage: cargo glint <run [-- serve flags] | test | ui | bench | bench-vs-glance [--quick]>"
+                "usage: cargo glint <run [-- serve flags] | test | ui | bench | bench-vs-glance [--quick] | tempest>"
             );
             return if task == "help" {
                 ExitCode::SUCCESS
@@ -513,6 +515,23 @@ fn test() -> Result {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Tempest's image v2 tests against Glint behind a real Keystone (`tests/tests/e2e/tempest.rs`).
+fn tempest() -> Result {
+    ensure_image_tools()?;
+    step("Tempest image v2 (tempest 47.0.0, keystone 30.0.0)");
+    sh(cargo().args([
+        "test",
+        "-p",
+        "glint-tests",
+        "--test",
+        "e2e",
+        "tempest_image_v2",
+        "--",
+        "--ignored",
+        "--nocapture",
+    ]))
 }
 
 fn bench() -> Result {

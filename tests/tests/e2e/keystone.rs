@@ -16,7 +16,7 @@ use super::harness::{TempDir, TestApp};
 use super::python;
 
 const PACKAGES: &[&str] = &["keystone==30.0.0", "waitress==3.0.2"];
-const ADMIN_PASSWORD: &str = "keystone-admin-pw";
+pub(crate) const ADMIN_PASSWORD: &str = "keystone-admin-pw";
 const SERVE: &str = r#"
 import sys
 port = int(sys.argv[1])
@@ -27,8 +27,8 @@ waitress.serve(application, host="127.0.0.1", port=port, threads=4, _quiet=True)
 "#;
 
 /// A running Keystone; dropped, it stops.
-struct Keystone {
-    url: String,
+pub(crate) struct Keystone {
+    pub(crate) url: String,
     process: Child,
     http: reqwest::Client,
     admin: String,
@@ -57,7 +57,7 @@ fn manage(venv: &Path, conf: &Path, args: &[&str]) {
 }
 
 impl Keystone {
-    async fn start() -> Keystone {
+    pub(crate) async fn start() -> Keystone {
         let venv = tokio::task::block_in_place(|| python::venv_with(PACKAGES));
         let dir = TempDir::new("keystone");
         let d = &dir.0;
@@ -149,7 +149,7 @@ impl Keystone {
         k
     }
 
-    async fn token(&self, user: &str, password: &str, project: &str) -> Option<String> {
+    pub(crate) async fn token(&self, user: &str, password: &str, project: &str) -> Option<String> {
         let body = json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": user, "password": password, "domain": {"name": "Default"}}}},
@@ -171,7 +171,7 @@ impl Keystone {
             .map(str::to_string)
     }
 
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let mut r = self
             .http
             .request(method, format!("{}/v3{path}", self.url))
@@ -184,7 +184,7 @@ impl Keystone {
         r.json().await.unwrap_or(Value::Null)
     }
 
-    async fn project(&self, name: &str) -> String {
+    pub(crate) async fn project(&self, name: &str) -> String {
         let v = self
             .admin(
                 Method::POST,
@@ -195,7 +195,7 @@ impl Keystone {
         v["project"]["id"].as_str().expect("project id").to_string()
     }
 
-    async fn role(&self, name: &str) -> String {
+    pub(crate) async fn role(&self, name: &str) -> String {
         let found = self
             .admin(Method::GET, &format!("/roles?name={name}"), None)
             .await;
@@ -212,7 +212,14 @@ impl Keystone {
         v["role"]["id"].as_str().expect("role id").to_string()
     }
 
-    async fn user(&self, name: &str, password: &str, project: &str, role: &str) {
+    /// Creates a user with a role in a project; returns its id.
+    pub(crate) async fn user(
+        &self,
+        name: &str,
+        password: &str,
+        project: &str,
+        role: &str,
+    ) -> String {
         let v = self
             .admin(
                 Method::POST,
@@ -221,6 +228,12 @@ impl Keystone {
             )
             .await;
         let user = v["user"]["id"].as_str().expect("user id").to_string();
+        self.grant(project, &user, role).await;
+        user
+    }
+
+    /// Gives a user (by id) a role in a project.
+    pub(crate) async fn grant(&self, project: &str, user: &str, role: &str) {
         let role = self.role(role).await;
         self.admin(
             Method::PUT,
@@ -228,6 +241,30 @@ impl Keystone {
             None,
         )
         .await;
+    }
+
+    /// Puts a service of `kind` (such as `image`) at `url` in the catalog (public, internal and
+    /// admin endpoints in RegionOne).
+    pub(crate) async fn catalog(&self, name: &str, kind: &str, url: &str) {
+        let v = self
+            .admin(
+                Method::POST,
+                "/services",
+                Some(json!({"service": {"name": name, "type": kind}})),
+            )
+            .await;
+        let service = v["service"]["id"].as_str().expect("service id").to_string();
+        for interface in ["public", "internal", "admin"] {
+            self.admin(
+                Method::POST,
+                "/endpoints",
+                Some(
+                    json!({"endpoint": {"service_id": service, "interface": interface,
+                    "url": url, "region_id": "RegionOne"}}),
+                ),
+            )
+            .await;
+        }
     }
 }
 

@@ -19,6 +19,7 @@ mod quotas;
 mod s3;
 mod stores;
 mod tasks;
+mod tempest;
 mod ui;
 mod v1;
 mod webdownload;
