@@ -172,6 +172,33 @@ impl Guard {
         Ok(())
     }
 
+    /// Checks a URI as `check` does, then resolves its host: a name that does not resolve, or
+    /// resolves only to addresses the guard refuses, fails here, before anything is started.
+    /// (Resolution is checked again when connecting: a name may change its answer.)
+    pub(crate) async fn check_resolving(&self, url: &Url) -> Result<(), String> {
+        self.check(url)?;
+        let host = url.host_str().ok_or("the URI has no host")?;
+        let bare = host.trim_matches(['[', ']']);
+        if bare.parse::<IpAddr>().is_ok() {
+            return Ok(());
+        }
+        let port = url.port_or_known_default().unwrap_or(0);
+        let lookup = tokio::net::lookup_host((bare, port));
+        let found: Vec<SocketAddr> =
+            match tokio::time::timeout(std::time::Duration::from_secs(10), lookup).await {
+                Ok(Ok(addrs)) => addrs.collect(),
+                Ok(Err(e)) => return Err(format!("the host '{bare}' does not resolve: {e}")),
+                Err(_) => return Err(format!("the host '{bare}' did not resolve in time")),
+            };
+        let trusted = self.trusts(bare, url.port_or_known_default());
+        if found.is_empty() || (!trusted && found.iter().all(|a| internal(a.ip()))) {
+            return Err(format!(
+                "the host '{bare}' resolves only to internal addresses"
+            ));
+        }
+        Ok(())
+    }
+
     /// An HTTP client that applies the guard to every connection and redirect.
     pub(crate) fn client(&self) -> Result<reqwest::Client, reqwest::Error> {
         crate::install_tls_provider();

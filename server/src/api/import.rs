@@ -134,7 +134,7 @@ pub(crate) async fn import(
             body.method.uri.clone().ok_or_else(|| {
                 ApiError::BadRequest("The web-download method needs a 'uri'.".into())
             })?;
-        let url = checked_source(&state, &uri)?;
+        let url = checked_source(&state, &uri).await?;
         let owner = claim_for_import(&state, &image, Status::Queued).await?;
         let method = json!({"method": {"name": "web-download", "uri": uri}});
         let order = TaskOrder::image_import(&image, method, &targets);
@@ -296,15 +296,27 @@ pub(crate) async fn start_import(
                 armed: true,
             };
             let first = targets.stores[0].clone();
+            let mut progress = Progress::start(&state, &image.id, &targets.stores).await;
             let result = async {
                 let mut data = work(state.clone(), image.clone(), first.clone()).await?;
-                let (copies, failed) =
-                    copy_everywhere(&state, &image, &data, &targets.stores[1..], &targets).await?;
+                let copies = copy_everywhere(
+                    &state,
+                    &image,
+                    &data,
+                    &targets.stores[1..],
+                    &targets,
+                    &mut progress,
+                )
+                .await?;
                 data.locations.extend(copies);
                 finish(&state, &image, Status::Importing, &owner, data).await?;
-                Ok(outcome(&state, &image, &targets, &failed))
+                progress.store_done(&first, true).await;
+                Ok(outcome(&state, &image, &targets, &progress.failed))
             }
             .await;
+            if result.is_err() {
+                progress.fail_rest().await;
+            }
             guard.armed = result.is_err();
             result
         })
@@ -317,6 +329,66 @@ pub(crate) async fn start_import(
             .await;
     }
     started
+}
+
+/// An import's progress as Glance shows it on the image (with several stores):
+/// `os_glance_importing_to_stores` lists the stores still to do, `os_glance_failed_import` the
+/// ones that failed.
+struct Progress {
+    state: AppState,
+    image_id: String,
+    importing: Vec<String>,
+    failed: Vec<String>,
+}
+
+impl Progress {
+    async fn start(state: &AppState, image_id: &str, stores: &[String]) -> Progress {
+        let p = Progress {
+            state: state.clone(),
+            image_id: image_id.to_string(),
+            importing: stores.to_vec(),
+            failed: Vec::new(),
+        };
+        p.write().await;
+        p
+    }
+
+    async fn write(&self) {
+        if !self.state.stores.is_multi() {
+            return;
+        }
+        let properties = [
+            (
+                "os_glance_importing_to_stores".to_string(),
+                self.importing.join(","),
+            ),
+            ("os_glance_failed_import".to_string(), self.failed.join(",")),
+        ];
+        if let Err(e) = self
+            .state
+            .db
+            .set_server_properties(&self.image_id, &properties)
+            .await
+        {
+            tracing::warn!(image = %self.image_id, "cannot record the import's progress: {e}");
+        }
+    }
+
+    /// A store is done, well or not.
+    async fn store_done(&mut self, store: &str, ok: bool) {
+        self.importing.retain(|s| s != store);
+        if !ok {
+            self.failed.push(store.to_string());
+        }
+        self.write().await;
+    }
+
+    /// The import ended in failure: every store not done has failed.
+    async fn fail_rest(&mut self) {
+        let rest = std::mem::take(&mut self.importing);
+        self.failed.extend(rest);
+        self.write().await;
+    }
 }
 
 /// A finished import's task result.
@@ -343,7 +415,8 @@ async fn copy_everywhere(
     data: &Ingested,
     stores: &[String],
     targets: &Targets,
-) -> Result<(Vec<Location>, Vec<String>), ApiError> {
+    progress: &mut Progress,
+) -> Result<Vec<Location>, ApiError> {
     let (md5, sha512) = data
         .digests
         .clone()
@@ -355,10 +428,12 @@ async fn copy_everywhere(
         sha512,
     };
     let mut copies = Vec::new();
-    let mut failed = Vec::new();
     for id in stores {
         match copy_to(state, image, &source, id).await {
-            Ok(location) => copies.push(location),
+            Ok(location) => {
+                copies.push(location);
+                progress.store_done(id, true).await;
+            }
             Err(e) if targets.must_succeed => {
                 state.stores.delete_all(&copies).await;
                 state.stores.delete_all(&data.locations).await;
@@ -368,11 +443,11 @@ async fn copy_everywhere(
             }
             Err(e) => {
                 tracing::warn!(image = %image.id, store = %id, "import to this store failed: {e}");
-                failed.push(id.clone());
+                progress.store_done(id, false).await;
             }
         }
     }
-    Ok((copies, failed))
+    Ok(copies)
 }
 
 /// Data to copy: where it is and what it must hash to.
@@ -482,32 +557,12 @@ async fn copy_image(
     run_task(&state, &identity, &image, order, move |state, _| {
         Box::pin(async move {
             let image = task_image;
-            let mut copies = Vec::new();
-            let mut failed = Vec::new();
-            for id in &targets.stores {
-                match copy_to(&state, &image, &source, id).await {
-                    Ok(location) => copies.push(location),
-                    Err(e) if targets.must_succeed => {
-                        state.stores.delete_all(&copies).await;
-                        return Err(ApiError::BadRequest(format!(
-                            "Copying to store {id} failed: {e}"
-                        )));
-                    }
-                    Err(e) => {
-                        tracing::warn!(image = %image.id, store = %id, "copy failed: {e}");
-                        failed.push(id.clone());
-                    }
-                }
+            let mut progress = Progress::start(&state, &image.id, &targets.stores).await;
+            let result = copy_image_to(&state, &image, &source, &targets, &mut progress).await;
+            if result.is_err() {
+                progress.fail_rest().await;
             }
-            for (i, location) in copies.iter().enumerate() {
-                if !state.db.add_location(&image.id, location).await? {
-                    state.stores.delete_all(&copies[i..]).await;
-                    return Err(ApiError::Gone(
-                        "The image was deleted or deactivated while it was being copied.".into(),
-                    ));
-                }
-            }
-            Ok(outcome(&state, &image, &targets, &failed))
+            result
         })
     })
     .await?;
@@ -522,12 +577,45 @@ fn named<'a>(state: &'a AppState, id: &str) -> &'a crate::store::NamedStore {
         .unwrap_or_else(|| state.stores.default_store())
 }
 
+/// Copies an active image's data into each target store and adds the copies as locations.
+async fn copy_image_to(
+    state: &AppState,
+    image: &Image,
+    source: &Source,
+    targets: &Targets,
+    progress: &mut Progress,
+) -> Result<Value, ApiError> {
+    for id in &targets.stores {
+        let copied = match copy_to(state, image, source, id).await {
+            Ok(location) => location,
+            Err(e) if targets.must_succeed => {
+                return Err(ApiError::BadRequest(format!(
+                    "Copying to store {id} failed: {e}"
+                )));
+            }
+            Err(e) => {
+                tracing::warn!(image = %image.id, store = %id, "copy failed: {e}");
+                progress.store_done(id, false).await;
+                continue;
+            }
+        };
+        if !state.db.add_location(&image.id, &copied).await? {
+            state.stores.delete_all(std::slice::from_ref(&copied)).await;
+            return Err(ApiError::Gone(
+                "The image was deleted or deactivated while it was being copied.".into(),
+            ));
+        }
+        progress.store_done(id, true).await;
+    }
+    Ok(outcome(state, image, targets, &progress.failed))
+}
+
 /// Parses and checks a URI the server is asked to fetch: it must pass the guard's filtering
 /// (scheme, port, allowed hosts); resolved addresses and redirects are checked as it is fetched.
-pub(crate) fn checked_source(state: &AppState, uri: &str) -> Result<reqwest::Url, ApiError> {
+pub(crate) async fn checked_source(state: &AppState, uri: &str) -> Result<reqwest::Url, ApiError> {
     let url = reqwest::Url::parse(uri)
         .map_err(|e| ApiError::BadRequest(format!("Invalid URI for web-download: {e}")))?;
-    state.web_guard.check(&url).map_err(|why| {
+    state.web_guard.check_resolving(&url).await.map_err(|why| {
         ApiError::BadRequest(format!(
             "URI for web-download does not pass filtering: {why}"
         ))

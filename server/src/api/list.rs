@@ -157,6 +157,12 @@ fn parse(raw: &str, identity: &Identity) -> Result<Parsed, ApiError> {
             }
             "created_at" => filters.extend(time_filter("created_at", &value)?),
             "updated_at" => filters.extend(time_filter("updated_at", &value)?),
+            "size" => filters.push(ImageFilter::Int("size", "=", int_param("size", &value)?)),
+            "virtual_size" => filters.push(ImageFilter::Int(
+                "virtual_size",
+                "=",
+                int_param("virtual_size", &value)?,
+            )),
             "size_min" => filters.push(ImageFilter::Int(
                 "size",
                 ">=",

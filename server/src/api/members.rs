@@ -36,6 +36,14 @@ fn owner_or_admin(identity: &Identity, owner: Option<&str>) -> bool {
     super::images::can_write(identity, owner)
 }
 
+/// Glance's `get_member(s)`: administrators and the owner project (readers included) see
+/// every member; a member project sees its own membership.
+fn sees_member(identity: &Identity, owner: Option<&str>, member: &str) -> bool {
+    identity.caller.is_admin()
+        || identity.caller.owns(owner)
+        || identity.caller.project_id.as_deref() == Some(member)
+}
+
 pub(crate) async fn list(
     State(state): State<AppState>,
     identity: Identity,
@@ -45,10 +53,7 @@ pub(crate) async fn list(
     let all = state.db.members(&stored.image.id).await?;
     let shown: Vec<Value> = all
         .iter()
-        .filter(|m| {
-            owner_or_admin(&identity, stored.image.owner.as_deref())
-                || identity.caller.project_id.as_deref() == Some(m.member.as_str())
-        })
+        .filter(|m| sees_member(&identity, stored.image.owner.as_deref(), &m.member))
         .map(member_json)
         .collect();
     Ok(Json(
@@ -98,8 +103,7 @@ pub(crate) async fn show(
     Path((id, member)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let stored = load_visible(&state, &identity, &id).await?;
-    let may_see = owner_or_admin(&identity, stored.image.owner.as_deref())
-        || identity.caller.project_id.as_deref() == Some(member.as_str());
+    let may_see = sees_member(&identity, stored.image.owner.as_deref(), &member);
     match state.db.member(&stored.image.id, &member).await? {
         Some(m) if may_see => Ok(Json(member_json(&m))),
         _ => Err(ApiError::NotFound(format!(

@@ -271,7 +271,7 @@ pub(crate) async fn create(
              of supported uri ['http', 'https']",
         ));
     }
-    let url = checked_source(&state, &from)?;
+    let url = checked_source(&state, &from).await?;
     props
         .entry("disk_format")
         .or_insert_with(|| Value::String(format.clone()));

@@ -467,6 +467,29 @@ impl Db {
         Ok(true)
     }
 
+    /// Sets properties the server keeps itself (an import's progress, `os_glance_*`), outside
+    /// any plan: bookkeeping, not metadata someone changed.
+    pub(crate) async fn set_server_properties(
+        &self,
+        id: &str,
+        properties: &[(String, String)],
+    ) -> Result<(), DbError> {
+        let now = time::now_micros();
+        let mut tx = self.pool.begin().await?;
+        let touched = sqlx::query(
+            "UPDATE images SET updated_at = $1, version = version + 1 WHERE id = $2 AND deleted = 0",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if touched.rows_affected() == 1 {
+            upsert_properties(&mut tx, id, properties.iter().map(|(k, v)| (k, v)), now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Adds a location to an active image (a copy in another store). `false` if the image is
     /// no longer active or was deleted.
     pub(crate) async fn add_location(

@@ -72,6 +72,8 @@ async fn filters_sorting_and_paging(app: &TestApp) {
         ["img06", "img04", "img02"]
     );
     assert_eq!(ids(app, "?size_min=15&size_max=25").await, ["img04"]);
+    assert_eq!(ids(app, "?size=30").await, ["img06"]);
+    assert_eq!(ids(app, "?virtual_size=10").await, ["img02"]);
     assert_eq!(ids(app, "?visibility=public").await, ["img07"]);
     assert_eq!(
         ids(app, "?sort_key=name&sort_dir=asc&limit=3").await,

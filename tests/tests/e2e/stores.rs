@@ -332,6 +332,9 @@ async fn imports_into_several_stores_all_or_some() {
     let image = app.show(&id).await;
     assert_eq!(image["stores"], "slow,fast");
     assert_eq!(image["checksum"], format!("{:x}", md5::Md5::digest(&data)));
+    // The import's progress, as Glance shows it on the image: nothing left, nothing failed.
+    assert_eq!(image["os_glance_importing_to_stores"], "");
+    assert_eq!(image["os_glance_failed_import"], "");
     assert_eq!(files_in(&app, "slow"), [id.as_str()]);
     assert_eq!(files_in(&app, "fast"), [id.as_str()]);
 
@@ -368,6 +371,7 @@ async fn imports_into_several_stores_all_or_some() {
         "{task}"
     );
     super::data::wait_for_status(&app, &id2, "queued").await;
+    assert_eq!(app.show(&id2).await["os_glance_failed_import"], "fast,slow");
     assert!(
         !files_in(&app, "fast").contains(&id2),
         "nothing left in fast"
@@ -387,7 +391,10 @@ async fn imports_into_several_stores_all_or_some() {
     let task = ended_task(&app, &id3, 1).await;
     assert_eq!(task["status"], "success", "{task}");
     assert_eq!(task["result"]["failed_stores"], json!(["slow"]));
-    assert_eq!(app.show(&id3).await["stores"], "fast");
+    let image = app.show(&id3).await;
+    assert_eq!(image["stores"], "fast");
+    assert_eq!(image["os_glance_failed_import"], "slow");
+    assert_eq!(image["os_glance_importing_to_stores"], "");
 
     // One import at a time: an import in progress (its lock held by a live server) blocks
     // another with 409.

@@ -242,6 +242,16 @@ async fn tempest_image_v2() {
     let shared = TempDir::new("tempest-glint");
     let app = glint("glint-a", &keystone.url, port, &shared).await;
     keystone.catalog("glance", "image", &app.base).await;
+    // Glance's metadata definitions catalogue, as an operator loads it.
+    let db =
+        glint_server::db::Db::connect(&format!("sqlite:{}", shared.0.join("shared.db").display()))
+            .await
+            .expect("the shared database");
+    let catalogue = tokio::task::block_in_place(python::glance_catalogue);
+    glint_server::catalogue::load_dir(&db, &catalogue, glint_server::catalogue::LoadMode::Skip)
+        .await
+        .expect("load the catalogue");
+    db.close().await;
 
     let dir = TempDir::new("tempest");
     let text = conf(&dir.0.join("ws"), &keystone.url, &source, false);
