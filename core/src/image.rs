@@ -118,6 +118,62 @@ pub struct Location {
     pub url: String,
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// What a client says the data at `url` hashes to, when it adds the location
+    /// (`checksum`, `os_hash_algo`, `os_hash_value`): checked, taken by the image, never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_data: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The hash algorithms a location's `validation_data` may name, with their hex digest lengths.
+pub const HASH_ALGORITHMS: [(&str, usize); 5] = [
+    ("md5", 32),
+    ("sha224", 56),
+    ("sha256", 64),
+    ("sha384", 96),
+    ("sha512", 128),
+];
+
+/// Checks a location's `validation_data`: only `checksum` (an md5, 32 hex digits),
+/// `os_hash_algo` and `os_hash_value` (together, the value as long as the algorithm's digest).
+pub fn check_validation_data(
+    data: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), String> {
+    let hex = |v: &str, len: usize| v.len() == len && v.bytes().all(|b| b.is_ascii_hexdigit());
+    let text = |k: &str| -> Result<Option<&str>, String> {
+        match data.get(k) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
+            Some(other) => Err(format!("'{k}' must be a string, not {other}")),
+        }
+    };
+    if let Some(k) = data
+        .keys()
+        .find(|k| !["checksum", "os_hash_algo", "os_hash_value"].contains(&k.as_str()))
+    {
+        return Err(format!("'{k}' is not part of validation data"));
+    }
+    if let Some(c) = text("checksum")?
+        && !hex(c, 32)
+    {
+        return Err(format!("checksum '{c}' is not an md5 hex digest"));
+    }
+    match (text("os_hash_algo")?, text("os_hash_value")?) {
+        (None, None) => Ok(()),
+        (Some(algo), Some(value)) => {
+            let len = HASH_ALGORITHMS
+                .iter()
+                .find(|(a, _)| *a == algo)
+                .map(|(_, l)| *l)
+                .ok_or_else(|| format!("os_hash_algo '{algo}' is not a supported algorithm"))?;
+            match hex(value, len) {
+                true => Ok(()),
+                false => Err(format!(
+                    "os_hash_value is not a {algo} hex digest ({len} hex digits)"
+                )),
+            }
+        }
+        _ => Err("os_hash_algo and os_hash_value go together".into()),
+    }
 }
 
 /// An image: its core attributes and its custom properties.

@@ -261,9 +261,15 @@ fn parse_location(value: &Value) -> Result<Location, String> {
         Some(Value::Object(m)) => m.clone(),
         Some(_) => return Err("a location's 'metadata' must be an object".into()),
     };
+    let validation_data = match obj.get("validation_data") {
+        None => None,
+        Some(Value::Object(m)) => Some(m.clone()),
+        Some(_) => return Err("a location's 'validation_data' must be an object".into()),
+    };
     Ok(Location {
         url: url.to_string(),
         metadata,
+        validation_data,
     })
 }
 
@@ -357,7 +363,7 @@ fn set_key(p: &mut Planner<'_>, key: &str, value: &Value, mode: Mode) {
                 );
                 return;
             }
-            p.set_attr_json(Attr::Locations, value);
+            replace_locations(p, value);
         }
         KeyClass::Writable(attr) => p.set_attr_json(attr, value),
         _ => {
@@ -391,6 +397,56 @@ fn set_key(p: &mut Planner<'_>, key: &str, value: &Value, mode: Mode) {
             }
         }
     }
+}
+
+/// `replace /locations`: on an image without locations, sets them (each checked as an added
+/// one); otherwise only their order and metadata may change, never which URLs there are.
+fn replace_locations(p: &mut Planner<'_>, value: &Value) {
+    let mut new = match parse_locations(value) {
+        Ok(l) => l,
+        Err(m) => {
+            p.violate(
+                ViolationKind::InvalidValue,
+                "locations",
+                format!("Invalid locations: {m}."),
+            );
+            return;
+        }
+    };
+    if p.attrs.locations.is_empty() {
+        for l in &mut new {
+            if !new_location_allowed(p, l) {
+                return;
+            }
+        }
+    } else {
+        let mut old: Vec<&str> = p.attrs.locations.iter().map(|l| l.url.as_str()).collect();
+        let mut wanted: Vec<&str> = new.iter().map(|l| l.url.as_str()).collect();
+        old.sort_unstable();
+        wanted.sort_unstable();
+        if old != wanted {
+            p.violate(
+                ViolationKind::InvalidValue,
+                "locations",
+                "Replacing locations may change their order and metadata, not which locations \
+                 there are: add or remove locations one by one.",
+            );
+            return;
+        }
+        // A location's store stays what it was.
+        for l in &mut new {
+            if let Some(store) = p
+                .attrs
+                .locations
+                .iter()
+                .find(|o| o.url == l.url)
+                .and_then(|o| o.metadata.get("store").cloned())
+            {
+                l.metadata.insert("store".into(), store);
+            }
+        }
+    }
+    p.attrs.locations = new;
 }
 
 fn remove_key(p: &mut Planner<'_>, key: &str) {
@@ -430,7 +486,7 @@ fn add_location(p: &mut Planner<'_>, index: Index, value: &Value) {
     if locations_hidden(p, "add") {
         return;
     }
-    let location = match parse_location(value) {
+    let mut location = match parse_location(value) {
         Ok(l) => l,
         Err(m) => {
             p.violate(
@@ -441,6 +497,9 @@ fn add_location(p: &mut Planner<'_>, index: Index, value: &Value) {
             return;
         }
     };
+    if !new_location_allowed(p, &mut location) {
+        return;
+    }
     let len = p.attrs.locations.len();
     match index {
         Index::End => p.attrs.locations.push(location),
@@ -453,8 +512,71 @@ fn add_location(p: &mut Planner<'_>, index: Index, value: &Value) {
     }
 }
 
+/// Checks a location a request adds: an http(s) URL (data the server fetches; other schemes
+/// would name files or services of the server's own), validation data that agrees with the
+/// image's checksums. With several stores it goes to the http store.
+fn new_location_allowed(p: &mut Planner<'_>, location: &mut Location) -> bool {
+    let scheme = location
+        .url
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("http" | "https")) {
+        p.violate(
+            ViolationKind::InvalidValue,
+            "locations",
+            format!(
+                "Invalid location: {}: only http and https locations can be added.",
+                location.url
+            ),
+        );
+        return false;
+    }
+    if let Some(data) = &location.validation_data {
+        let current = [
+            ("checksum", p.attrs.checksum.clone()),
+            ("os_hash_algo", p.attrs.os_hash_algo.clone()),
+            ("os_hash_value", p.attrs.os_hash_value.clone()),
+        ];
+        for (key, have) in current {
+            if let (Some(have), Some(given)) = (have, data.get(key).and_then(Value::as_str))
+                && have != given
+            {
+                p.violate(
+                    ViolationKind::StatusConflict,
+                    "locations",
+                    format!("The image's {key} does not match the location's validation data."),
+                );
+                return false;
+            }
+        }
+        if let Err(m) = crate::image::check_validation_data(data) {
+            p.violate(
+                ViolationKind::InvalidValue,
+                "locations",
+                format!("Invalid location: {m}."),
+            );
+            return false;
+        }
+    }
+    if let Some(store) = &p.ctx.settings.http_store {
+        location
+            .metadata
+            .entry("store")
+            .or_insert_with(|| Value::String(store.clone()));
+    }
+    true
+}
+
 fn remove_location(p: &mut Planner<'_>, index: Index) {
     if locations_hidden(p, "remove") {
+        return;
+    }
+    if !p.ctx.caller.is_admin() {
+        p.violate(
+            ViolationKind::Forbidden,
+            "locations",
+            "You are not authorized to complete delete_image_location action.",
+        );
         return;
     }
     let len = p.attrs.locations.len();

@@ -24,6 +24,9 @@ pub struct Settings {
     pub container_formats: Vec<String>,
     /// Whether `locations` may be read and changed through the API (Glance's `show_multiple_locations`).
     pub locations_enabled: bool,
+    /// The store that http(s) locations added through the API belong to, with several stores
+    /// (its id goes in the location's metadata).
+    pub http_store: Option<String>,
     /// Whether uploaded content must match the image's `disk_format` (Glance's
     /// `[image_format] require_image_format_match`). Safety rules apply either way.
     pub require_format_match: bool,
@@ -61,6 +64,7 @@ impl Default for Settings {
                 .map(|s| s.to_string())
                 .collect(),
             locations_enabled: false,
+            http_store: None,
             require_format_match: true,
         }
     }

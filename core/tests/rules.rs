@@ -706,23 +706,43 @@ fn patch_locations() {
     before.locations = vec![Location {
         url: "file:///a".into(),
         metadata: Default::default(),
+        validation_data: None,
     }];
+    // Adding: http(s) only, anywhere in the list; removing: administrators only.
     check_as(
         &before,
         patch21(json!([
-            {"op": "add", "path": "/locations/-", "value": {"url": "file:///b", "metadata": {}}},
-            {"op": "add", "path": "/locations/0", "value": {"url": "file:///c"}},
+            {"op": "add", "path": "/locations/-", "value": {"url": "http://h/b", "metadata": {}}},
+            {"op": "add", "path": "/locations/0", "value": {"url": "https://h/c"}},
             {"op": "remove", "path": "/locations/1"},
-            {"op": "add", "path": "/locations/9", "value": {"url": "file:///d"}},
+            {"op": "add", "path": "/locations/9", "value": {"url": "http://h/d"}},
             {"op": "add", "path": "/locations/-", "value": {"metadata": {}}},
+            {"op": "add", "path": "/locations/-", "value": {"url": "file:///etc/passwd"}},
+            {"op": "add", "path": "/locations/-", "value": {"url": "gopher://info.cern.ch"}},
         ])),
         &member(),
         &settings,
         None,
         expect![[r#"
-            * locations: [{"url":"file:///a","metadata":{}}] -> [{"url":"file:///c","metadata":{}},{"url":"file:///b","metadata":{}}]
-            ! 400 InvalidValue locations: Invalid location index 9: the image has 2 locations.
+            * locations: [{"url":"file:///a","metadata":{}}] -> [{"url":"https://h/c","metadata":{}},{"url":"file:///a","metadata":{}},{"url":"http://h/b","metadata":{}}]
+            ! 403 Forbidden locations: You are not authorized to complete delete_image_location action.
+            ! 400 InvalidValue locations: Invalid location index 9: the image has 3 locations.
             ! 400 InvalidValue locations: Invalid location: a location needs a non-empty 'url' string.
+            ! 400 InvalidValue locations: Invalid location: file:///etc/passwd: only http and https locations can be added.
+            ! 400 InvalidValue locations: Invalid location: gopher://info.cern.ch: only http and https locations can be added.
+        "#]],
+    );
+    check_as(
+        &before,
+        patch21(json!([
+            {"op": "add", "path": "/locations/-", "value": {"url": "http://h/b"}},
+            {"op": "remove", "path": "/locations/0"},
+        ])),
+        &admin(),
+        &settings,
+        None,
+        expect![[r#"
+            * locations: [{"url":"file:///a","metadata":{}}] -> [{"url":"http://h/b","metadata":{}}]
         "#]],
     );
     check_as(
@@ -731,12 +751,101 @@ fn patch_locations() {
             {"op": "replace", "path": "/locations", "value": []},
             {"op": "remove", "path": "/locations/0"},
         ])),
-        &member(),
+        &admin(),
         &settings,
         None,
         expect![[r#"
             ! 403 Forbidden locations: Cannot set locations to empty list.
             ! 403 Forbidden locations: Cannot remove last location in the image.
+        "#]],
+    );
+    // Validation data: checked, and it must agree with the image's checksums.
+    let mut hashed = image(&[]);
+    hashed.checksum = Some("1".repeat(32));
+    hashed.os_hash_algo = Some("sha512".into());
+    hashed.os_hash_value = Some("deadbeef".repeat(16));
+    let with = |data: serde_json::Value| {
+        patch21(json!([{"op": "add", "path": "/locations/-",
+            "value": {"url": "http://h/x", "validation_data": data}}]))
+    };
+    check_as(
+        &hashed,
+        with(json!({"checksum": "1".repeat(32), "os_hash_algo": "sha512",
+            "os_hash_value": "deadbeef".repeat(16)})),
+        &member(),
+        &settings,
+        None,
+        expect![[r#"
+            * locations: [] -> [{"url":"http://h/x","metadata":{},"validation_data":{"checksum":"11111111111111111111111111111111","os_hash_algo":"sha512","os_hash_value":"deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef"}}]
+        "#]],
+    );
+    // A mismatch is a conflict even when the value would not fit the algorithm.
+    check_as(
+        &hashed,
+        with(json!({"os_hash_algo": "sha256", "os_hash_value": "deadbeef".repeat(16)})),
+        &member(),
+        &settings,
+        None,
+        expect![[r#"
+            ! 409 StatusConflict locations: The image's os_hash_algo does not match the location's validation data.
+        "#]],
+    );
+    check_as(
+        &hashed,
+        with(json!({"checksum": "2".repeat(32)})),
+        &member(),
+        &settings,
+        None,
+        expect![[r#"
+            ! 409 StatusConflict locations: The image's checksum does not match the location's validation data.
+        "#]],
+    );
+    for bad in [
+        json!({"os_hash_algo": "sha512", "os_hash_value": "abc"}),
+        json!({"os_hash_value": "deadbeef".repeat(16)}),
+        json!({"os_hash_algo": "sha123", "os_hash_value": "deadbeef".repeat(16)}),
+        json!({"os_hash_algo": "sha512", "os_hash_value": "ab".repeat(32)}),
+        json!({"checksum": "xyz"}),
+        json!({"size": 3}),
+    ] {
+        let plan = plan_with(&image(&[]), &with(bad.clone()), &member(), &settings, None);
+        assert_eq!(plan.first_violation().map(|v| v.status), Some(400), "{bad}");
+    }
+    // Replacing keeps which locations there are, and each one's store.
+    let mut two = image(&[]);
+    two.locations = vec![
+        Location {
+            url: "http://h/a".into(),
+            metadata: [("store".to_string(), json!("web"))].into_iter().collect(),
+            validation_data: None,
+        },
+        Location {
+            url: "http://h/b".into(),
+            metadata: Default::default(),
+            validation_data: None,
+        },
+    ];
+    check_as(
+        &two,
+        patch21(json!([{"op": "replace", "path": "/locations", "value": [
+            {"url": "http://h/b", "metadata": {}},
+            {"url": "http://h/a", "metadata": {"date": "2015-10-15"}}]}])),
+        &member(),
+        &settings,
+        None,
+        expect![[r#"
+            * locations: [{"url":"http://h/a","metadata":{"store":"web"}},{"url":"http://h/b","metadata":{}}] -> [{"url":"http://h/b","metadata":{}},{"url":"http://h/a","metadata":{"date":"2015-10-15","store":"web"}}]
+        "#]],
+    );
+    check_as(
+        &two,
+        patch21(json!([{"op": "replace", "path": "/locations", "value": [
+            {"url": "http://h/a", "metadata": {}}]}])),
+        &member(),
+        &settings,
+        None,
+        expect![[r#"
+            ! 400 InvalidValue locations: Replacing locations may change their order and metadata, not which locations there are: add or remove locations one by one.
         "#]],
     );
     check(

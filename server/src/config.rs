@@ -72,6 +72,10 @@ pub struct ServeArgs {
     /// Most image data a project may store, e.g. 500GB (B, KB, MB, GB, TB) [default: unlimited]
     #[arg(long, env = "GLINT_STORAGE_QUOTA")]
     pub storage_quota: Option<String>,
+    /// Show image locations and let them be changed (Glance's `show_multiple_locations`)
+    /// [default: false]
+    #[arg(long, env = "GLINT_SHOW_MULTIPLE_LOCATIONS")]
+    pub show_multiple_locations: Option<bool>,
     /// The largest image accepted, e.g. 100GB (B, KB, MB, GB, TB) [default: 1TB]
     #[arg(long, env = "GLINT_IMAGE_SIZE_CAP")]
     pub image_size_cap: Option<String>,
@@ -186,6 +190,7 @@ struct FileConfig {
     image_quota: Option<u64>,
     storage_quota: Option<String>,
     image_size_cap: Option<String>,
+    show_multiple_locations: Option<bool>,
     default_store: Option<String>,
     stores: Option<Vec<StoreConfig>>,
 }
@@ -195,7 +200,8 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub id: String,
-    /// `fs` (a folder) or `s3` (a prefix in the bucket the S3 settings name).
+    /// `fs` (a folder), `s3` (a prefix in the bucket the S3 settings name) or `http` (read-only:
+    /// data at http(s) locations).
     #[serde(default = "fs_kind")]
     pub kind: String,
     /// The folder of an `fs` store [default: stores/<id> in the data folder].
@@ -252,6 +258,8 @@ pub struct Config {
     pub storage_quota: Option<u64>,
     /// The largest image accepted, in bytes.
     pub image_size_cap: u64,
+    /// Whether locations are shown and may be changed (Glance's `show_multiple_locations`).
+    pub show_multiple_locations: bool,
 }
 
 impl Config {
@@ -278,6 +286,7 @@ impl Config {
             image_quota: None,
             storage_quota: None,
             image_size_cap: IMAGE_SIZE_CAP,
+            show_multiple_locations: false,
         }
     }
 
@@ -402,9 +411,9 @@ impl Config {
             true => file.stores.clone().unwrap_or_default(),
         };
         for s in &stores {
-            if !matches!(s.kind.as_str(), "fs" | "s3") {
+            if !matches!(s.kind.as_str(), "fs" | "s3" | "http") {
                 return Err(StartError::Config {
-                    message: format!("store {}: kind '{}': expected fs or s3", s.id, s.kind),
+                    message: format!("store {}: kind '{}': expected fs, s3 or http", s.id, s.kind),
                 });
             }
             if s.kind == "s3" && s3.is_none() {
@@ -458,6 +467,10 @@ impl Config {
                 })?),
                 None => None,
             },
+            show_multiple_locations: args
+                .show_multiple_locations
+                .or(file.show_multiple_locations)
+                .unwrap_or(false),
             image_size_cap: match args.image_size_cap.or(file.image_size_cap) {
                 Some(c) => parse_bytes(&c).ok_or_else(|| StartError::Config {
                     message: format!("image size cap '{c}': expected a size such as 100GB"),

@@ -29,11 +29,11 @@ pub use error::StartError;
 
 use api::AppState;
 use db::Db;
-use store::{FsStore, NamedStore, S3Store, Store, Stores};
+use store::{FsStore, HttpStore, NamedStore, S3Store, Store, Stores};
 
 /// The image stores and the staging area, as configured: one store (files under the data
 /// folder, or S3), or several named ones.
-fn open_stores(config: &Config) -> Result<(Stores, Arc<dyn Store>), StartError> {
+fn open_stores(config: &Config, http: HttpStore) -> Result<(Stores, Arc<dyn Store>), StartError> {
     let one = |prefix: &str,
                dir: std::path::PathBuf|
      -> Result<(Arc<dyn Store>, serde_json::Value), StartError> {
@@ -64,12 +64,13 @@ fn open_stores(config: &Config) -> Result<(Stores, Arc<dyn Store>), StartError> 
             properties,
             store,
         };
-        return Ok((Stores::single(single), staging));
+        return Ok((Stores::single(single, http), staging));
     }
     let mut named = Vec::with_capacity(config.stores.len());
     for s in &config.stores {
         let (store, properties): (Arc<dyn Store>, serde_json::Value) =
             match (s.kind.as_str(), &config.s3) {
+                ("http", _) => (Arc::new(http.clone()), serde_json::json!({})),
                 ("s3", Some(s3)) => {
                     let prefix = format!("stores/{}", s.id);
                     (
@@ -92,13 +93,17 @@ fn open_stores(config: &Config) -> Result<(Stores, Arc<dyn Store>), StartError> 
             id: s.id.clone(),
             description: s.description.clone(),
             weight: s.weight,
-            read_only: s.read_only,
-            kind: if s.kind == "s3" { "s3" } else { "file" },
+            read_only: s.read_only || s.kind == "http",
+            kind: match s.kind.as_str() {
+                "s3" => "s3",
+                "http" => "http",
+                _ => "file",
+            },
             properties,
             store,
         });
     }
-    let stores = Stores::multi(named, config.default_store.as_deref())
+    let stores = Stores::multi(named, config.default_store.as_deref(), http)
         .map_err(|message| StartError::Config { message })?;
     tracing::info!(
         "stores: {} (default {})",
@@ -127,7 +132,11 @@ pub async fn run(
 ) -> Result<(), StartError> {
     install_tls_provider();
     let db = Db::connect(&config.database_url).await?;
-    let (stores, staging) = open_stores(&config)?;
+    let web_guard = webdownload::Guard::new(&config.import_filter);
+    let web_client = web_guard.client().map_err(|e| StartError::Config {
+        message: format!("web-download client: {e}"),
+    })?;
+    let (stores, staging) = open_stores(&config, HttpStore::new(web_client.clone()))?;
     let node: Arc<str> = Arc::from(config.node_name.as_str());
     db.heartbeat(&node).await?;
     recover(&db, &stores, staging.as_ref(), &node).await?;
@@ -149,7 +158,7 @@ pub async fn run(
         ),
         None => None,
     };
-    let web_guard = webdownload::Guard::new(&config.import_filter);
+    let http_store = stores.http_store().map(|s| s.id.clone());
     let state = AppState {
         db: db.clone(),
         stores: Arc::new(stores),
@@ -157,6 +166,8 @@ pub async fn run(
         staging,
         settings: Arc::new(glint_core::Settings {
             require_format_match: config.require_format_match,
+            locations_enabled: config.show_multiple_locations,
+            http_store,
             ..glint_core::Settings::default()
         }),
         node,
@@ -171,9 +182,7 @@ pub async fn run(
         protections: load_protections(&config)?,
         image_quota: config.image_quota,
         storage_quota: config.storage_quota,
-        web_client: web_guard.client().map_err(|e| StartError::Config {
-            message: format!("web-download client: {e}"),
-        })?,
+        web_client,
         web_guard,
     };
     // Liveness among servers sharing the database: say this one is alive, and queue again the

@@ -252,7 +252,11 @@ where
     Ok(Ingested {
         size,
         digests,
-        locations: vec![Location { url, metadata }],
+        locations: vec![Location {
+            url,
+            metadata,
+            validation_data: None,
+        }],
         virtual_size,
     })
 }

@@ -63,7 +63,7 @@ pub(crate) async fn visible(
     }
 }
 
-fn has_role(identity: &Identity, role: &str) -> bool {
+pub(crate) fn has_role(identity: &Identity, role: &str) -> bool {
     identity
         .caller
         .roles
@@ -181,7 +181,10 @@ pub(crate) async fn modify(
         if plan.is_noop() {
             return Ok(Outcome::Applied(stored));
         }
-        let after = glint_core::apply(&plan, &stored.image);
+        let mut after = glint_core::apply(&plan, &stored.image);
+        if plan.attributes.locations.is_some() {
+            settle_locations(state, &stored.image, &mut after).await?;
+        }
         let record = identity.record(action);
         if let Some(updated) = state
             .db
@@ -194,6 +197,49 @@ pub(crate) async fn modify(
     Err(ApiError::Conflict(
         "The image is being changed by other requests; try again.".into(),
     ))
+}
+
+/// What adding locations does beyond the plan: a new http(s) location must pass the import
+/// guard (its host resolved, as web-download's), its validation data becomes the image's
+/// checksums, and a queued image that gets a location becomes active, sized from it.
+async fn settle_locations(
+    state: &AppState,
+    before: &Image,
+    after: &mut Image,
+) -> Result<(), ApiError> {
+    let mut given = Vec::new();
+    for l in &mut after.locations {
+        let data = l.validation_data.take();
+        if before.locations.iter().any(|o| o.url == l.url) {
+            continue;
+        }
+        let url = reqwest::Url::parse(&l.url)
+            .map_err(|e| ApiError::BadRequest(format!("Invalid location {}: {e}", l.url)))?;
+        state.web_guard.check_resolving(&url).await.map_err(|why| {
+            ApiError::BadRequest(format!(
+                "Invalid location {}: it does not pass filtering: {why}",
+                l.url
+            ))
+        })?;
+        given.extend(data);
+    }
+    for data in given {
+        let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
+        if after.checksum.is_none() {
+            after.checksum = text("checksum");
+        }
+        if after.os_hash_value.is_none() {
+            after.os_hash_algo = text("os_hash_algo");
+            after.os_hash_value = text("os_hash_value");
+        }
+    }
+    if before.status == Status::Queued && !after.locations.is_empty() {
+        after.status = Status::Active;
+        if after.size.is_none() {
+            after.size = state.stores.http().size(&after.locations[0].url).await;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn base_url(headers: &HeaderMap) -> String {

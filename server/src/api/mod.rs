@@ -124,6 +124,10 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/images/{id}/import", post(import::import))
         .route(
+            "/images/{id}/locations",
+            get(import::list_locations).post(import::add_location),
+        )
+        .route(
             "/images/{id}/tags/{tag}",
             put(images::add_tag).delete(images::delete_tag),
         )

@@ -329,7 +329,7 @@ impl Db {
             "UPDATE images SET name = $1, visibility = $2, protected = $3, os_hidden = $4, \
              owner = $5, disk_format = $6, container_format = $7, min_disk = $8, min_ram = $9, \
              size = $10, virtual_size = $11, checksum = $12, updated_at = $13, \
-             version = version + 1 \
+             status = $16, os_hash_algo = $17, os_hash_value = $18, version = version + 1 \
              WHERE id = $14 AND version = $15 AND deleted = 0",
         )
         .bind(&after.name)
@@ -347,6 +347,9 @@ impl Db {
         .bind(now)
         .bind(&after.id)
         .bind(before.version)
+        .bind(after.status.as_str())
+        .bind(&after.os_hash_algo)
+        .bind(&after.os_hash_value)
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
@@ -463,6 +466,38 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         write_locations(&mut tx, id, &upload.locations, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Moves a queued image to `importing` under `owner` with `location` as its only location
+    /// (the location import); `false` if it was not queued.
+    pub(crate) async fn claim_with_location(
+        &self,
+        id: &str,
+        owner: &str,
+        location: &Location,
+    ) -> Result<bool, DbError> {
+        let now = time::now_micros();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE images SET status = 'importing', upload_owner = $1, upload_started = $2, \
+             updated_at = $2, version = version + 1 \
+             WHERE id = $3 AND status = 'queued' AND deleted = 0",
+        )
+        .bind(owner)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM image_locations WHERE image_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        write_locations(&mut tx, id, std::slice::from_ref(location), now).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -2,6 +2,7 @@
 //! module knows whether it is a file or an object.
 
 mod fs;
+mod http;
 mod s3;
 
 use std::fmt::Debug;
@@ -13,6 +14,7 @@ use futures_util::future::BoxFuture;
 use thiserror::Error;
 
 pub use fs::FsStore;
+pub use http::HttpStore;
 pub use s3::{S3Settings, S3Store};
 
 /// A stream of image data.
@@ -85,6 +87,8 @@ pub struct Stores {
     named: Vec<NamedStore>,
     default: usize,
     multi: bool,
+    /// Reads http(s) locations that name no store.
+    http: HttpStore,
 }
 
 /// The location metadata key naming a location's store.
@@ -92,16 +96,21 @@ const STORE_KEY: &str = "store";
 
 impl Stores {
     /// One store; locations carry no store name.
-    pub fn single(store: NamedStore) -> Stores {
+    pub fn single(store: NamedStore, http: HttpStore) -> Stores {
         Stores {
             named: vec![store],
             default: 0,
             multi: false,
+            http,
         }
     }
 
     /// Several named stores; `default` (or the first) takes data no store was asked for.
-    pub fn multi(named: Vec<NamedStore>, default: Option<&str>) -> Result<Stores, String> {
+    pub fn multi(
+        named: Vec<NamedStore>,
+        default: Option<&str>,
+        http: HttpStore,
+    ) -> Result<Stores, String> {
         if named.is_empty() {
             return Err("no stores are configured".into());
         }
@@ -127,6 +136,7 @@ impl Stores {
             named,
             default,
             multi: true,
+            http,
         })
     }
 
@@ -155,6 +165,26 @@ impl Stores {
         }
     }
 
+    /// The http store the deployment lists (with several stores), if any.
+    pub fn http_store(&self) -> Option<&NamedStore> {
+        self.named.iter().find(|s| s.kind == "http")
+    }
+
+    /// The reader of http(s) locations.
+    pub fn http(&self) -> &HttpStore {
+        &self.http
+    }
+
+    /// What reads a location: its store, or for an http(s) URL in no store, the http reader.
+    fn reader(&self, location: &glint_core::Location) -> Option<&dyn Store> {
+        let named = location.metadata.get(STORE_KEY).is_some();
+        let http = location.url.starts_with("http://") || location.url.starts_with("https://");
+        match (named, http) {
+            (false, true) => Some(&self.http),
+            _ => self.holding(location).map(|s| s.store.as_ref()),
+        }
+    }
+
     /// The metadata of a location written to `store`.
     pub fn metadata(&self, store: &NamedStore) -> serde_json::Map<String, serde_json::Value> {
         let mut m = serde_json::Map::new();
@@ -162,19 +192,6 @@ impl Stores {
             m.insert(STORE_KEY.into(), store.id.clone().into());
         }
         m
-    }
-
-    /// The image's locations in the order to read them: heaviest store first.
-    pub fn for_reading<'a>(
-        &'a self,
-        locations: &'a [glint_core::Location],
-    ) -> Vec<(&'a glint_core::Location, &'a NamedStore)> {
-        let mut found: Vec<_> = locations
-            .iter()
-            .filter_map(|l| self.holding(l).map(|s| (l, s)))
-            .collect();
-        found.sort_by_key(|(_, s)| std::cmp::Reverse(s.weight));
-        found
     }
 
     /// Reads `len` bytes from `offset` of an image's data from the first store that answers.
@@ -185,11 +202,19 @@ impl Stores {
         len: u64,
     ) -> Result<ByteStream, StoreError> {
         let mut last = StoreError::NotFound("no location".into());
-        for (location, store) in self.for_reading(locations) {
-            match store.store.read(&location.url, offset, len).await {
+        let mut ordered: Vec<(&glint_core::Location, i64)> = locations
+            .iter()
+            .map(|l| (l, self.holding(l).map(|s| s.weight).unwrap_or(0)))
+            .collect();
+        ordered.sort_by_key(|(_, w)| std::cmp::Reverse(*w));
+        for (location, _) in ordered {
+            let Some(store) = self.reader(location) else {
+                continue;
+            };
+            match store.read(&location.url, offset, len).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) => {
-                    tracing::warn!(store = %store.id, "cannot read {}: {e}", location.url);
+                    tracing::warn!("cannot read {}: {e}", location.url);
                     last = e;
                 }
             }
@@ -200,12 +225,12 @@ impl Stores {
     /// Removes the data at every location (logging what it cannot remove).
     pub(crate) async fn delete_all(&self, locations: &[glint_core::Location]) {
         for location in locations {
-            let Some(store) = self.holding(location) else {
+            let Some(store) = self.reader(location) else {
                 tracing::warn!("no configured store holds {}", location.url);
                 continue;
             };
-            if let Err(e) = store.store.delete(&location.url).await {
-                tracing::warn!(store = %store.id, "cannot delete data at {}: {e}", location.url);
+            if let Err(e) = store.delete(&location.url).await {
+                tracing::warn!("cannot delete data at {}: {e}", location.url);
             }
         }
     }

@@ -11,6 +11,7 @@ mod images;
 mod inspection;
 mod keystone;
 mod list;
+mod locations;
 mod members;
 mod metadefs;
 mod protections;

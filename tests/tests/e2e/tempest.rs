@@ -104,8 +104,9 @@ fn accounts() -> String {
     .collect()
 }
 
-/// Glint as Tempest needs it: Keystone mode, two weighted stores, format matching off (Tempest
-/// uploads random bytes as qcow2), the loopback source allowed for web-download.
+/// Glint as Tempest needs it: Keystone mode, two weighted stores and the http store, locations
+/// shown, format matching off (Tempest uploads random bytes as qcow2), the loopback source
+/// allowed for web-download and locations.
 async fn glint(name: &str, keystone: &str, source_port: u16, database: &TempDir) -> TestApp {
     let keystone = keystone.to_string();
     let name = name.to_string();
@@ -131,7 +132,16 @@ async fn glint(name: &str, keystone: &str, source_port: u16, database: &TempDir)
             weight,
             read_only: false,
         };
-        c.stores = vec![store("a", 200), store("b", 100)];
+        let web = StoreConfig {
+            id: "web".into(),
+            kind: "http".into(),
+            path: None,
+            description: Some("images at http(s) locations".into()),
+            weight: 0,
+            read_only: true,
+        };
+        c.stores = vec![store("a", 200), store("b", 100), web];
+        c.show_multiple_locations = true;
         c.require_format_match = false;
         c.import_filter.exceptions = vec![format!("127.0.0.1:{source_port}")];
     })
