@@ -72,6 +72,11 @@ pub struct ServeArgs {
     /// Most image data a project may store, e.g. 500GB (B, KB, MB, GB, TB) [default: unlimited]
     #[arg(long, env = "GLINT_STORAGE_QUOTA")]
     pub storage_quota: Option<String>,
+    /// The URL other servers sharing the database reach this one at (Glance's
+    /// `worker_self_reference_url`): an import of data staged here, asked of another server, is
+    /// forwarded here
+    #[arg(long, env = "GLINT_WORKER_SELF_REFERENCE_URL")]
+    pub worker_self_reference_url: Option<String>,
     /// Show image locations and let them be changed (Glance's `show_multiple_locations`)
     /// [default: false]
     #[arg(long, env = "GLINT_SHOW_MULTIPLE_LOCATIONS")]
@@ -191,6 +196,7 @@ struct FileConfig {
     storage_quota: Option<String>,
     image_size_cap: Option<String>,
     show_multiple_locations: Option<bool>,
+    worker_self_reference_url: Option<String>,
     default_store: Option<String>,
     stores: Option<Vec<StoreConfig>>,
 }
@@ -260,6 +266,8 @@ pub struct Config {
     pub image_size_cap: u64,
     /// Whether locations are shown and may be changed (Glance's `show_multiple_locations`).
     pub show_multiple_locations: bool,
+    /// Where other servers reach this one, for imports of data staged here.
+    pub worker_self_reference_url: Option<String>,
 }
 
 impl Config {
@@ -287,6 +295,7 @@ impl Config {
             storage_quota: None,
             image_size_cap: IMAGE_SIZE_CAP,
             show_multiple_locations: false,
+            worker_self_reference_url: None,
         }
     }
 
@@ -467,6 +476,10 @@ impl Config {
                 })?),
                 None => None,
             },
+            worker_self_reference_url: args
+                .worker_self_reference_url
+                .or(file.worker_self_reference_url)
+                .map(|u| u.trim_end_matches('/').to_string()),
             show_multiple_locations: args
                 .show_multiple_locations
                 .or(file.show_multiple_locations)

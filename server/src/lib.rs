@@ -163,6 +163,13 @@ pub async fn run(
         db: db.clone(),
         stores: Arc::new(stores),
         image_size_cap: config.image_size_cap,
+        self_url: config.worker_self_reference_url.as_deref().map(Arc::from),
+        peers: reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| StartError::Config {
+                message: format!("HTTP client: {e}"),
+            })?,
         staging,
         settings: Arc::new(glint_core::Settings {
             require_format_match: config.require_format_match,

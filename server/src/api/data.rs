@@ -476,6 +476,11 @@ pub(crate) async fn stage(
         ));
     }
     guard.armed = false;
+    // Where the staged data is, for an import asked of another server.
+    if let Some(url) = &state.self_url {
+        let host = [("os_glance_stage_host".to_string(), url.to_string())];
+        state.db.set_server_properties(&image.id, &host).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -108,9 +108,9 @@ pub(crate) async fn import(
     identity: Identity,
     Path(id): Path<String>,
     headers: HeaderMap,
-    RawBody(body): RawBody,
+    RawBody(raw): RawBody,
 ) -> Result<StatusCode, ApiError> {
-    let body: ImportBody = serde_json::from_slice(&body)
+    let body: ImportBody = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::BadRequest(format!("Invalid import request: {e}")))?;
     let header = store_header(&headers)?;
     match body.method.name.as_str() {
@@ -128,6 +128,12 @@ pub(crate) async fn import(
         }
     }
     let image = load_writable(&state, &identity, &id).await?.image;
+    if body.method.name == "glance-direct"
+        && let Some(host) = image.properties.get("os_glance_stage_host")
+        && state.self_url.as_deref() != Some(host.as_str())
+    {
+        return forward_import(&state, host, &id, &headers, raw).await;
+    }
     let targets = targets(&state, &body, header)?;
     if body.method.name == "web-download" {
         let uri =
@@ -182,6 +188,52 @@ pub(crate) async fn import(
     )
     .await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Sends a glance-direct import to the server that holds the staged data (Glance's
+/// distributed import), with the caller's token, and answers what it answers.
+async fn forward_import(
+    state: &AppState,
+    host: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: bytes::Bytes,
+) -> Result<StatusCode, ApiError> {
+    let mut request = state
+        .peers
+        .post(format!("{host}/v2/images/{id}/import"))
+        .header("Content-Type", "application/json")
+        .body(body);
+    for name in [
+        "x-auth-token",
+        "x-image-meta-store",
+        "x-openstack-request-id",
+    ] {
+        if let Some(v) = headers.get(name) {
+            request = request.header(name, v.clone());
+        }
+    }
+    let response = request.send().await.map_err(|e| {
+        ApiError::Conflict(format!(
+            "The data of image {id} was staged on {host}, which cannot be reached: {e}"
+        ))
+    })?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::ACCEPTED));
+    }
+    let text = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or(text);
+    Err(match status.as_u16() {
+        400 => ApiError::BadRequest(message),
+        403 => ApiError::Forbidden(message),
+        404 => ApiError::NotFound(message),
+        409 => ApiError::Conflict(message),
+        _ => ApiError::Internal(format!("the staging server answered {status}: {message}")),
+    })
 }
 
 /// What a task records about the request that started it.

@@ -39,6 +39,10 @@ pub(crate) struct AppState {
     pub(crate) stores: Arc<crate::store::Stores>,
     /// The largest image accepted, in bytes (Glance's `image_size_cap`).
     pub(crate) image_size_cap: u64,
+    /// Where other servers reach this one (imports of data staged here are sent to it).
+    pub(crate) self_url: Option<Arc<str>>,
+    /// For requests to other servers of the deployment.
+    pub(crate) peers: reqwest::Client,
     /// Where `PUT /stage` keeps data until it is imported.
     pub(crate) staging: Arc<dyn Store>,
     pub(crate) settings: Arc<Settings>,

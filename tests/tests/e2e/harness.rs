@@ -118,11 +118,13 @@ impl TestApp {
         // These tests act as many projects and roles through the trusted headers; the accounts
         // and tokens themselves are tested in server/tests/auth.rs.
         config.insecure_noauth = true;
-        tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
         let base = format!("http://{}", listener.local_addr().expect("local address"));
+        // Servers sharing a database reach each other here (imports of data staged here).
+        config.worker_self_reference_url = Some(base.clone());
+        tweak(&mut config);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             glint_server::run(listener, config, async {
