@@ -77,6 +77,10 @@ pub struct ServeArgs {
     /// forwarded here
     #[arg(long, env = "GLINT_WORKER_SELF_REFERENCE_URL")]
     pub worker_self_reference_url: Option<String>,
+    /// Most data this server's image cache (in the data folder's `cache`) keeps, e.g. 10GB;
+    /// 0 turns it off [default: 10GB]
+    #[arg(long, env = "GLINT_IMAGE_CACHE_MAX_SIZE")]
+    pub image_cache_max_size: Option<String>,
     /// Show image locations and let them be changed (Glance's `show_multiple_locations`)
     /// [default: false]
     #[arg(long, env = "GLINT_SHOW_MULTIPLE_LOCATIONS")]
@@ -197,6 +201,7 @@ struct FileConfig {
     image_size_cap: Option<String>,
     show_multiple_locations: Option<bool>,
     worker_self_reference_url: Option<String>,
+    image_cache_max_size: Option<String>,
     default_store: Option<String>,
     stores: Option<Vec<StoreConfig>>,
 }
@@ -268,6 +273,8 @@ pub struct Config {
     pub show_multiple_locations: bool,
     /// Where other servers reach this one, for imports of data staged here.
     pub worker_self_reference_url: Option<String>,
+    /// Most bytes the image cache keeps (0: no cache).
+    pub image_cache_max_size: u64,
 }
 
 impl Config {
@@ -296,6 +303,7 @@ impl Config {
             image_size_cap: IMAGE_SIZE_CAP,
             show_multiple_locations: false,
             worker_self_reference_url: None,
+            image_cache_max_size: IMAGE_CACHE_MAX_SIZE,
         }
     }
 
@@ -476,6 +484,12 @@ impl Config {
                 })?),
                 None => None,
             },
+            image_cache_max_size: match args.image_cache_max_size.or(file.image_cache_max_size) {
+                Some(c) => parse_bytes(&c).ok_or_else(|| StartError::Config {
+                    message: format!("image cache size '{c}': expected a size such as 10GB"),
+                })?,
+                None => IMAGE_CACHE_MAX_SIZE,
+            },
             worker_self_reference_url: args
                 .worker_self_reference_url
                 .or(file.worker_self_reference_url)
@@ -572,6 +586,9 @@ fn import_filter(
             .unwrap_or(defaults.read_timeout),
     })
 }
+
+/// Glance's default `image_cache_max_size`: 10 GiB.
+pub const IMAGE_CACHE_MAX_SIZE: u64 = 10 << 30;
 
 /// Glance's default `image_size_cap`: 1 TiB.
 pub const IMAGE_SIZE_CAP: u64 = 1 << 40;

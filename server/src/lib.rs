@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api;
 mod auth;
+mod cache;
 pub mod catalogue;
 pub mod config;
 pub mod db;
@@ -164,6 +165,16 @@ pub async fn run(
         stores: Arc::new(stores),
         image_size_cap: config.image_size_cap,
         self_url: config.worker_self_reference_url.as_deref().map(Arc::from),
+        cache: match config.image_cache_max_size {
+            0 => None,
+            max => Some(
+                cache::ImageCache::open(&config.data_dir.join("cache"), max).map_err(|e| {
+                    StartError::Config {
+                        message: format!("image cache: {e}"),
+                    }
+                })?,
+            ),
+        },
         peers: reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()

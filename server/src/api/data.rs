@@ -557,7 +557,14 @@ pub(crate) async fn download(
     };
     let wanted = range(&headers, size)?;
     let (offset, len) = wanted.unwrap_or((0, size));
-    let stream = state.stores.read(&image.locations, offset, len).await?;
+    let cached = match &state.cache {
+        Some(cache) => cache.read(&image.id, offset, len).await,
+        None => None,
+    };
+    let stream = match cached {
+        Some(stream) => stream,
+        None => state.stores.read(&image.locations, offset, len).await?,
+    };
     let mut response = Response::new(Body::from_stream(stream));
     let h = response.headers_mut();
     h.insert(

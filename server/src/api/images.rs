@@ -396,6 +396,9 @@ pub(crate) async fn remove(state: &AppState, stored: &StoredImage) -> Result<(),
         return Err(ApiError::not_found_image(&stored.image.id));
     }
     state.stores.delete_all(&stored.image.locations).await;
+    if let Some(cache) = &state.cache {
+        cache.delete(&stored.image.id);
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The Glance-compatible HTTP API.
 
+mod cache;
 mod data;
 mod discovery;
 pub(crate) mod error;
@@ -43,6 +44,8 @@ pub(crate) struct AppState {
     pub(crate) self_url: Option<Arc<str>>,
     /// For requests to other servers of the deployment.
     pub(crate) peers: reqwest::Client,
+    /// This server's image cache, when enabled.
+    pub(crate) cache: Option<crate::cache::ImageCache>,
     /// Where `PUT /stage` keeps data until it is imported.
     pub(crate) staging: Arc<dyn Store>,
     pub(crate) settings: Arc<Settings>,
@@ -218,6 +221,8 @@ pub(crate) fn router(state: AppState) -> Router {
             "/metadefs/resource_types",
             get(metadefs::list_resource_types),
         )
+        .route("/cache", get(cache::list).delete(cache::clear))
+        .route("/cache/{id}", put(cache::queue).delete(cache::delete))
         .route("/info/import", get(discovery::info_import))
         .route("/info/stores", get(discovery::info_stores))
         .route("/info/stores/detail", get(discovery::info_stores_detail))

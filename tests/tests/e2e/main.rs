@@ -4,6 +4,7 @@
 mod harness;
 
 mod access;
+mod cache;
 mod clients;
 mod data;
 mod errors;

@@ -1,0 +1,243 @@
+//! The image cache of one API server (Glance's image cache): copies of image data in a local
+//! folder, bounded in size, the least recently used evicted first. Administrators queue images
+//! (`PUT /v2/cache/{id}`); a queued image is fetched from its store in the background, its md5
+//! checked, and from then on downloads on this server are served from the copy, whatever store
+//! (S3, http) holds the image. Files: `<dir>/<image id>`; `<dir>/.incomplete/` while fetching.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt;
+use md5::Digest;
+use tokio::io::AsyncWriteExt;
+
+/// One cached image.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Cached {
+    pub(crate) size: u64,
+    pub(crate) hits: u64,
+    /// Microseconds since the epoch.
+    pub(crate) last_accessed: i64,
+    pub(crate) last_modified: i64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    cached: BTreeMap<String, Cached>,
+    queued: BTreeSet<String>,
+    total: u64,
+}
+
+/// The cache; cloning shares it.
+#[derive(Debug, Clone)]
+pub(crate) struct ImageCache {
+    dir: PathBuf,
+    max_size: u64,
+    state: Arc<Mutex<State>>,
+    /// Reads the cached files.
+    files: crate::store::FsStore,
+}
+
+/// What `DELETE /v2/cache` clears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    Cache,
+    Queue,
+    Both,
+}
+
+fn now() -> i64 {
+    crate::time::now_micros()
+}
+
+impl ImageCache {
+    /// Opens the cache in `dir`, taking in what a previous run left complete and dropping what
+    /// it left incomplete.
+    pub(crate) fn open(dir: &Path, max_size: u64) -> std::io::Result<ImageCache> {
+        let incomplete = dir.join(".incomplete");
+        let _ = std::fs::remove_dir_all(&incomplete);
+        std::fs::create_dir_all(&incomplete)?;
+        let files = crate::store::FsStore::new(dir).map_err(std::io::Error::other)?;
+        let dir = &dir.canonicalize()?;
+        let mut state = State::default();
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            let meta = entry.metadata()?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !meta.is_file() || name.starts_with('.') {
+                continue;
+            }
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or_else(now);
+            state.total += meta.len();
+            state.cached.insert(
+                name,
+                Cached {
+                    size: meta.len(),
+                    hits: 0,
+                    last_accessed: modified,
+                    last_modified: modified,
+                },
+            );
+        }
+        Ok(ImageCache {
+            dir: dir.to_path_buf(),
+            max_size,
+            state: Arc::new(Mutex::new(state)),
+            files,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What is cached and what is queued.
+    pub(crate) fn list(&self) -> (Vec<(String, Cached)>, Vec<String>) {
+        let s = self.lock();
+        (
+            s.cached
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            s.queued.iter().cloned().collect(),
+        )
+    }
+
+    /// `len` bytes from `offset` of an image's cached copy, if there is one (counted as a hit).
+    pub(crate) async fn read(
+        &self,
+        id: &str,
+        offset: u64,
+        len: u64,
+    ) -> Option<crate::store::ByteStream> {
+        {
+            let mut s = self.lock();
+            let entry = s.cached.get_mut(id)?;
+            entry.hits += 1;
+            entry.last_accessed = now();
+        }
+        use crate::store::Store;
+        let location = self.files.location_of(id);
+        self.files.read(&location, offset, len).await.ok()
+    }
+
+    /// Queues an image; `false` if it is cached or queued already.
+    pub(crate) fn queue(&self, id: &str) -> bool {
+        let mut s = self.lock();
+        !s.cached.contains_key(id) && s.queued.insert(id.to_string())
+    }
+
+    /// Removes an image from the cache and the queue.
+    pub(crate) fn delete(&self, id: &str) {
+        let mut s = self.lock();
+        s.queued.remove(id);
+        if let Some(c) = s.cached.remove(id) {
+            s.total -= c.size;
+            let _ = std::fs::remove_file(self.dir.join(id));
+        }
+    }
+
+    pub(crate) fn clear(&self, target: Target) {
+        let mut s = self.lock();
+        if target != Target::Cache {
+            s.queued.clear();
+        }
+        if target != Target::Queue {
+            for id in std::mem::take(&mut s.cached).into_keys() {
+                let _ = std::fs::remove_file(self.dir.join(id));
+            }
+            s.total = 0;
+        }
+    }
+
+    /// Makes room for `size` bytes, evicting the least recently used; `false` if the image
+    /// cannot fit at all.
+    fn make_room(&self, size: u64) -> bool {
+        if size > self.max_size {
+            return false;
+        }
+        let mut s = self.lock();
+        while s.total + size > self.max_size {
+            let Some(oldest) = s
+                .cached
+                .iter()
+                .min_by_key(|(_, c)| c.last_accessed)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(c) = s.cached.remove(&oldest) {
+                s.total -= c.size;
+                let _ = std::fs::remove_file(self.dir.join(&oldest));
+                tracing::info!(image = %oldest, "evicted from the image cache");
+            }
+        }
+        true
+    }
+
+    /// Fetches a queued image into the cache: its data from `stream`, checked against `md5`.
+    /// An image dequeued meanwhile is dropped.
+    pub(crate) async fn fill(
+        &self,
+        id: &str,
+        size: u64,
+        md5: Option<&str>,
+        mut stream: crate::store::ByteStream,
+    ) -> Result<(), String> {
+        let result = async {
+            if !self.make_room(size) {
+                return Err(format!("{size} bytes do not fit in the cache"));
+            }
+            let partial = self.dir.join(".incomplete").join(id);
+            let mut file = tokio::fs::File::create(&partial)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut hasher = md5::Md5::new();
+            let mut written = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| e.to_string())?;
+                hasher.update(&chunk);
+                written += chunk.len() as u64;
+                file.write_all(&chunk).await.map_err(|e| e.to_string())?;
+            }
+            file.sync_all().await.map_err(|e| e.to_string())?;
+            let digest: String = hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            if written != size || md5.is_some_and(|m| m != digest) {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err("the data read does not match the image's size or checksum".into());
+            }
+            let mut s = self.lock();
+            if !s.queued.remove(id) {
+                let _ = std::fs::remove_file(&partial);
+                return Ok(());
+            }
+            std::fs::rename(&partial, self.dir.join(id)).map_err(|e| e.to_string())?;
+            s.total += size;
+            let t = now();
+            s.cached.insert(
+                id.to_string(),
+                Cached {
+                    size,
+                    hits: 0,
+                    last_accessed: t,
+                    last_modified: t,
+                },
+            );
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            self.lock().queued.remove(id);
+        }
+        result
+    }
+}
