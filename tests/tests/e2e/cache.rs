@@ -121,7 +121,7 @@ async fn images_are_cached_served_and_cleared() {
         .expect("clear");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (_, list) = app.call(None, Method::GET, "/v2/cache", None).await;
-    assert_eq!(cached_ids(&list), [id.clone()]);
+    assert_eq!(cached_ids(&list), [id.as_str()]);
     let (status, _) = app.call(None, Method::DELETE, "/v2/cache", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, list) = app.call(None, Method::GET, "/v2/cache", None).await;
