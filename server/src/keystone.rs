@@ -51,6 +51,43 @@ impl Keystone {
         self.config.cache_seconds
     }
 
+    /// The endpoint of a service (`kind`, such as `image`) in `region` at `interface`, from the
+    /// service catalog of a caller's token (`GET /v3/auth/catalog`); `None` if it lists none.
+    pub(crate) async fn endpoint(
+        &self,
+        token: &str,
+        kind: &str,
+        region: &str,
+        interface: &str,
+    ) -> Result<Option<String>, KeystoneError> {
+        let url = format!("{}/v3/auth/catalog", self.config.url.trim_end_matches('/'));
+        let r = self
+            .http
+            .get(url)
+            .header("X-Auth-Token", token)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if !r.status().is_success() {
+            return Ok(None);
+        }
+        let body: serde_json::Value = r
+            .json()
+            .await
+            .map_err(|e| KeystoneError::Unexpected(e.to_string()))?;
+        let found = body["catalog"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["type"] == kind)
+            .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+            .find(|e| {
+                e["interface"] == interface && (e["region"] == region || e["region_id"] == region)
+            })
+            .and_then(|e| e["url"].as_str().map(str::to_string));
+        Ok(found)
+    }
+
     fn tokens_url(&self) -> String {
         format!("{}/v3/auth/tokens", self.config.url.trim_end_matches('/'))
     }

@@ -218,6 +218,9 @@ pub(crate) fn import_methods(state: &AppState) -> Vec<&'static str> {
     if state.stores.is_multi() {
         methods.push("copy-image");
     }
+    if state.auth.keystone().is_some() {
+        methods.push("glance-download");
+    }
     methods
 }
 

@@ -30,6 +30,13 @@ struct ImportMethod {
     /// The `web-download` source.
     #[serde(default)]
     uri: Option<String>,
+    /// The `glance-download` source: an image of another region's image service.
+    #[serde(default)]
+    glance_image_id: Option<String>,
+    #[serde(default)]
+    glance_region: Option<String>,
+    #[serde(default)]
+    glance_service_interface: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -117,9 +124,7 @@ pub(crate) async fn import(
         "glance-direct" | "web-download" => {}
         "copy-image" => return copy_image(state, identity, &id, &body, header).await,
         "glance-download" => {
-            return Err(ApiError::NotFound(
-                "Import method glance-download is not enabled at this site.".into(),
-            ));
+            return glance_download(state, identity, &id, &body, &headers).await;
         }
         other => {
             return Err(ApiError::BadRequest(format!(
@@ -188,6 +193,217 @@ pub(crate) async fn import(
     )
     .await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// The properties `glance-download` copies from the source image (Glance's default
+/// `[glance_download_properties] extra_properties`, `hw_*` and `trait:*` by prefix).
+const DOWNLOADED_PROPERTIES: [&str; 5] =
+    ["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"];
+
+fn copied_property(key: &str) -> bool {
+    DOWNLOADED_PROPERTIES
+        .iter()
+        .any(|p| key == *p || (p.ends_with(['_', ':']) && key.starts_with(p)))
+}
+
+/// `glance-download` (Keystone mode): imports an image of another region's image service (or
+/// this one's), found in the service catalog of the caller's token. In the background, under
+/// a task: the source's formats and its `hw_*`, `trait:*`, `os_distro`, `os_secure_boot` and
+/// `os_type` properties go to the image, then its data is fetched with the caller's token,
+/// hashed and inspected. A failure leaves the image queued.
+async fn glance_download(
+    state: AppState,
+    identity: Identity,
+    id: &str,
+    body: &ImportBody,
+    headers: &HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    if state.auth.keystone().is_none() {
+        return Err(ApiError::NotFound(
+            "Import method glance-download needs Keystone (--auth keystone).".into(),
+        ));
+    }
+    let source = body.method.glance_image_id.clone().unwrap_or_default();
+    if uuid::Uuid::parse_str(&source).is_err() {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid glance_image_id '{source}': image id does not look like a UUID."
+        )));
+    }
+    let region =
+        body.method.glance_region.clone().ok_or_else(|| {
+            ApiError::BadRequest("glance-download needs a 'glance_region'.".into())
+        })?;
+    let interface = body
+        .method
+        .glance_service_interface
+        .clone()
+        .unwrap_or_else(|| "public".into());
+    let token = headers
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::Unauthorized("glance-download needs a token.".into()))?;
+    let image = load_writable(&state, &identity, id).await?.image;
+    if image.status != Status::Queued {
+        return Err(ApiError::Conflict(format!(
+            "Image {id} must be queued for glance-download: it is {}.",
+            image.status
+        )));
+    }
+    let targets = targets(&state, body, store_header(headers)?)?;
+    let method = json!({"method": {"name": "glance-download", "glance_image_id": source,
+        "glance_region": region, "glance_service_interface": interface}});
+    let order = TaskOrder::image_import(&image, method, &targets);
+    let who = identity.clone();
+    let image_id = image.id.clone();
+    run_task(&state, &identity, &image, order, move |state, _| {
+        Box::pin(async move {
+            let from = Remote {
+                token,
+                region,
+                interface,
+                image: source,
+            };
+            download_from_glance(&state, &who, &image_id, &from, &targets).await
+        })
+    })
+    .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Where a glance-download takes its image from.
+struct Remote {
+    token: String,
+    region: String,
+    interface: String,
+    image: String,
+}
+
+async fn download_from_glance(
+    state: &AppState,
+    identity: &Identity,
+    id: &str,
+    from: &Remote,
+    targets: &Targets,
+) -> Result<Value, ApiError> {
+    let keystone = state
+        .auth
+        .keystone()
+        .ok_or_else(|| ApiError::Internal("Keystone mode ended".into()))?;
+    let endpoint = keystone
+        .endpoint(&from.token, "image", &from.region, &from.interface)
+        .await?
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "No image service in region '{}' at interface '{}' in the token's catalog.",
+                from.region, from.interface
+            ))
+        })?;
+    let base = endpoint
+        .trim_end_matches('/')
+        .trim_end_matches("/v2")
+        .to_string();
+    let fetch = |path: String| {
+        state
+            .peers
+            .get(format!("{base}{path}"))
+            .header("X-Auth-Token", &from.token)
+            .send()
+    };
+    let unreachable = |e: reqwest::Error| {
+        ApiError::BadRequest(format!(
+            "The image service at {base} cannot be reached: {e}"
+        ))
+    };
+    let r = fetch(format!("/v2/images/{}", from.image))
+        .await
+        .map_err(unreachable)?;
+    if !r.status().is_success() {
+        return Err(ApiError::BadRequest(format!(
+            "The source image {} answered {} at {base}.",
+            from.image,
+            r.status()
+        )));
+    }
+    let source: Value = r.json().await.map_err(unreachable)?;
+    if source["status"] != "active" {
+        return Err(ApiError::BadRequest(format!(
+            "The source image {} is {}, not active.",
+            from.image, source["status"]
+        )));
+    }
+    // The source's formats and chosen properties, while the image is still queued.
+    let mut edit = glint_core::Edit::default();
+    for attr in ["disk_format", "container_format"] {
+        if let Some(v) = source.get(attr).filter(|v| v.is_string()) {
+            edit.attributes.insert(attr.into(), v.clone());
+        }
+    }
+    for (k, v) in source.as_object().into_iter().flatten() {
+        if copied_property(k)
+            && let Some(v) = v.as_str()
+        {
+            edit.properties.insert(k.clone(), v.to_string());
+        }
+    }
+    let request = glint_core::Request::Edit(edit);
+    let edited = super::images::modify(
+        state,
+        identity,
+        id,
+        &HeaderMap::new(),
+        false,
+        "glance-download",
+        |_| Ok(request.clone()),
+    )
+    .await?;
+    let image = match edited {
+        super::images::Outcome::Applied(stored) => stored.image,
+        super::images::Outcome::Preview(_, stored) => stored.image,
+    };
+    let owner = claim_for_import(state, &image, Status::Queued).await?;
+    let mut guard = UploadGuard {
+        state: state.clone(),
+        id: image.id.clone(),
+        from: Status::Importing,
+        armed: true,
+    };
+    let mut progress = Progress::start(state, &image.id, &targets.stores).await;
+    let result = async {
+        let r = fetch(format!("/v2/images/{}/file", from.image))
+            .await
+            .map_err(unreachable)?;
+        if !r.status().is_success() {
+            return Err(ApiError::BadRequest(format!(
+                "The source image's data answered {}.",
+                r.status()
+            )));
+        }
+        let declared = r.content_length();
+        let room = storage_room(state, &image, declared).await?;
+        let first = targets.stores[0].clone();
+        let intake = Intake::checked(state, named(state, &first), &image, declared, room);
+        let mut data = ingest(state, intake, Box::pin(r.bytes_stream())).await?;
+        let copies = copy_everywhere(
+            state,
+            &image,
+            &data,
+            &targets.stores[1..],
+            targets,
+            &mut progress,
+        )
+        .await?;
+        data.locations.extend(copies);
+        finish(state, &image, Status::Importing, &owner, data).await?;
+        progress.store_done(&first, true).await;
+        Ok(outcome(state, &image, targets, &progress.failed))
+    }
+    .await;
+    if result.is_err() {
+        progress.fail_rest().await;
+    }
+    guard.armed = result.is_err();
+    result
 }
 
 /// Sends a glance-direct import to the server that holds the staged data (Glance's

@@ -275,7 +275,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut r = app.request(method, path);
+    let mut r = app.request(method, path).header("Accept", "application/json");
     if let Some(t) = token {
         r = r.header("X-Auth-Token", t);
     }
@@ -475,5 +475,176 @@ async fn keystone_tokens_authenticate_against_a_real_keystone() {
     drop(keystone);
     let (status, body) = call(&app, Some(&unchecked), Method::GET, "/v2/images", None).await;
     assert_eq!(status, 503, "{body}");
+    app.stop().await;
+}
+
+/// glance-download: an image of the image service the caller's token's catalog lists (here
+/// Glint itself), its formats and chosen properties copied, its data fetched with the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glance_download_imports_from_the_catalog() {
+    let keystone = Keystone::start().await;
+    let service = keystone.project("service").await;
+    let demo = keystone.project("demo").await;
+    keystone
+        .user("glint", "glint-pw", &service, "service")
+        .await;
+    keystone.user("alice", "alice-pw", &demo, "member").await;
+    let url = keystone.url.clone();
+    let app = TestApp::sqlite_with(move |c| {
+        c.insecure_noauth = false;
+        c.keystone = Some(KeystoneConfig {
+            url,
+            username: "glint".into(),
+            password: "glint-pw".into(),
+            project: "service".into(),
+            user_domain: "Default".into(),
+            project_domain: "Default".into(),
+            cache_seconds: 60,
+        });
+    })
+    .await;
+    keystone.catalog("glance", "image", &app.base).await;
+    let alice = keystone
+        .token("alice", "alice-pw", "demo")
+        .await
+        .expect("alice");
+    let (_, info) = call(&app, Some(&alice), Method::GET, "/v2/info/import", None).await;
+    assert!(
+        info.to_string().contains("glance-download"),
+        "offered in Keystone mode: {info}"
+    );
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 211) as u8).collect();
+    let (_, src) = call(
+        &app,
+        Some(&alice),
+        Method::POST,
+        "/v2/images",
+        Some(
+            json!({"name": "src", "disk_format": "raw", "container_format": "bare",
+            "hw_cpu_cores": "5", "trait:STORAGE_DISK_SSD": "required", "os_distro": "rhel",
+            "speed": "88mph"}),
+        ),
+    )
+    .await;
+    let src = src["id"].as_str().expect("id").to_string();
+    let r = app
+        .request(Method::PUT, &format!("/v2/images/{src}/file"))
+        .header("X-Auth-Token", &alice)
+        .header("Content-Type", "application/octet-stream")
+        .body(data.clone())
+        .send()
+        .await
+        .expect("upload");
+    assert!(r.status().is_success());
+    let new_dst = || async {
+        let (_, dst) = call(
+            &app,
+            Some(&alice),
+            Method::POST,
+            "/v2/images",
+            Some(
+                json!({"name": "dst", "disk_format": "iso", "container_format": "ovf",
+                "hw_cpu_cores": "1", "os_distro": "windows"}),
+            ),
+        )
+        .await;
+        dst["id"].as_str().expect("id").to_string()
+    };
+    let import = |dst: String, body: Value| {
+        let app = &app;
+        let alice = alice.clone();
+        async move {
+            call(
+                app,
+                Some(&alice),
+                Method::POST,
+                &format!("/v2/images/{dst}/import"),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let ended = |dst: String| {
+        let app = &app;
+        let alice = alice.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let (_, tasks) = call(
+                    app,
+                    Some(&alice),
+                    Method::GET,
+                    &format!("/v2/images/{dst}/tasks"),
+                    None,
+                )
+                .await;
+                let t = tasks["tasks"][0].clone();
+                if t["status"] == "success" || t["status"] == "failure" {
+                    return t;
+                }
+                assert!(std::time::Instant::now() < deadline, "{tasks}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let method = |image: &str, region: &str| {
+        json!({"method": {"name": "glance-download", "glance_image_id": image,
+            "glance_region": region, "glance_service_interface": "public"}})
+    };
+
+    let dst = new_dst().await;
+    let (status, body) = import(dst.clone(), method(&src, "RegionOne")).await;
+    assert_eq!(status, 202, "{body}");
+    let task = ended(dst.clone()).await;
+    assert_eq!(task["status"], "success", "{task}");
+    let (_, image) = call(
+        &app,
+        Some(&alice),
+        Method::GET,
+        &format!("/v2/images/{dst}"),
+        None,
+    )
+    .await;
+    assert_eq!(image["status"], "active");
+    assert_eq!(
+        (
+            image["disk_format"].as_str(),
+            image["container_format"].as_str()
+        ),
+        (Some("raw"), Some("bare"))
+    );
+    assert_eq!(image["hw_cpu_cores"], "5");
+    assert_eq!(image["trait:STORAGE_DISK_SSD"], "required");
+    assert_eq!(image["os_distro"], "rhel");
+    assert!(image.get("speed").is_none(), "{image}");
+    assert_eq!(image["size"], data.len());
+
+    // A bad id is refused at once; an unknown region or image fails the task, queued again.
+    let dst = new_dst().await;
+    let (status, body) = import(dst.clone(), method("foo", "RegionOne")).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.to_string()
+            .contains("image id does not look like a UUID"),
+        "{body}"
+    );
+    let (status, _) = import(dst.clone(), method(&src, "not a region")).await;
+    assert_eq!(status, 202);
+    assert_eq!(ended(dst.clone()).await["status"], "failure");
+    let (_, image) = call(
+        &app,
+        Some(&alice),
+        Method::GET,
+        &format!("/v2/images/{dst}"),
+        None,
+    )
+    .await;
+    assert_eq!(image["status"], "queued");
+    assert_eq!(image["os_distro"], "windows", "untouched");
+    let dst = new_dst().await;
+    let missing = "1f0b1a52-0000-4000-8000-000000000000";
+    let (status, _) = import(dst.clone(), method(missing, "RegionOne")).await;
+    assert_eq!(status, 202);
+    assert_eq!(ended(dst.clone()).await["status"], "failure");
     app.stop().await;
 }
