@@ -529,7 +529,6 @@ fn tempest() -> Result {
         "e2e",
         "tempest_image_v2",
         "--",
-        "--ignored",
         "--nocapture",
     ]))
 }

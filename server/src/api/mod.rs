@@ -99,7 +99,12 @@ impl AppState {
         caller: &glint_core::Caller,
         image: &glint_core::Image,
     ) -> glint_core::Image {
-        glint_core::readable(image, &self.context(caller))
+        let mut shown = glint_core::readable(image, &self.context(caller));
+        // Locations are listed heaviest store first (the order reads take).
+        shown.locations.sort_by_key(|l| {
+            std::cmp::Reverse(self.stores.holding(l).map(|s| s.weight).unwrap_or(0))
+        });
+        shown
     }
 }
 

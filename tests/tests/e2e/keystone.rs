@@ -275,7 +275,9 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut r = app.request(method, path).header("Accept", "application/json");
+    let mut r = app
+        .request(method, path)
+        .header("Accept", "application/json");
     if let Some(t) = token {
         r = r.header("X-Auth-Token", t);
     }

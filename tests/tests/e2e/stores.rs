@@ -191,7 +191,7 @@ async fn stores_are_listed_chosen_copied_and_emptied() {
     assert_eq!(task["status"], "success", "{task}");
     assert_eq!(task["result"]["stores"], json!(["fast"]));
     let image = app.show(&id).await;
-    assert_eq!(image["stores"], "slow,fast");
+    assert_eq!(image["stores"], "fast,slow", "heaviest store first");
     assert_eq!(image["status"], "active");
     assert_eq!(files_in(&app, "fast"), [id.as_str()]);
     let (status, _) = import(&app, None, &id, copy).await;
@@ -331,7 +331,7 @@ async fn imports_into_several_stores_all_or_some() {
     let task = ended_task(&app, &id, 1).await;
     assert_eq!(task["status"], "success", "{task}");
     let image = app.show(&id).await;
-    assert_eq!(image["stores"], "slow,fast");
+    assert_eq!(image["stores"], "fast,slow");
     assert_eq!(image["checksum"], format!("{:x}", md5::Md5::digest(&data)));
     // The import's progress, as Glance shows it on the image: nothing left, nothing failed.
     assert_eq!(image["os_glance_importing_to_stores"], "");
