@@ -9,6 +9,7 @@ mod history;
 mod images;
 mod import;
 mod list;
+mod locations;
 mod members;
 pub(crate) mod metadefs;
 mod session;
@@ -137,7 +138,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/images/{id}/import", post(import::import))
         .route(
             "/images/{id}/locations",
-            get(import::list_locations).post(import::add_location),
+            get(locations::list_locations).post(locations::add_location),
         )
         .route(
             "/images/{id}/tags/{tag}",

@@ -243,6 +243,20 @@ impl Keystone {
         .await;
     }
 
+    /// How Glint signs in as its service user `glint` (made with `user("glint", "glint-pw",
+    /// <service project>, "service")`), trusting a validated token for `cache_seconds`.
+    pub(crate) fn glint_config(&self, cache_seconds: u64) -> KeystoneConfig {
+        KeystoneConfig {
+            url: self.url.clone(),
+            username: "glint".into(),
+            password: "glint-pw".into(),
+            project: "service".into(),
+            user_domain: "Default".into(),
+            project_domain: "Default".into(),
+            cache_seconds,
+        }
+    }
+
     /// Puts a service of `kind` (such as `image`) at `url` in the catalog (public, internal and
     /// admin endpoints in RegionOne).
     pub(crate) async fn catalog(&self, name: &str, kind: &str, url: &str) {
@@ -302,18 +316,10 @@ async fn keystone_tokens_authenticate_against_a_real_keystone() {
     keystone.user("carol", "carol-pw", &demo, "reader").await;
     keystone.user("bob", "bob-pw", &other, "member").await;
 
-    let url = keystone.url.clone();
+    let glint = keystone.glint_config(1);
     let app = TestApp::sqlite_with(move |c| {
         c.insecure_noauth = false;
-        c.keystone = Some(KeystoneConfig {
-            url,
-            username: "glint".into(),
-            password: "glint-pw".into(),
-            project: "service".into(),
-            user_domain: "Default".into(),
-            project_domain: "Default".into(),
-            cache_seconds: 1,
-        });
+        c.keystone = Some(glint);
     })
     .await;
     let alice = keystone
@@ -491,18 +497,10 @@ async fn glance_download_imports_from_the_catalog() {
         .user("glint", "glint-pw", &service, "service")
         .await;
     keystone.user("alice", "alice-pw", &demo, "member").await;
-    let url = keystone.url.clone();
+    let glint = keystone.glint_config(60);
     let app = TestApp::sqlite_with(move |c| {
         c.insecure_noauth = false;
-        c.keystone = Some(KeystoneConfig {
-            url,
-            username: "glint".into(),
-            password: "glint-pw".into(),
-            project: "service".into(),
-            user_domain: "Default".into(),
-            project_domain: "Default".into(),
-            cache_seconds: 60,
-        });
+        c.keystone = Some(glint);
     })
     .await;
     keystone.catalog("glance", "image", &app.base).await;

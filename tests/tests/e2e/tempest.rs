@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use glint_server::config::{KeystoneConfig, StoreConfig};
+use glint_server::config::StoreConfig;
 
 use super::harness::{TempDir, TestApp};
 use super::keystone::Keystone;
@@ -108,23 +108,15 @@ fn accounts() -> String {
 /// Glint as Tempest needs it: Keystone mode, two weighted stores and the http store, locations
 /// shown, format matching off (Tempest uploads random bytes as qcow2), the loopback source
 /// allowed for web-download and locations.
-async fn glint(name: &str, keystone: &str, source_port: u16, database: &TempDir) -> TestApp {
-    let keystone = keystone.to_string();
+async fn glint(name: &str, keystone: &Keystone, source_port: u16, database: &TempDir) -> TestApp {
+    let keystone = keystone.glint_config(60);
     let name = name.to_string();
     let db = format!("sqlite:{}", database.0.join("shared.db").display());
     TestApp::sqlite_with(move |c| {
         c.insecure_noauth = false;
         c.database_url = db;
         c.node_name = name;
-        c.keystone = Some(KeystoneConfig {
-            url: keystone,
-            username: "glint".into(),
-            password: "glint-pw".into(),
-            project: "service".into(),
-            user_domain: "Default".into(),
-            project_domain: "Default".into(),
-            cache_seconds: 60,
-        });
+        c.keystone = Some(keystone);
         let store = |id: &str, weight: i64| StoreConfig {
             id: id.into(),
             kind: "fs".into(),
@@ -250,7 +242,7 @@ async fn tempest_image_v2() {
     let source = format!("http://127.0.0.1:{port}");
 
     let shared = TempDir::new("tempest-glint");
-    let app = glint("glint-a", &keystone.url, port, &shared).await;
+    let app = glint("glint-a", &keystone, port, &shared).await;
     keystone.catalog("glance", "image", &app.base).await;
     // Glance's metadata definitions catalogue, as an operator loads it.
     let db =
@@ -269,7 +261,7 @@ async fn tempest_image_v2() {
     report("one server", &one);
 
     // A second server on the same database and stores, as image_remote.
-    let remote = glint("glint-b", &keystone.url, port, &shared).await;
+    let remote = glint("glint-b", &keystone, port, &shared).await;
     keystone
         .catalog("glance-remote", "image_remote", &remote.base)
         .await;
