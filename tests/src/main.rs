@@ -494,6 +494,13 @@ fn test() -> Result {
         "screenshots of the UI's pages: {}",
         target_dir()?.join("tmp").join("ui-screenshots").display()
     );
+    let tempest = target_dir()?.join("tmp").join("tempest");
+    if let Ok(summary) = std::fs::read_to_string(tempest.join("summary.txt")) {
+        eprintln!(
+            "\n{summary}(Tempest's output and log: {})",
+            tempest.display()
+        );
+    }
     sh(cargo().args(["test", "--doc", "-p", "glint-core"]))?;
     step("core tests compiled to wasm (Node)");
     sh(cargo()

@@ -196,18 +196,26 @@ fn run_tempest(venv: &Path, dir: &Path, conf_text: &str, title: &str) -> Outcome
     o
 }
 
-fn report(title: &str, o: &Outcome) {
-    eprintln!(
-        "\nTempest image v2 ({title}): {} passed, {} failed, {} skipped",
+/// The run's report: counts and the name of every failure, printed and kept in
+/// `<target>/tmp/tempest/summary.txt` (which `cargo glint test` shows after the tests).
+fn report(title: &str, o: &Outcome) -> String {
+    let mut text = format!(
+        "Tempest image v2 ({title}): {} passed, {} failed, {} skipped\n",
         o.passed, o.failed, o.skipped
     );
     for f in &o.failures {
-        eprintln!("  FAILED {f}");
+        text.push_str(&format!("  FAILED {f}\n"));
     }
+    eprint!("\n{text}");
+    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tempest_image_v2() {
+    let summary_file = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("tempest")
+        .join("summary.txt");
+    let _ = std::fs::remove_file(&summary_file);
     let venv = tokio::task::block_in_place(|| python::venv_with(TEMPEST));
     let keystone = Keystone::start().await;
     let service = keystone.project("service").await;
@@ -258,7 +266,7 @@ async fn tempest_image_v2() {
     let dir = TempDir::new("tempest");
     let text = conf(&dir.0.join("ws"), &keystone.url, &source, false);
     let one = tokio::task::block_in_place(|| run_tempest(&venv, &dir.0, &text, "one-server"));
-    report("one server", &one);
+    let mut summary = report("one server", &one);
 
     // A second server on the same database and stores, as image_remote.
     let remote = glint("glint-b", &keystone, port, &shared).await;
@@ -268,7 +276,8 @@ async fn tempest_image_v2() {
     let dir2 = TempDir::new("tempest-remote");
     let text = conf(&dir2.0.join("ws"), &keystone.url, &source, true);
     let two = tokio::task::block_in_place(|| run_tempest(&venv, &dir2.0, &text, "image-remote"));
-    report("with image_remote", &two);
+    summary.push_str(&report("with image_remote", &two));
+    std::fs::write(&summary_file, &summary).expect("keep the summary");
 
     assert!(
         one.failed == 0 && one.passed >= 90,
