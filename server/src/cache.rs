@@ -26,7 +26,15 @@ pub(crate) struct Cached {
 struct State {
     cached: BTreeMap<String, Cached>,
     queued: BTreeSet<String>,
-    total: u64,
+    /// Bytes set aside for fills under way.
+    reserved: u64,
+}
+
+impl State {
+    /// The bytes the cache holds or has promised.
+    fn total(&self) -> u64 {
+        self.cached.values().map(|c| c.size).sum::<u64>() + self.reserved
+    }
 }
 
 /// The cache; cloning shares it.
@@ -73,7 +81,6 @@ impl ImageCache {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_micros() as i64)
                 .unwrap_or_else(now);
-            state.total += meta.len();
             state.cached.insert(
                 name,
                 Cached {
@@ -136,8 +143,7 @@ impl ImageCache {
     pub(crate) fn delete(&self, id: &str) {
         let mut s = self.lock();
         s.queued.remove(id);
-        if let Some(c) = s.cached.remove(id) {
-            s.total -= c.size;
+        if s.cached.remove(id).is_some() {
             let _ = std::fs::remove_file(self.dir.join(id));
         }
     }
@@ -151,18 +157,18 @@ impl ImageCache {
             for id in std::mem::take(&mut s.cached).into_keys() {
                 let _ = std::fs::remove_file(self.dir.join(id));
             }
-            s.total = 0;
         }
     }
 
-    /// Makes room for `size` bytes, evicting the least recently used; `false` if the image
-    /// cannot fit at all.
-    fn make_room(&self, size: u64) -> bool {
+    /// Makes room for `size` bytes, evicting the least recently used, and reserves it (it
+    /// counts in the total from now on, so fills running together stay within the bound);
+    /// `false` if the image cannot fit at all.
+    fn reserve(&self, size: u64) -> bool {
         if size > self.max_size {
             return false;
         }
         let mut s = self.lock();
-        while s.total + size > self.max_size {
+        while s.total() + size > self.max_size {
             let Some(oldest) = s
                 .cached
                 .iter()
@@ -171,12 +177,12 @@ impl ImageCache {
             else {
                 break;
             };
-            if let Some(c) = s.cached.remove(&oldest) {
-                s.total -= c.size;
+            if s.cached.remove(&oldest).is_some() {
                 let _ = std::fs::remove_file(self.dir.join(&oldest));
                 tracing::info!(image = %oldest, "evicted from the image cache");
             }
         }
+        s.reserved += size;
         true
     }
 
@@ -189,10 +195,11 @@ impl ImageCache {
         md5: Option<&str>,
         mut stream: crate::store::ByteStream,
     ) -> Result<(), String> {
+        if !self.reserve(size) {
+            self.lock().queued.remove(id);
+            return Err(format!("{size} bytes do not fit in the cache"));
+        }
         let result = async {
-            if !self.make_room(size) {
-                return Err(format!("{size} bytes do not fit in the cache"));
-            }
             let partial = self.dir.join(".incomplete").join(id);
             let mut file = tokio::fs::File::create(&partial)
                 .await
@@ -217,11 +224,11 @@ impl ImageCache {
             }
             let mut s = self.lock();
             if !s.queued.remove(id) {
+                // Dequeued meanwhile: the copy is not wanted.
                 let _ = std::fs::remove_file(&partial);
                 return Ok(());
             }
             std::fs::rename(&partial, self.dir.join(id)).map_err(|e| e.to_string())?;
-            s.total += size;
             let t = now();
             s.cached.insert(
                 id.to_string(),
@@ -235,8 +242,10 @@ impl ImageCache {
             Ok(())
         }
         .await;
+        let mut s = self.lock();
+        s.reserved = s.reserved.saturating_sub(size);
         if result.is_err() {
-            self.lock().queued.remove(id);
+            s.queued.remove(id);
         }
         result
     }
