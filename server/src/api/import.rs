@@ -1,7 +1,9 @@
-//! Imports: `POST /v2/images/{id}/import` with `glance-direct` (staged data), `web-download`
-//! (a URI the server fetches) and `copy-image` (an active image's data into more stores), and
-//! the legacy import task. Each runs in the background under a task, which records its outcome,
-//! and under the image's import lock: one import at a time per image (409 otherwise).
+//! Imports: `POST /v2/images/{id}/import` with `glance-direct` (staged data; forwarded to the
+//! server that staged it when that is another one), `web-download` (a URI the server fetches),
+//! `copy-image` (an active image's data into more stores) and `glance-download` (an image of
+//! an image service in the caller's catalog), and the legacy import task. Each runs in the
+//! background under a task, which records its outcome, and under the image's import lock: one
+//! import at a time per image (409 otherwise).
 //!
 //! With several stores, an import goes to the stores the request names (`stores`,
 //! `all_stores`, or the `X-Image-Meta-Store` header; the default store otherwise): the data is
@@ -362,14 +364,7 @@ async fn download_from_glance(
         super::images::Outcome::Preview(_, stored) => stored.image,
     };
     let owner = claim_for_import(state, &image, Status::Queued).await?;
-    let mut guard = UploadGuard {
-        state: state.clone(),
-        id: image.id.clone(),
-        from: Status::Importing,
-        armed: true,
-    };
-    let mut progress = Progress::start(state, &image.id, &targets.stores).await;
-    let result = async {
+    let data = async {
         let r = fetch(format!("/v2/images/{}/file", from.image))
             .await
             .map_err(unreachable)?;
@@ -381,29 +376,11 @@ async fn download_from_glance(
         }
         let declared = r.content_length();
         let room = storage_room(state, &image, declared).await?;
-        let first = targets.stores[0].clone();
-        let intake = Intake::checked(state, named(state, &first), &image, declared, room);
-        let mut data = ingest(state, intake, Box::pin(r.bytes_stream())).await?;
-        let copies = copy_everywhere(
-            state,
-            &image,
-            &data,
-            &targets.stores[1..],
-            targets,
-            &mut progress,
-        )
-        .await?;
-        data.locations.extend(copies);
-        finish(state, &image, Status::Importing, &owner, data).await?;
-        progress.store_done(&first, true).await;
-        Ok(outcome(state, &image, targets, &progress.failed))
-    }
-    .await;
-    if result.is_err() {
-        progress.fail_rest().await;
-    }
-    guard.armed = result.is_err();
-    result
+        let store = named(state, &targets.stores[0]);
+        let intake = Intake::checked(state, store, &image, declared, room);
+        ingest(state, intake, Box::pin(r.bytes_stream())).await
+    };
+    import_data(state, &image, &owner, targets, data).await
 }
 
 /// Sends a glance-direct import to the server that holds the staged data (Glance's
@@ -557,36 +534,9 @@ pub(crate) async fn start_import(
     let image_id = image.id.clone();
     let started = run_task(&state, identity, &image.clone(), order, move |state, _| {
         Box::pin(async move {
-            let mut guard = UploadGuard {
-                state: state.clone(),
-                id: image.id.clone(),
-                from: Status::Importing,
-                armed: true,
-            };
             let first = targets.stores[0].clone();
-            let mut progress = Progress::start(&state, &image.id, &targets.stores).await;
-            let result = async {
-                let mut data = work(state.clone(), image.clone(), first.clone()).await?;
-                let copies = copy_everywhere(
-                    &state,
-                    &image,
-                    &data,
-                    &targets.stores[1..],
-                    &targets,
-                    &mut progress,
-                )
-                .await?;
-                data.locations.extend(copies);
-                finish(&state, &image, Status::Importing, &owner, data).await?;
-                progress.store_done(&first, true).await;
-                Ok(outcome(&state, &image, &targets, &progress.failed))
-            }
-            .await;
-            if result.is_err() {
-                progress.fail_rest().await;
-            }
-            guard.armed = result.is_err();
-            result
+            let data = work(state.clone(), image.clone(), first);
+            import_data(&state, &image, &owner, &targets, data).await
         })
     })
     .await;
@@ -597,6 +547,48 @@ pub(crate) async fn start_import(
             .await;
     }
     started
+}
+
+/// The end of an import into an image `importing` under `owner`: `data` writes it to the first
+/// target store; it is copied to the others, and becomes the image's (`active`), the progress
+/// shown on the image as it goes. Any failure puts the image back to `queued`.
+async fn import_data(
+    state: &AppState,
+    image: &Image,
+    owner: &str,
+    targets: &Targets,
+    data: impl std::future::Future<Output = Result<Ingested, ApiError>>,
+) -> Result<Value, ApiError> {
+    let mut guard = UploadGuard {
+        state: state.clone(),
+        id: image.id.clone(),
+        from: Status::Importing,
+        armed: true,
+    };
+    let first = &targets.stores[0];
+    let mut progress = Progress::start(state, &image.id, &targets.stores).await;
+    let result = async {
+        let mut data = data.await?;
+        let copies = copy_everywhere(
+            state,
+            image,
+            &data,
+            &targets.stores[1..],
+            targets,
+            &mut progress,
+        )
+        .await?;
+        data.locations.extend(copies);
+        finish(state, image, Status::Importing, owner, data).await?;
+        progress.store_done(first, true).await;
+        Ok(outcome(state, image, targets, &progress.failed))
+    }
+    .await;
+    if result.is_err() {
+        progress.fail_rest().await;
+    }
+    guard.armed = result.is_err();
+    result
 }
 
 /// An import's progress as Glance shows it on the image (with several stores):
