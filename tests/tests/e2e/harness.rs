@@ -101,8 +101,13 @@ impl TestApp {
     }
 
     pub(crate) async fn postgres() -> TestApp {
+        TestApp::postgres_with(|_| {}).await
+    }
+
+    /// A server on a fresh PostgreSQL database with its configuration adjusted.
+    pub(crate) async fn postgres_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         let (name, url) = create_postgres_database().await;
-        TestApp::start(TempDir::new("e2e"), url, Some(name), |_| {}).await
+        TestApp::start(TempDir::new("e2e"), url, Some(name), tweak).await
     }
 
     async fn start(

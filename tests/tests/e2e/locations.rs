@@ -38,7 +38,16 @@ async fn patch(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn locations_are_guarded_validated_and_read() {
+async fn locations_are_guarded_validated_and_read_sqlite() {
+    locations_are_guarded_validated_and_read(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locations_are_guarded_validated_and_read_postgres() {
+    locations_are_guarded_validated_and_read(true).await;
+}
+
+async fn locations_are_guarded_validated_and_read(postgres: bool) {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
     let port = source(vec![
         ("/disk.raw", data.clone()),
@@ -46,7 +55,7 @@ async fn locations_are_guarded_validated_and_read() {
     ])
     .await;
     let base = format!("http://127.0.0.1:{port}");
-    let app_owned = TestApp::sqlite_with(move |c| {
+    let configure = move |c: &mut glint_server::Config| {
         c.show_multiple_locations = true;
         c.import_filter.exceptions = vec![format!("127.0.0.1:{port}")];
         let fs = |id: &str| StoreConfig {
@@ -68,8 +77,11 @@ async fn locations_are_guarded_validated_and_read() {
                 read_only: false,
             },
         ];
-    })
-    .await;
+    };
+    let app_owned = match postgres {
+        true => TestApp::postgres_with(configure).await,
+        false => TestApp::sqlite_with(configure).await,
+    };
     let app = &app_owned;
     let owner = Some(("p1", "member,reader"));
     let create =

@@ -22,17 +22,35 @@ fn store(id: &str, weight: i64, read_only: bool) -> StoreConfig {
     }
 }
 
-async fn multi_store_app() -> TestApp {
-    TestApp::sqlite_with(|c| {
-        c.stores = vec![
-            store("slow", 10, false),
-            store("fast", 100, false),
-            store("archive", 0, true),
-        ];
-        c.default_store = Some("fast".into());
-    })
-    .await
+fn multi_store(c: &mut glint_server::Config) {
+    c.stores = vec![
+        store("slow", 10, false),
+        store("fast", 100, false),
+        store("archive", 0, true),
+    ];
+    c.default_store = Some("fast".into());
 }
+
+/// Runs a test of several stores once on SQLite and once on PostgreSQL.
+macro_rules! on_both_databases_with_stores {
+    ($($f:ident),* $(,)?) => {$(
+        mod $f {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$f(crate::harness::TestApp::sqlite_with(super::multi_store).await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$f(crate::harness::TestApp::postgres_with(super::multi_store).await).await;
+            }
+        }
+    )*};
+}
+
+on_both_databases_with_stores!(
+    stores_are_listed_chosen_copied_and_emptied,
+    imports_into_several_stores_all_or_some,
+);
 
 fn files_in(app: &TestApp, store: &str) -> Vec<String> {
     list_files(&app.data.0.join("stores").join(store))
@@ -104,9 +122,7 @@ async fn stage(app: &TestApp, id: &str, data: &[u8]) {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stores_are_listed_chosen_copied_and_emptied() {
-    let app = multi_store_app().await;
+async fn stores_are_listed_chosen_copied_and_emptied(app: TestApp) {
     let member = Some(("p1", "member,reader"));
 
     // Discovery.
@@ -312,9 +328,7 @@ async fn stores_are_listed_chosen_copied_and_emptied() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn imports_into_several_stores_all_or_some() {
-    let app = multi_store_app().await;
+async fn imports_into_several_stores_all_or_some(app: TestApp) {
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 241) as u8).collect();
 
     // glance-direct into every writable store.
@@ -399,18 +413,12 @@ async fn imports_into_several_stores_all_or_some() {
 
     // One import at a time: an import in progress (its lock held by a live server) blocks
     // another with 409.
-    let pool = sqlx::AnyPool::connect(&format!(
-        "sqlite://{}",
-        app.database_url.trim_start_matches("sqlite:")
-    ))
-    .await
-    .expect("connect");
-    sqlx::query("INSERT INTO image_import_locks (image_id, task_id, owner, taken_at) VALUES ($1, 't-1', 'glint/x', 0)")
-        .bind(&id3)
-        .execute(&pool)
-        .await
-        .expect("lock");
-    pool.close().await;
+    app.rows(
+        "INSERT INTO image_import_locks (image_id, task_id, owner, taken_at) \
+         VALUES ($1, 't-1', 'glint/x', 0)",
+        &id3,
+    )
+    .await;
     let (status, body) = import(
         &app,
         None,
