@@ -535,7 +535,8 @@ impl Db {
         let now = time::now_micros();
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE images SET updated_at = $1, version = version + 1              WHERE id = $2 AND status IN ('active', 'deactivated') AND deleted = 0",
+            "UPDATE images SET updated_at = $1, version = version + 1 \
+             WHERE id = $2 AND status IN ('active', 'deactivated') AND deleted = 0",
         )
         .bind(now)
         .bind(id)
@@ -545,7 +546,9 @@ impl Db {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO image_locations (image_id, position, url, metadata, created_at)              SELECT $1, COALESCE(MAX(position), -1) + 1, $2, $3, $4 FROM image_locations              WHERE image_id = $1",
+            "INSERT INTO image_locations (image_id, position, url, metadata, created_at) \
+             SELECT $1, COALESCE(MAX(position), -1) + 1, $2, $3, $4 FROM image_locations \
+             WHERE image_id = $1",
         )
         .bind(id)
         .bind(&location.url)
@@ -563,7 +566,8 @@ impl Db {
         let now = time::now_micros();
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "DELETE FROM image_locations WHERE image_id = $1 AND url = $2              AND (SELECT COUNT(*) FROM image_locations WHERE image_id = $1) > 1",
+            "DELETE FROM image_locations WHERE image_id = $1 AND url = $2 \
+             AND (SELECT COUNT(*) FROM image_locations WHERE image_id = $1) > 1",
         )
         .bind(id)
         .bind(url)
@@ -590,7 +594,8 @@ impl Db {
         owner: &str,
     ) -> Result<Option<String>, DbError> {
         let taken = sqlx::query(
-            "INSERT INTO image_import_locks (image_id, task_id, owner, taken_at)              VALUES ($1, $2, $3, $4) ON CONFLICT (image_id) DO NOTHING",
+            "INSERT INTO image_import_locks (image_id, task_id, owner, taken_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (image_id) DO NOTHING",
         )
         .bind(image_id)
         .bind(task_id)
@@ -639,7 +644,8 @@ impl Db {
         alive_since: i64,
     ) -> Result<(), DbError> {
         sqlx::query(
-            "DELETE FROM image_import_locks WHERE NOT EXISTS (SELECT 1 FROM nodes              WHERE nodes.seen_at >= $1 AND image_import_locks.owner LIKE nodes.name || '/%')",
+            "DELETE FROM image_import_locks WHERE NOT EXISTS (SELECT 1 FROM nodes \
+             WHERE nodes.seen_at >= $1 AND image_import_locks.owner LIKE nodes.name || '/%')",
         )
         .bind(alive_since)
         .execute(&self.pool)

@@ -194,6 +194,38 @@ impl TestApp {
         (status, body)
     }
 
+    /// Waits until `count` of an image's import tasks have ended and returns the newest ended
+    /// one.
+    pub(crate) async fn ended_task(&self, image_id: &str, count: usize) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (_, tasks) = self
+                .call(
+                    None,
+                    Method::GET,
+                    &format!("/v2/images/{image_id}/tasks"),
+                    None,
+                )
+                .await;
+            let ended: Vec<&Value> = tasks["tasks"]
+                .as_array()
+                .map(|t| {
+                    t.iter()
+                        .filter(|t| t["status"] != "processing" && t["status"] != "pending")
+                        .collect()
+                })
+                .unwrap_or_default();
+            if ended.len() >= count {
+                return ended[0].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the imports of {image_id} never ended: {tasks}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+    }
+
     /// Creates an image and returns its JSON (asserting 201).
     pub(crate) async fn create(&self, body: Value) -> Value {
         let r = self

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::harness::{PATCH_V21, TestApp};
-use super::webdownload::{source, task_of};
+use super::webdownload::source;
 use glint_server::config::StoreConfig;
 
 fn hex(bytes: &[u8]) -> String {
@@ -255,7 +255,7 @@ async fn locations_are_guarded_validated_and_read(postgres: bool) {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let task = task_of(app, &imported).await;
+    let task = app.ended_task(&imported, 1).await;
     assert_eq!(
         (task["type"].as_str(), task["status"].as_str()),
         (Some("location_import"), Some("success")),
@@ -285,7 +285,7 @@ async fn locations_are_guarded_validated_and_read(postgres: bool) {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(task_of(app, &wrong).await["status"], "failure");
+    assert_eq!(app.ended_task(&wrong, 1).await["status"], "failure");
     super::data::wait_for_status(app, &wrong, "queued").await;
     let image = app.show(&wrong).await;
     assert!(image["os_hash_value"].is_null() && image["checksum"].is_null());

@@ -2,8 +2,6 @@
 //! into several at once, copy-image between them, deleting from one, reading from the
 //! heaviest, and one import at a time per image.
 
-use std::time::{Duration, Instant};
-
 use md5::Digest;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -70,30 +68,6 @@ async fn new_image(app: &TestApp) -> String {
         .as_str()
         .expect("id")
         .to_string()
-}
-
-/// Waits for the newest ended import task of an image.
-async fn ended_task(app: &TestApp, id: &str, count: usize) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, tasks) = app
-            .call(None, Method::GET, &format!("/v2/images/{id}/tasks"), None)
-            .await;
-        let ended: Vec<Value> = tasks["tasks"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter(|t| t["status"] != "processing" && t["status"] != "pending")
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        if ended.len() >= count {
-            return ended[0].clone();
-        }
-        assert!(Instant::now() < deadline, "import never ended: {tasks}");
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
 }
 
 async fn import(
@@ -203,7 +177,7 @@ async fn stores_are_listed_chosen_copied_and_emptied(app: TestApp) {
     );
     let (status, body) = import(&app, None, &id, copy.clone()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let task = ended_task(&app, &id, 1).await;
+    let task = app.ended_task(&id, 1).await;
     assert_eq!(task["status"], "success", "{task}");
     assert_eq!(task["result"]["stores"], json!(["fast"]));
     let image = app.show(&id).await;
@@ -301,7 +275,7 @@ async fn stores_are_listed_chosen_copied_and_emptied(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(ended_task(&app, &id, 2).await["status"], "failure");
+    assert_eq!(app.ended_task(&id, 2).await["status"], "failure");
     assert_eq!(app.show(&id).await["stores"], "fast");
     assert!(files_in(&app, "slow").is_empty(), "no partial copy is left");
 
@@ -316,7 +290,7 @@ async fn stores_are_listed_chosen_copied_and_emptied(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(ended_task(&app, &id, 1).await["status"], "success");
+    assert_eq!(app.ended_task(&id, 1).await["status"], "success");
     assert_eq!(app.show(&id).await["stores"], "fast,slow");
     let r = app
         .request(Method::DELETE, &format!("/v2/images/{id}"))
@@ -342,7 +316,7 @@ async fn imports_into_several_stores_all_or_some(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let task = ended_task(&app, &id, 1).await;
+    let task = app.ended_task(&id, 1).await;
     assert_eq!(task["status"], "success", "{task}");
     let image = app.show(&id).await;
     assert_eq!(image["stores"], "fast,slow");
@@ -376,7 +350,7 @@ async fn imports_into_several_stores_all_or_some(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let task = ended_task(&app, &id2, 1).await;
+    let task = app.ended_task(&id2, 1).await;
     assert_eq!(task["status"], "failure", "{task}");
     assert!(
         task["message"]
@@ -403,7 +377,7 @@ async fn imports_into_several_stores_all_or_some(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let task = ended_task(&app, &id3, 1).await;
+    let task = app.ended_task(&id3, 1).await;
     assert_eq!(task["status"], "success", "{task}");
     assert_eq!(task["result"]["failed_stores"], json!(["slow"]));
     let image = app.show(&id3).await;

@@ -186,7 +186,7 @@ async fn imported(app: &TestApp, project: &str, data: &'static [u8]) -> String {
         .await
         .expect("import");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    super::webdownload::task_of(app, &id).await;
+    app.ended_task(&id, 1).await;
     id
 }
 
@@ -253,7 +253,7 @@ async fn listing_filters_orders_and_pages(app: &TestApp) {
         };
         assert!(r.send().await.expect("send").status().is_success());
     }
-    super::webdownload::task_of(app, &bad_id).await;
+    app.ended_task(&bad_id, 1).await;
 
     // An administrator sees all five, newest first; a project its own.
     let (status, all) = task_list(app, "", None).await;

@@ -3,7 +3,7 @@
 //! download is hashed and inspected like an upload; refused content and redirects to internal
 //! addresses fail the task and leave the image queued.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use md5::Digest;
 use reqwest::{Method, StatusCode};
@@ -85,30 +85,6 @@ async fn new_image(app: &TestApp, disk_format: &str) -> String {
         .to_string()
 }
 
-/// Waits for the image's import task to end and returns it.
-pub(crate) async fn task_of(app: &TestApp, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let tasks: Value = app
-            .get(&format!("/v2/images/{id}/tasks"))
-            .await
-            .json()
-            .await
-            .expect("tasks");
-        if let Some(t) = tasks["tasks"].as_array().and_then(|t| {
-            t.iter()
-                .find(|t| t["status"] != "processing" && t["status"] != "pending")
-        }) {
-            return t.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the import of {id} never ended: {tasks}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_download_is_guarded_hashed_and_inspected() {
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 199) as u8).collect();
@@ -156,7 +132,7 @@ async fn web_download_is_guarded_hashed_and_inspected() {
     let id = new_image(&app, "raw").await;
     let (status, body) = import(&app, &id, &uri).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let task = task_of(&app, &id).await;
+    let task = app.ended_task(&id, 1).await;
     assert_eq!(task["status"], "success", "{task}");
     let image = app.show(&id).await;
     assert_eq!(image["status"], "active");
@@ -171,7 +147,7 @@ async fn web_download_is_guarded_hashed_and_inspected() {
     let id = new_image(&app, "qcow2").await;
     let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/bad.qcow2")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let task = task_of(&app, &id).await;
+    let task = app.ended_task(&id, 1).await;
     assert_eq!(task["status"], "failure");
     assert!(
         task["message"]
@@ -191,7 +167,7 @@ async fn web_download_is_guarded_hashed_and_inspected() {
     let id = new_image(&app, "raw").await;
     let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/metadata")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let task = task_of(&app, &id).await;
+    let task = app.ended_task(&id, 1).await;
     assert_eq!(task["status"], "failure");
     assert!(
         task["message"]
@@ -229,7 +205,7 @@ async fn import_filtering_lists_and_a_stalled_source() {
     }
     let (status, body) = import(&app, &id, &format!("http://127.0.0.1:{port}/disk.raw")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(task_of(&app, &id).await["status"], "success");
+    assert_eq!(app.ended_task(&id, 1).await["status"], "success");
     assert_eq!(app.show(&id).await["size"], data.len());
 
     // A source that stops sending: the fetch gives up after the read timeout, the task says
@@ -237,12 +213,12 @@ async fn import_filtering_lists_and_a_stalled_source() {
     let id = new_image(&app, "raw").await;
     let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/stall")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let task = task_of(&app, &id).await;
+    let task = app.ended_task(&id, 1).await;
     assert_eq!(task["status"], "failure", "{task}");
     super::data::wait_for_status(&app, &id, "queued").await;
     let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/disk.raw")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(task_of_second(&app, &id).await["status"], "success");
+    assert_eq!(app.ended_task(&id, 2).await["status"], "success");
     app.stop().await;
 
     // Disallowed lists, with no allowed list: the host is refused.
@@ -256,35 +232,6 @@ async fn import_filtering_lists_and_a_stalled_source() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("not allowed"), "{body}");
     app.stop().await;
-}
-
-/// Waits until the image has two ended import tasks and returns the newer.
-async fn task_of_second(app: &TestApp, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let tasks: Value = app
-            .get(&format!("/v2/images/{id}/tasks"))
-            .await
-            .json()
-            .await
-            .expect("tasks");
-        let ended: Vec<&Value> = tasks["tasks"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter(|t| t["status"] != "processing" && t["status"] != "pending")
-                    .collect()
-            })
-            .unwrap_or_default();
-        if ended.len() >= 2 {
-            return ended[0].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the second import never ended: {tasks}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The image size cap (Glance's `image_size_cap`) holds for uploads, declared or streamed, and
@@ -316,7 +263,7 @@ async fn the_size_cap_holds_for_every_way_in() {
     assert_eq!(app.show(&id).await["status"], "queued");
     let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/big.raw")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let task = task_of(&app, &id).await;
+    let task = app.ended_task(&id, 1).await;
     assert_eq!(task["status"], "failure");
     assert!(
         task["message"]
