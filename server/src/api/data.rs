@@ -22,11 +22,45 @@ const BLOCK: usize = 1 << 20;
 /// Puts an image back to `queued` if an upload ends any other way than success, including when
 /// the request is dropped mid-stream.
 pub(super) struct UploadGuard {
-    pub(super) state: AppState,
-    pub(super) id: String,
+    state: AppState,
+    id: String,
     /// The status the image is in while the data is written.
-    pub(super) from: Status,
-    pub(super) armed: bool,
+    from: Status,
+    armed: bool,
+}
+
+impl UploadGuard {
+    pub(super) fn new(state: &AppState, id: &str, from: Status) -> UploadGuard {
+        UploadGuard {
+            state: state.clone(),
+            id: id.to_string(),
+            from,
+            armed: true,
+        }
+    }
+
+    /// Ends the guard with the upload's outcome. On failure the image is queued again before
+    /// the outcome is passed on, so whoever sees the error finds the image uploadable.
+    pub(super) async fn settle<T>(mut self, result: Result<T, ApiError>) -> Result<T, ApiError> {
+        self.armed = false;
+        if result.is_err() {
+            requeue(
+                self.state.db.clone(),
+                std::mem::take(&mut self.id),
+                self.from,
+            )
+            .await;
+        }
+        result
+    }
+}
+
+async fn requeue(db: crate::db::Db, id: String, from: Status) {
+    match db.transition(&id, &[from], Status::Queued, None).await {
+        Ok(true) => tracing::info!(image = %id, "upload did not finish; image is queued again"),
+        Ok(false) => {}
+        Err(e) => tracing::error!(image = %id, "cannot reset a failed upload: {e}"),
+    }
 }
 
 impl Drop for UploadGuard {
@@ -34,18 +68,11 @@ impl Drop for UploadGuard {
         if !self.armed {
             return;
         }
-        let db = self.state.db.clone();
-        let id = std::mem::take(&mut self.id);
-        let from = self.from;
-        let reset = async move {
-            match db.transition(&id, &[from], Status::Queued, None).await {
-                Ok(true) => {
-                    tracing::info!(image = %id, "upload did not finish; image is queued again")
-                }
-                Ok(false) => {}
-                Err(e) => tracing::error!(image = %id, "cannot reset a failed upload: {e}"),
-            }
-        };
+        let reset = requeue(
+            self.state.db.clone(),
+            std::mem::take(&mut self.id),
+            self.from,
+        );
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(reset);
         }
@@ -408,30 +435,27 @@ pub(crate) async fn receive(
     require_formats(image)?;
     let room = storage_room(state, image, declared).await?;
     let owner = claim(state, image, Status::Saving).await?;
-    let mut guard = UploadGuard {
-        state: state.clone(),
-        id: image.id.clone(),
-        from: Status::Saving,
-        armed: true,
-    };
-    let intake = Intake::checked(state, store, image, declared, room);
-    let data = ingest(state, intake, body.into_data_stream()).await?;
-    let md5 = data
-        .digests
-        .as_ref()
-        .map(|d| d.0.clone())
-        .unwrap_or_default();
-    if let Some(expected) = expected_md5
-        && !expected.eq_ignore_ascii_case(&md5)
-    {
-        state.stores.delete_all(&data.locations).await;
-        return Err(ApiError::BadRequest(format!(
-            "Supplied checksum ({expected}) and checksum generated from uploaded image ({md5}) did not match."
-        )));
+    let guard = UploadGuard::new(state, &image.id, Status::Saving);
+    let result = async {
+        let intake = Intake::checked(state, store, image, declared, room);
+        let data = ingest(state, intake, body.into_data_stream()).await?;
+        let md5 = data
+            .digests
+            .as_ref()
+            .map(|d| d.0.clone())
+            .unwrap_or_default();
+        if let Some(expected) = expected_md5
+            && !expected.eq_ignore_ascii_case(&md5)
+        {
+            state.stores.delete_all(&data.locations).await;
+            return Err(ApiError::BadRequest(format!(
+                "Supplied checksum ({expected}) and checksum generated from uploaded image ({md5}) did not match."
+            )));
+        }
+        finish(state, image, Status::Saving, &owner, data).await
     }
-    let result = finish(state, image, Status::Saving, &owner, data).await;
-    guard.armed = false;
-    result
+    .await;
+    guard.settle(result).await
 }
 
 /// `PUT /v2/images/{id}/stage`: data for a later `glance-direct` import.
@@ -450,32 +474,30 @@ pub(crate) async fn stage(
     // The store is chosen at import; one asked for here must still exist.
     target_store(&state, store_header(&headers)?)?;
     let owner = claim(&state, image, Status::Uploading).await?;
-    let mut guard = UploadGuard {
-        state: state.clone(),
-        id: image.id.clone(),
-        from: Status::Uploading,
-        armed: true,
-    };
-    let intake = Intake {
-        store: state.staging.as_ref(),
-        metadata: serde_json::Map::new(),
-        image_id: &image.id,
-        declared,
-        hash: false,
-        inspect_as: None,
-        room: None,
-    };
-    let data = ingest(&state, intake, body.into_data_stream()).await?;
-    if !state.db.finish_stage(&image.id, &owner, data.size).await? {
+    let guard = UploadGuard::new(&state, &image.id, Status::Uploading);
+    let result = async {
+        let intake = Intake {
+            store: state.staging.as_ref(),
+            metadata: serde_json::Map::new(),
+            image_id: &image.id,
+            declared,
+            hash: false,
+            inspect_as: None,
+            room: None,
+        };
+        let data = ingest(&state, intake, body.into_data_stream()).await?;
+        if state.db.finish_stage(&image.id, &owner, data.size).await? {
+            return Ok(());
+        }
         for l in &data.locations {
             let _ = state.staging.delete(&l.url).await;
         }
-        guard.armed = false;
-        return Err(ApiError::Gone(
+        Err(ApiError::Gone(
             "The image was deleted or changed while its data was being staged.".into(),
-        ));
+        ))
     }
-    guard.armed = false;
+    .await;
+    guard.settle(result).await?;
     // Where the staged data is, for an import asked of another server.
     if let Some(url) = &state.self_url {
         let host = [("os_glance_stage_host".to_string(), url.to_string())];

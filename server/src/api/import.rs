@@ -559,12 +559,7 @@ async fn import_data(
     targets: &Targets,
     data: impl std::future::Future<Output = Result<Ingested, ApiError>>,
 ) -> Result<Value, ApiError> {
-    let mut guard = UploadGuard {
-        state: state.clone(),
-        id: image.id.clone(),
-        from: Status::Importing,
-        armed: true,
-    };
+    let guard = UploadGuard::new(state, &image.id, Status::Importing);
     let first = &targets.stores[0];
     let mut progress = Progress::start(state, &image.id, &targets.stores).await;
     let result = async {
@@ -587,8 +582,7 @@ async fn import_data(
     if result.is_err() {
         progress.fail_rest().await;
     }
-    guard.armed = result.is_err();
-    result
+    guard.settle(result).await
 }
 
 /// An import's progress as Glance shows it on the image (with several stores):

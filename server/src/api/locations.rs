@@ -81,12 +81,7 @@ pub(crate) async fn add_location(
     let started = run_task(&state, &identity, &image, order, move |state, _| {
         Box::pin(async move {
             let image = task_image;
-            let mut guard = UploadGuard {
-                state: state.clone(),
-                id: image.id.clone(),
-                from: Status::Importing,
-                armed: true,
-            };
+            let guard = UploadGuard::new(&state, &image.id, Status::Importing);
             let result = async {
                 let data = body.validation_data.unwrap_or_default();
                 let (size, md5, algo, value) = hash_remote(&state, url, &data).await?;
@@ -119,8 +114,7 @@ pub(crate) async fn add_location(
                 }
             }
             .await;
-            guard.armed = result.is_err();
-            result
+            guard.settle(result).await
         })
     })
     .await;
