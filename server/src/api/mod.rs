@@ -8,6 +8,7 @@ mod extract;
 mod history;
 mod images;
 mod import;
+mod linger;
 mod list;
 mod locations;
 mod members;
@@ -268,6 +269,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/auth/logout", post(session::logout))
         .route("/versions", get(discovery::versions))
         .nest("/v2", images)
+        .layer(middleware::from_fn(linger::drain_unread))
         .layer(middleware::from_fn(shape))
         .with_state(state)
 }
