@@ -144,7 +144,7 @@ impl Db {
             .bind(&id)
             .bind(name)
             .bind(time::now_micros())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await;
         match done {
             Err(e) if is_unique_violation(&e) => {
@@ -205,7 +205,7 @@ impl Db {
         let project = self.project(project).await?;
         let hash = hash_password(password)?;
         let id = new_id();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "INSERT INTO users (id, name, password_hash, default_project, enabled, created_at) \
              VALUES ($1, $2, $3, $4, 1, $5)",
@@ -250,7 +250,7 @@ impl Db {
         .bind(&user.id)
         .bind(&project.id)
         .bind(roles.join(","))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -295,7 +295,7 @@ impl Db {
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(&user.id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -306,7 +306,7 @@ impl Db {
         sqlx::query("UPDATE users SET enabled = $1 WHERE id = $2")
             .bind(i64::from(enabled))
             .bind(&user.id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -383,7 +383,7 @@ impl Db {
         .bind(description)
         .bind(now)
         .bind(expires)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(IssuedToken {
             secret,
@@ -457,7 +457,7 @@ impl Db {
     pub async fn revoke_hash(&self, hash: &str) -> Result<bool, AccountError> {
         let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE hash = $1 AND revoked = 0")
             .bind(hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }

@@ -263,7 +263,7 @@ impl Db {
         record: ChangeRecord<'_>,
     ) -> Result<StoredImage, DbError> {
         let now = time::now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO images (id, name, status, visibility, protected, os_hidden, owner, \
              disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \
@@ -324,7 +324,7 @@ impl Db {
         record: ChangeRecord<'_>,
     ) -> Result<Option<StoredImage>, DbError> {
         let now = time::now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let updated = sqlx::query(
             "UPDATE images SET name = $1, visibility = $2, protected = $3, os_hidden = $4, \
              owner = $5, disk_format = $6, container_format = $7, min_disk = $8, min_ram = $9, \
@@ -427,7 +427,7 @@ impl Db {
             .push(" AND deleted = 0 AND status IN ");
         let from: Vec<String> = from.iter().map(|s| s.as_str().to_string()).collect();
         q.list(&from);
-        Ok(q.query().execute(&self.pool).await?.rows_affected() == 1)
+        Ok(q.query().execute(&self.writer).await?.rows_affected() == 1)
     }
 
     /// Records finished data: size, checksums and location, and makes the image active, if
@@ -440,7 +440,7 @@ impl Db {
         upload: &Upload,
     ) -> Result<bool, DbError> {
         let now = time::now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE images SET status = 'active', size = $1, virtual_size = $2, checksum = $3, \
              os_hash_algo = $4, os_hash_value = $5, updated_at = $6, version = version + 1, \
@@ -479,7 +479,7 @@ impl Db {
         location: &Location,
     ) -> Result<bool, DbError> {
         let now = time::now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE images SET status = 'importing', upload_owner = $1, upload_started = $2, \
              updated_at = $2, version = version + 1 \
@@ -510,7 +510,7 @@ impl Db {
         properties: &[(String, String)],
     ) -> Result<(), DbError> {
         let now = time::now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let touched = sqlx::query(
             "UPDATE images SET updated_at = $1, version = version + 1 WHERE id = $2 AND deleted = 0",
         )
@@ -533,7 +533,7 @@ impl Db {
         location: &Location,
     ) -> Result<bool, DbError> {
         let now = time::now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE images SET updated_at = $1, version = version + 1 \
              WHERE id = $2 AND status IN ('active', 'deactivated') AND deleted = 0",
@@ -564,7 +564,7 @@ impl Db {
     /// last or is gone.
     pub(crate) async fn remove_location(&self, id: &str, url: &str) -> Result<bool, DbError> {
         let now = time::now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "DELETE FROM image_locations WHERE image_id = $1 AND url = $2 \
              AND (SELECT COUNT(*) FROM image_locations WHERE image_id = $1) > 1",
@@ -601,7 +601,7 @@ impl Db {
         .bind(task_id)
         .bind(owner)
         .bind(time::now_micros())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if taken.rows_affected() == 1 {
             return Ok(None);
@@ -624,7 +624,7 @@ impl Db {
         sqlx::query("DELETE FROM image_import_locks WHERE image_id = $1 AND task_id = $2")
             .bind(image_id)
             .bind(task_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -633,7 +633,7 @@ impl Db {
     pub(crate) async fn release_import_locks(&self, prefix: &str) -> Result<(), DbError> {
         sqlx::query("DELETE FROM image_import_locks WHERE owner LIKE $1 || '%'")
             .bind(prefix)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -648,7 +648,7 @@ impl Db {
              WHERE nodes.seen_at >= $1 AND image_import_locks.owner LIKE nodes.name || '/%')",
         )
         .bind(alive_since)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -661,7 +661,7 @@ impl Db {
         )
         .bind(node)
         .bind(time::now_micros())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -692,7 +692,7 @@ impl Db {
             .bind(&id)
             .bind(&status)
             .bind(&owner)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
             if done.rows_affected() == 1 {
                 requeued.push(id);
@@ -740,7 +740,7 @@ impl Db {
         .bind(time::now_micros())
         .bind(id)
         .bind(upload_owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -754,7 +754,7 @@ impl Db {
         )
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1226,7 +1226,7 @@ impl Db {
     ) -> Result<(), DbError> {
         member_upsert(image_id, member, can_share, time::now_micros())
             .query()
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -1240,7 +1240,7 @@ impl Db {
         let done = sqlx::query("DELETE FROM image_members WHERE image_id = $1 AND member = $2")
             .bind(image_id)
             .bind(member)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -1252,7 +1252,7 @@ impl Db {
         members: &[(String, Option<bool>)],
     ) -> Result<(), DbError> {
         let now = time::now_micros();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let keep: Vec<String> = members.iter().map(|(m, _)| m.clone()).collect();
         let mut q = Sql::new("DELETE FROM image_members WHERE image_id = ");
         q.text(image_id);
@@ -1282,7 +1282,7 @@ impl Db {
         .bind(image_id)
         .bind(member)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => Err(DbError::Duplicate(format!(
@@ -1330,7 +1330,7 @@ impl Db {
         .bind(time::now_micros())
         .bind(image_id)
         .bind(member)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.member(image_id, member).await
     }

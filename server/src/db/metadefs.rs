@@ -282,7 +282,7 @@ impl Db {
         doc: &NamespaceDoc,
     ) -> Result<(), (Clash, DbError)> {
         let mut tx = self
-            .pool
+            .writer
             .begin()
             .await
             .map_err(|e| (Clash::Namespace, e.into()))?;
@@ -378,7 +378,7 @@ impl Db {
         .bind(&ns.owner)
         .bind(ns.updated_at)
         .bind(&ns.id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         unique(updated, || ns.namespace.clone())?;
         Ok(())
@@ -386,7 +386,7 @@ impl Db {
 
     /// Deletes a namespace and everything in it (resource types stay).
     pub(crate) async fn delete_namespace(&self, id: &str) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         delete_namespace_rows(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
@@ -478,7 +478,7 @@ impl Db {
         kind: Kind,
         entry: &Entry,
     ) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         insert_entry(&mut tx, namespace_id, kind, entry).await?;
         tx.commit().await?;
         Ok(())
@@ -503,7 +503,7 @@ impl Db {
         .bind(namespace_id)
         .bind(kind.as_str())
         .bind(old_name)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         Ok(unique(updated, || entry.name.clone())?.rows_affected() > 0)
     }
@@ -523,7 +523,7 @@ impl Db {
         if let Some(n) = name {
             sql.push(" AND name = ").text(n);
         }
-        Ok(sql.query().execute(&self.pool).await?.rows_affected() > 0)
+        Ok(sql.query().execute(&self.writer).await?.rows_affected() > 0)
     }
 
     /// Adds tags, after removing every existing one unless `append`; all or nothing
@@ -534,7 +534,7 @@ impl Db {
         tags: &[Entry],
         append: bool,
     ) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if !append {
             sqlx::query("DELETE FROM metadef_entries WHERE namespace_id = $1 AND kind = 'tag'")
                 .bind(namespace_id)
@@ -586,7 +586,7 @@ impl Db {
         namespace_id: &str,
         a: &Association,
     ) -> Result<(), DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         insert_association(&mut tx, namespace_id, a, false).await?;
         tx.commit().await?;
         Ok(())
@@ -603,7 +603,7 @@ impl Db {
         )
         .bind(namespace_id)
         .bind(resource_type)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -616,7 +616,7 @@ impl Db {
         doc: &NamespaceDoc,
         mode: LoadMode,
     ) -> Result<Loaded, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let existing = sqlx::query(&format!(
             "SELECT {NS_COLUMNS} FROM metadef_namespaces WHERE namespace = $1"
         ))

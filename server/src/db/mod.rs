@@ -97,7 +97,11 @@ const MIGRATIONS: &[Migration] = &[
 /// A connection pool and the backend behind it.
 #[derive(Debug, Clone)]
 pub struct Db {
+    /// Reads.
     pub(crate) pool: AnyPool,
+    /// Writes. With SQLite, one connection: writers queue here, in order, rather than meet
+    /// SQLite's lock and sleep in its busy handler. With PostgreSQL, the same pool as reads.
+    pub(crate) writer: AnyPool,
     pub(crate) backend: Backend,
 }
 
@@ -125,10 +129,8 @@ impl Db {
             return Err(DbError::UnsupportedUrl(url.to_string()));
         };
         let sqlite = backend == Backend::Sqlite;
-        let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 6 } else { 16 })
-            .min_connections(1)
-            .after_connect(move |conn, _| {
+        let options = || {
+            AnyPoolOptions::new().after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
                         conn.execute(
@@ -141,15 +143,32 @@ impl Db {
                     Ok(())
                 })
             })
+        };
+        let pool = options()
+            .max_connections(if sqlite { 6 } else { 16 })
+            .min_connections(1)
             .connect(&url)
             .await?;
-        let db = Db { pool, backend };
+        let writer = if sqlite {
+            options()
+                .max_connections(1)
+                .min_connections(1)
+                .connect(&url)
+                .await?
+        } else {
+            pool.clone()
+        };
+        let db = Db {
+            pool,
+            writer,
+            backend,
+        };
         db.migrate().await?;
         Ok(db)
     }
 
     async fn migrate(&self) -> Result<(), DbError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         let postgres = self.backend == Backend::Postgres;
         if postgres {
             // Several servers may start at once against one database.
@@ -198,13 +217,14 @@ impl Db {
     /// autovacuum does this itself).
     pub(crate) async fn optimize(&self) -> Result<(), DbError> {
         if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA optimize").execute(&self.pool).await?;
+            sqlx::query("PRAGMA optimize").execute(&self.writer).await?;
         }
         Ok(())
     }
 
     /// Closes every connection.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

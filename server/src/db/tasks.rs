@@ -67,7 +67,7 @@ impl Db {
         .bind(&task.user_id)
         .bind(task.input.to_string())
         .bind(task.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -91,7 +91,7 @@ impl Db {
         .bind(now)
         .bind(now + TIME_TO_LIVE)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
