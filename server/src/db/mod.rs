@@ -129,7 +129,7 @@ impl Db {
             return Err(DbError::UnsupportedUrl(url.to_string()));
         };
         let sqlite = backend == Backend::Sqlite;
-        let options = || {
+        let options = |writer: bool| {
             AnyPoolOptions::new().after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -139,18 +139,22 @@ impl Db {
                              PRAGMA optimize = 0x10002;",
                         )
                         .await?;
+                        if writer {
+                            // Statement journals (multi-row writes) in memory, not temporary files.
+                            conn.execute("PRAGMA temp_store = MEMORY;").await?;
+                        }
                     }
                     Ok(())
                 })
             })
         };
-        let pool = options()
+        let pool = options(false)
             .max_connections(if sqlite { 6 } else { 16 })
             .min_connections(1)
             .connect(&url)
             .await?;
         let writer = if sqlite {
-            options()
+            options(true)
                 .max_connections(1)
                 .min_connections(1)
                 .connect(&url)
