@@ -275,6 +275,8 @@ pub struct Config {
     pub worker_self_reference_url: Option<String>,
     /// Most bytes the image cache keeps (0: no cache).
     pub image_cache_max_size: u64,
+    /// How often the planner's statistics are looked at (and refreshed where stale).
+    pub maintenance_every: std::time::Duration,
 }
 
 impl Config {
@@ -304,6 +306,7 @@ impl Config {
             show_multiple_locations: false,
             worker_self_reference_url: None,
             image_cache_max_size: IMAGE_CACHE_MAX_SIZE,
+            maintenance_every: std::time::Duration::from_secs(15),
         }
     }
 
@@ -490,6 +493,7 @@ impl Config {
                 })?,
                 None => IMAGE_CACHE_MAX_SIZE,
             },
+            maintenance_every: std::time::Duration::from_secs(15),
             worker_self_reference_url: args
                 .worker_self_reference_url
                 .or(file.worker_self_reference_url)

@@ -238,8 +238,9 @@ pub async fn run(
     // Planner statistics: refreshed now and then while the server runs.
     let maintenance = {
         let db = db.clone();
+        let every = config.maintenance_every;
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+            let mut every = tokio::time::interval(every);
             loop {
                 every.tick().await;
                 if let Err(e) = db.optimize().await {

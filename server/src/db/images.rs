@@ -123,6 +123,14 @@ impl SortKey {
             SortKey::UpdatedAt => "updated_at",
         }
     }
+
+    /// Whether the column is never NULL.
+    fn never_null(self) -> bool {
+        matches!(
+            self,
+            SortKey::Status | SortKey::Id | SortKey::CreatedAt | SortKey::UpdatedAt
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -894,8 +902,14 @@ impl Db {
                     }
                     sql.text(name.clone())
                         .push(" AND p.value = ")
-                        .text(value.clone())
-                        .push(")");
+                        .text(value.clone());
+                    if self.backend == Backend::Postgres {
+                        // What PostgreSQL's index on (name, md5(value)) answers.
+                        sql.push(" AND md5(p.value) = md5(")
+                            .text(value.clone())
+                            .push(")");
+                    }
+                    sql.push(")");
                 }
                 ImageFilter::Visibility(v) => {
                     sql.push(" AND visibility = ").text(v.as_str());
@@ -917,30 +931,42 @@ impl Db {
 impl Db {
     /// Whether at most `few` live properties have this name and value (a bounded count).
     async fn few_match(&self, name: &str, value: &str, few: i64) -> Result<bool, DbError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM image_properties \
-             WHERE name = $1 AND value = $2 AND deleted = 0 LIMIT $3) AS found",
-        )
-        .bind(name)
-        .bind(value)
-        .bind(few + 1)
-        .fetch_one(&self.pool)
-        .await?;
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM (SELECT 1 FROM image_properties \
+                 WHERE name = $1 AND value = $2 AND deleted = 0 LIMIT $3) AS found"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM (SELECT 1 FROM image_properties \
+                 WHERE name = $1 AND md5(value) = md5($2) AND value = $2 AND deleted = 0 \
+                 LIMIT $3) AS found"
+            }
+        };
+        let row = sqlx::query(sql)
+            .bind(name)
+            .bind(value)
+            .bind(few + 1)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get::<i64, _>(0)? <= few)
     }
 }
 
 /// ` ORDER BY ...` for a sort spec. NULLs come first in ascending order and last in descending
-/// order in both databases, which is also the order of their indexes.
+/// order in both databases: SQLite's own order, and that of the PostgreSQL indexes on nullable
+/// sort columns (made `NULLS FIRST`). A column that is never NULL gets no `NULLS` clause, so
+/// PostgreSQL also reads its index backwards for a descending sort.
 fn order_by(sort: &[(SortKey, SortDir)]) -> String {
     let mut out = String::from(" ORDER BY ");
     for (i, (key, dir)) in sort.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        let dir = match dir {
-            SortDir::Asc => "ASC NULLS FIRST",
-            SortDir::Desc => "DESC NULLS LAST",
+        let dir = match (dir, key.never_null()) {
+            (SortDir::Asc, true) => "ASC",
+            (SortDir::Desc, true) => "DESC",
+            (SortDir::Asc, false) => "ASC NULLS FIRST",
+            (SortDir::Desc, false) => "DESC NULLS LAST",
         };
         out.push_str(&format!("{} {dir}", key.column()));
     }
@@ -968,12 +994,7 @@ fn keyset(sql: &mut Sql, sort: &[(SortKey, SortDir)], marker: &StoredImage) {
     // One direction over columns that are never NULL: a row-value comparison, which both
     // databases answer from an index range.
     let same_dir = sort.iter().all(|(_, d)| *d == sort[0].1);
-    let never_null = sort.iter().all(|(k, _)| {
-        matches!(
-            k,
-            SortKey::Status | SortKey::Id | SortKey::CreatedAt | SortKey::UpdatedAt
-        )
-    });
+    let never_null = sort.iter().all(|(k, _)| k.never_null());
     if same_dir && never_null {
         let columns: Vec<&str> = sort.iter().map(|(k, _)| k.column()).collect();
         let op = if sort[0].1 == SortDir::Asc { ">" } else { "<" };

@@ -92,6 +92,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/shared/0007_import_locks.sql"),
         postgres: include_str!("../../migrations/shared/0007_import_locks.sql"),
     },
+    Migration {
+        version: 8,
+        name: "list_indexes",
+        sqlite: include_str!("../../migrations/sqlite/0008_list_indexes.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_list_indexes.sql"),
+    },
 ];
 
 /// A connection pool and the backend behind it.
@@ -217,11 +223,36 @@ impl Db {
         Ok(())
     }
 
-    /// Keeps the query planner's statistics fresh as tables grow (SQLite; PostgreSQL's
-    /// autovacuum does this itself).
+    /// Keeps the query planner's statistics fresh as tables grow. SQLite: `PRAGMA optimize`,
+    /// which analyzes what needs it. PostgreSQL: the tables changed by more than a tenth (and 500
+    /// rows) since their last analysis are analyzed, so plans stay good where autovacuum is off
+    /// or has not come round yet.
     pub(crate) async fn optimize(&self) -> Result<(), DbError> {
-        if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA optimize").execute(&self.writer).await?;
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::query("PRAGMA optimize").execute(&self.writer).await?;
+            }
+            Backend::Postgres => {
+                let stale = sqlx::query(
+                    "SELECT CAST(relname AS TEXT) FROM pg_stat_user_tables \
+                     WHERE schemaname = current_schema() \
+                     AND n_mod_since_analyze > 500 + n_live_tup / 10",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                for row in &stale {
+                    let table: String = row.try_get(0)?;
+                    let plain = table
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                    if plain {
+                        sqlx::query(&format!("ANALYZE {table}"))
+                            .execute(&self.writer)
+                            .await?;
+                        tracing::debug!(table, "analyzed");
+                    }
+                }
+            }
         }
         Ok(())
     }

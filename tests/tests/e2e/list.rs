@@ -187,3 +187,44 @@ async fn filters_sorting_and_paging(app: &TestApp) {
         );
     }
 }
+
+/// PostgreSQL plans listings from statistics; a table that grew a lot since its last analysis is
+/// analyzed by the server itself, whether or not autovacuum runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_statistics_follow_growth() {
+    let app = TestApp::postgres_with(|c| {
+        c.maintenance_every = std::time::Duration::from_millis(200);
+    })
+    .await;
+    let pool = sqlx::AnyPool::connect(&app.database_url)
+        .await
+        .expect("connect to the test database");
+    let analyzed = || async {
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(last_analyze) AS BIGINT) FROM pg_stat_user_tables \
+             WHERE relname = 'images'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("statistics view");
+        sqlx::Row::try_get::<i64, _>(&row, 0).expect("count") == 1
+    };
+    // A few images change nothing worth an analysis.
+    for i in 0..5 {
+        app.create(json!({"name": format!("few-{i}")})).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(!analyzed().await, "five rows are not worth an analysis");
+    let creates = (0..600).map(|i| app.create(json!({"name": format!("many-{i}"), "k": "v"})));
+    futures_util::future::join_all(creates).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !analyzed().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "images was not analyzed after 600 inserts"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    pool.close().await;
+    app.stop().await;
+}
