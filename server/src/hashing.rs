@@ -6,7 +6,7 @@ use md5::{Digest, Md5};
 use sha2::Sha512;
 use tokio::sync::mpsc;
 
-const DEPTH: usize = 8;
+const DEPTH: usize = 4;
 
 /// Hashes fed chunk by chunk; `finish` returns (md5 hex, sha512 hex).
 #[derive(Debug)]

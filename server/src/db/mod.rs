@@ -154,8 +154,15 @@ impl Db {
                 })
             })
         };
+        // SQLite readers: two a core (each is a thread of its own, with its own page cache).
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let readers = if sqlite {
+            u32::try_from(cores * 2).unwrap_or(16).clamp(4, 16)
+        } else {
+            16
+        };
         let pool = options(false)
-            .max_connections(if sqlite { 6 } else { 16 })
+            .max_connections(readers)
             .min_connections(1)
             .connect(&url)
             .await?;

@@ -79,7 +79,7 @@ impl Store for FsStore {
                 .join(PARTIAL)
                 .join(format!("{image_id}.{}", uuid::Uuid::new_v4().simple()));
             let file = File::create(&partial)?;
-            let (tx, rx) = mpsc::channel::<Bytes>(8);
+            let (tx, rx) = mpsc::channel::<Bytes>(4);
             let thread = tokio::task::spawn_blocking(move || write_all(file, rx));
             Ok(Box::new(FsWriter {
                 chunks: Some(tx),
