@@ -26,6 +26,10 @@ struct Returning {
     inner: Option<Body>,
     back: Option<oneshot::Sender<Body>>,
     ended: bool,
+    /// Whether anything was read: with `Expect: 100-continue`, a body never asked for is never
+    /// sent, and there is nothing to drain.
+    polled: bool,
+    expects_continue: bool,
 }
 
 impl http_body::Body for Returning {
@@ -37,15 +41,16 @@ impl http_body::Body for Returning {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = self.get_mut();
+        this.polled = true;
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        let polled = Pin::new(inner).poll_frame(cx);
+        let frame = Pin::new(inner).poll_frame(cx);
         // A body that ended, or failed, has nothing left to read.
-        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+        if matches!(frame, Poll::Ready(None | Some(Err(_)))) {
             this.ended = true;
         }
-        polled
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
@@ -63,7 +68,7 @@ impl http_body::Body for Returning {
 
 impl Drop for Returning {
     fn drop(&mut self) {
-        if self.ended {
+        if self.ended || (self.expects_continue && !self.polled) {
             return;
         }
         if let (Some(body), Some(back)) = (self.inner.take(), self.back.take())
@@ -80,12 +85,18 @@ pub(super) async fn drain_unread(req: Request, next: Next) -> Response {
     if http_body::Body::is_end_stream(req.body()) {
         return next.run(req).await;
     }
+    let expects_continue = req
+        .headers()
+        .get(axum::http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let (back, mut returned) = oneshot::channel();
     let req = req.map(|inner| {
         Body::new(Returning {
             inner: Some(inner),
             back: Some(back),
             ended: false,
+            polled: false,
+            expects_continue,
         })
     });
     let response = next.run(req).await;

@@ -254,6 +254,32 @@ async fn the_size_cap_holds_for_every_way_in() {
         assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{len} bytes");
         assert!(r.text().await.unwrap_or_default().contains("size cap"));
     }
+    // A client that waits for `100 Continue` before sending is answered at once, and sends
+    // nothing.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = app.base.trim_start_matches("http://").to_string();
+        let mut tcp = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let head = format!(
+            "PUT /v2/images/{id}/file HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\
+             Expect: 100-continue\r\n\r\n",
+            big.len()
+        );
+        tcp.write_all(head.as_bytes()).await.expect("send the head");
+        let mut answer = vec![0u8; 512];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read(&mut answer))
+            .await
+            .expect("an answer without the body")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "the refusal, not a 100 Continue: {answer}"
+        );
+    }
     // Streamed without a length: refused once past the cap.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         big.chunks(10_000).map(|c| Ok(c.to_vec())).collect();
