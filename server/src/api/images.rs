@@ -257,6 +257,15 @@ pub(crate) async fn create_image(
     identity: &Identity,
     create: Create,
 ) -> Result<StoredImage, ApiError> {
+    let (template, plan) = plan_create(state, identity, create);
+    if let Some(v) = plan.first_violation() {
+        return Err(ApiError::from_violation(v));
+    }
+    insert_planned(state, identity, &template, &plan).await
+}
+
+/// The empty image a create starts from (its id given or new), and the create's plan.
+fn plan_create(state: &AppState, identity: &Identity, create: Create) -> (Image, glint_core::Plan) {
     let id = create
         .id
         .clone()
@@ -264,10 +273,7 @@ pub(crate) async fn create_image(
     let template = Image::new(id, identity.caller.project_id.clone(), "");
     let ctx = state.context(&identity.caller);
     let plan = glint_core::plan(&template, &Request::Create(create), &ctx);
-    if let Some(v) = plan.first_violation() {
-        return Err(ApiError::from_violation(v));
-    }
-    insert_planned(state, identity, &template, &plan).await
+    (template, plan)
 }
 
 async fn insert_planned(
@@ -294,14 +300,7 @@ pub(crate) async fn create(
             "Creating images needs the member role in a project.".into(),
         ));
     }
-    let create = Create::from_body(&body)?;
-    let id = create
-        .id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let template = Image::new(id, identity.caller.project_id.clone(), "");
-    let ctx = state.context(&identity.caller);
-    let plan = glint_core::plan(&template, &Request::Create(create), &ctx);
+    let (template, plan) = plan_create(&state, &identity, Create::from_body(&body)?);
     if wants_preview(&headers, uri.query()) {
         return Ok(preview_response(&plan, 0));
     }

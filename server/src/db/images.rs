@@ -387,11 +387,7 @@ impl Db {
             write_tags(&mut tx, &after.id, &after.tags, now).await?;
         }
         if plan.attributes.locations.is_some() {
-            sqlx::query("DELETE FROM image_locations WHERE image_id = $1")
-                .bind(&after.id)
-                .execute(&mut *tx)
-                .await?;
-            write_locations(&mut tx, &after.id, &after.locations, now).await?;
+            replace_locations(&mut tx, &after.id, &after.locations, now).await?;
         }
         record_change(&mut tx, &after.id, plan, record, now).await?;
         tx.commit().await?;
@@ -469,11 +465,7 @@ impl Db {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM image_locations WHERE image_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        write_locations(&mut tx, id, &upload.locations, now).await?;
+        replace_locations(&mut tx, id, &upload.locations, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -501,11 +493,7 @@ impl Db {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM image_locations WHERE image_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        write_locations(&mut tx, id, std::slice::from_ref(location), now).await?;
+        replace_locations(&mut tx, id, std::slice::from_ref(location), now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -1096,6 +1084,20 @@ async fn write_tags(
         .await?;
     }
     Ok(())
+}
+
+/// An image's locations, all replaced by `locations`.
+async fn replace_locations(
+    tx: &mut Tx<'_>,
+    image_id: &str,
+    locations: &[Location],
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM image_locations WHERE image_id = $1")
+        .bind(image_id)
+        .execute(&mut **tx)
+        .await?;
+    write_locations(tx, image_id, locations, now).await
 }
 
 async fn write_locations(

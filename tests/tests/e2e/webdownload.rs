@@ -77,6 +77,18 @@ async fn import(app: &TestApp, id: &str, uri: &str) -> (StatusCode, String) {
     (status, r.text().await.unwrap_or_default())
 }
 
+/// Starts a web-download of `uri` that is accepted and whose task then fails saying `why`.
+async fn import_fails(app: &TestApp, id: &str, uri: &str, why: &str) {
+    let (status, _) = import(app, id, uri).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = app.ended_task(id, 1).await;
+    assert_eq!(task["status"], "failure", "{task}");
+    assert!(
+        task["message"].as_str().unwrap_or_default().contains(why),
+        "{task}"
+    );
+}
+
 async fn new_image(app: &TestApp, disk_format: &str) -> String {
     app.create(json!({"name": "web", "disk_format": disk_format, "container_format": "bare"}))
         .await["id"]
@@ -145,17 +157,13 @@ async fn web_download_is_guarded_hashed_and_inspected() {
 
     // Refused content: the task fails with the inspector's reason, the image is queued again.
     let id = new_image(&app, "qcow2").await;
-    let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/bad.qcow2")).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let task = app.ended_task(&id, 1).await;
-    assert_eq!(task["status"], "failure");
-    assert!(
-        task["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("qcow2"),
-        "{task}"
-    );
+    import_fails(
+        &app,
+        &id,
+        &format!("http://127.0.0.1:{port}/bad.qcow2"),
+        "qcow2",
+    )
+    .await;
     super::data::wait_for_status(&app, &id, "queued").await;
     let files = app.stored_files();
     assert!(
@@ -165,17 +173,13 @@ async fn web_download_is_guarded_hashed_and_inspected() {
 
     // A redirect to the metadata service is not followed.
     let id = new_image(&app, "raw").await;
-    let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/metadata")).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let task = app.ended_task(&id, 1).await;
-    assert_eq!(task["status"], "failure");
-    assert!(
-        task["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("web-download failed"),
-        "{task}"
-    );
+    import_fails(
+        &app,
+        &id,
+        &format!("http://127.0.0.1:{port}/metadata"),
+        "web-download failed",
+    )
+    .await;
     app.stop().await;
 }
 
@@ -211,10 +215,7 @@ async fn import_filtering_lists_and_a_stalled_source() {
     // A source that stops sending: the fetch gives up after the read timeout, the task says
     // why and the image can be imported again.
     let id = new_image(&app, "raw").await;
-    let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/stall")).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let task = app.ended_task(&id, 1).await;
-    assert_eq!(task["status"], "failure", "{task}");
+    import_fails(&app, &id, &format!("http://127.0.0.1:{port}/stall"), "").await;
     super::data::wait_for_status(&app, &id, "queued").await;
     let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/disk.raw")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
@@ -291,17 +292,13 @@ async fn the_size_cap_holds_for_every_way_in() {
         .await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(app.show(&id).await["status"], "queued");
-    let (status, _) = import(&app, &id, &format!("http://127.0.0.1:{port}/big.raw")).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let task = app.ended_task(&id, 1).await;
-    assert_eq!(task["status"], "failure");
-    assert!(
-        task["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("size cap"),
-        "{task}"
-    );
+    import_fails(
+        &app,
+        &id,
+        &format!("http://127.0.0.1:{port}/big.raw"),
+        "size cap",
+    )
+    .await;
     super::data::wait_for_status(&app, &id, "queued").await;
     assert!(app.upload(&id, vec![1u8; 1000]).await.status().is_success());
     app.stop().await;
