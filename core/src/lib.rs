@@ -82,6 +82,21 @@ pub fn readable(image: &Image, ctx: &PlanContext<'_>) -> Image {
     out
 }
 
+/// The plan as the caller may see it: properties the caller may not read are left out of what
+/// it adds, changes, removes and keeps, whoever made the plan. Every plan or change record
+/// shown to a caller (previews, history) goes through here.
+pub fn readable_plan(plan: &Plan, ctx: &PlanContext<'_>) -> Plan {
+    let mut out = plan.clone();
+    if ctx.protections.is_some() {
+        let may = |k: &String| ctx.may(k, protections::Operation::Read);
+        out.added.retain(|k, _| may(k));
+        out.changed.retain(|k, _| may(k));
+        out.removed.retain(|k, _| may(k));
+        out.kept.retain(|k, _| may(k));
+    }
+    out
+}
+
 impl Plan {
     /// The v2.1 JSON patch that asks for exactly this plan: `remove` for each removed key,
     /// `replace` for each changed one, `add` for each added one and `replace` for each changed

@@ -317,12 +317,54 @@ fn unsafe_images_are_refused_with_the_reason() {
     }
 }
 
+/// A sparse VMDK whose embedded descriptor's extent names another file (CVE-2022-47951's
+/// class): a reader of the descriptor would open that file. The same image with its own name
+/// passes.
+#[test]
+fn vmdk_extents_naming_other_files_are_refused() {
+    let d = dir("vmdk-extent");
+    let p = &d.0;
+    qemu_img(&["create", "-f", "vmdk", "sparse.vmdk", "10M"], p);
+    let good = std::fs::read(p.join("sparse.vmdk")).expect("read");
+    assert!(
+        !rules(&Inspector::inspect(&good)).contains(&Rule::ExternalExtent),
+        "the image as made"
+    );
+    let own = b"\"sparse.vmdk\"";
+    let at = good
+        .windows(own.len())
+        .position(|w| w == own)
+        .expect("the extent line names the file");
+    for other in ["/etc/hosts", "../x.vmdk", "a/b.vmdk", "..", ""] {
+        let mut bad = good.clone();
+        let named = format!("{:<width$}", format!("\"{other}\""), width = own.len());
+        bad[at..at + own.len()].copy_from_slice(named.as_bytes());
+        let path = p.join("bad.vmdk");
+        std::fs::write(&path, &bad).expect("write");
+        let v = inspect(&path);
+        assert_eq!(v.format, Format::Vmdk, "{other}");
+        assert!(
+            rules(&v).contains(&Rule::ExternalExtent),
+            "{other}: {:?}",
+            v.findings
+        );
+        let refusal = check(&v, "vmdk", true).expect_err("unsafe");
+        assert_eq!(refusal.rule, Some(Rule::ExternalExtent), "{other}");
+    }
+}
+
 #[test]
 fn malformed_and_mixed_content() {
     let d = dir("malformed");
     let p = &d.0;
     qemu_img(&["create", "-f", "qcow2", "good.qcow2", "1M"], p);
     let good = std::fs::read(p.join("good.qcow2")).expect("read");
+
+    // A header extension length near u32::MAX (it overflowed a 32-bit usize once).
+    let mut huge = good.clone();
+    huge[112..116].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    huge[116..120].copy_from_slice(&u32::MAX.to_be_bytes());
+    assert!(rules(&Inspector::inspect(&huge)).contains(&Rule::Malformed));
 
     let truncated = Inspector::inspect(&good[..40]);
     assert_eq!(truncated.format, Format::Qcow2);

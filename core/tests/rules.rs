@@ -1192,6 +1192,41 @@ fn protections_keep_unreadable_keys_through_a_purge() {
 }
 
 #[test]
+fn plans_shown_to_a_caller_leave_out_what_it_may_not_read() {
+    let rules = PropertyProtections::parse(PROTECTIONS).expect("valid rules");
+    let before = image(&[("x_a", "1"), ("x_secret_c", "3"), ("x_secret_d", "4")]);
+    let admin = admin();
+    let p = plan_with(
+        &before,
+        &v1(
+            &[
+                ("x-image-meta-property-x_secret_e", "value-e"),
+                ("x-image-meta-property-x_secret_c", "value-c"),
+                ("x-image-meta-property-x_a", "1"),
+            ],
+            false,
+        ),
+        &admin,
+        &Settings::default(),
+        Some(&rules),
+    );
+    assert!(p.added.contains_key("x_secret_e"), "{p:?}");
+    assert!(p.changed.contains_key("x_secret_c"), "{p:?}");
+    assert!(p.removed.contains_key("x_secret_d"), "{p:?}");
+    let (caller, settings) = (member(), Settings::default());
+    let ctx = glint_core::PlanContext::new(&caller, &settings).with_protections(&rules);
+    let shown = glint_core::readable_plan(&p, &ctx);
+    let text = serde_json::to_string(&shown).expect("json");
+    for hidden in ["x_secret", "value-e", "value-c", "\"4\"", "\"3\""] {
+        assert!(!text.contains(hidden), "{hidden} in {text}");
+    }
+    assert_eq!(shown.kept.get("x_a").map(String::as_str), Some("1"));
+    // The admin sees it all.
+    let ctx = glint_core::PlanContext::new(&admin, &settings).with_protections(&rules);
+    assert_eq!(glint_core::readable_plan(&p, &ctx), p);
+}
+
+#[test]
 fn protections_admin_and_os_glance() {
     let rules = PropertyProtections::parse(PROTECTIONS).expect("valid rules");
     let roles = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();

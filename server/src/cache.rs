@@ -28,6 +28,8 @@ struct State {
     queued: BTreeSet<String>,
     /// Bytes set aside for fills under way.
     reserved: u64,
+    /// Images being fetched now.
+    filling: BTreeSet<String>,
 }
 
 impl State {
@@ -66,7 +68,7 @@ impl ImageCache {
         let incomplete = dir.join(".incomplete");
         let _ = std::fs::remove_dir_all(&incomplete);
         std::fs::create_dir_all(&incomplete)?;
-        let files = crate::store::FsStore::new(dir).map_err(std::io::Error::other)?;
+        let files = crate::store::FsStore::new(dir, "cache").map_err(std::io::Error::other)?;
         let dir = &dir.canonicalize()?;
         let mut state = State::default();
         for entry in std::fs::read_dir(dir)?.flatten() {
@@ -160,6 +162,51 @@ impl ImageCache {
         }
     }
 
+    /// Evicts the least recently used copies until the cache is within its bound (Glance's
+    /// prune); returns how many files and bytes went.
+    pub(crate) fn prune(&self) -> (u64, u64) {
+        let mut s = self.lock();
+        let (mut files, mut bytes) = (0, 0);
+        while s.total() > self.max_size {
+            let Some((oldest, size)) = s
+                .cached
+                .iter()
+                .min_by_key(|(_, c)| c.last_accessed)
+                .map(|(k, c)| (k.clone(), c.size))
+            else {
+                break;
+            };
+            s.cached.remove(&oldest);
+            let _ = std::fs::remove_file(self.dir.join(&oldest));
+            files += 1;
+            bytes += size;
+        }
+        (files, bytes)
+    }
+
+    /// Removes what no fill is writing any more from the incomplete folder, and the copies of
+    /// images `gone` says no longer exist (Glance's clean); returns how many files went.
+    pub(crate) fn clean(&self, gone: &[String]) -> u64 {
+        let mut removed = 0;
+        let s = self.lock();
+        if let Ok(entries) = std::fs::read_dir(self.dir.join(".incomplete")) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !s.filling.contains(&name) && std::fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        drop(s);
+        for id in gone {
+            if self.lock().cached.contains_key(id) {
+                self.delete(id);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// Makes room for `size` bytes, evicting the least recently used, and reserves it (it
     /// counts in the total from now on, so fills running together stay within the bound);
     /// `false` if the image cannot fit at all.
@@ -199,6 +246,7 @@ impl ImageCache {
             self.lock().queued.remove(id);
             return Err(format!("{size} bytes do not fit in the cache"));
         }
+        self.lock().filling.insert(id.to_string());
         let result = async {
             let partial = self.dir.join(".incomplete").join(id);
             let mut file = tokio::fs::File::create(&partial)
@@ -244,6 +292,7 @@ impl ImageCache {
         .await;
         let mut s = self.lock();
         s.reserved = s.reserved.saturating_sub(size);
+        s.filling.remove(id);
         if result.is_err() {
             s.queued.remove(id);
         }

@@ -85,6 +85,11 @@ pub struct ServeArgs {
     /// [default: false]
     #[arg(long, env = "GLINT_SHOW_MULTIPLE_LOCATIONS")]
     pub show_multiple_locations: Option<bool>,
+    /// The import methods offered and accepted, comma separated, of glance-direct,
+    /// web-download, copy-image and glance-download (Glance's `enabled_import_methods`)
+    /// [default: glance-direct,web-download,copy-image]
+    #[arg(long, env = "GLINT_ENABLED_IMPORT_METHODS", value_delimiter = ',')]
+    pub enabled_import_methods: Option<Vec<String>>,
     /// The largest image accepted, e.g. 100GB (B, KB, MB, GB, TB) [default: 1TB]
     #[arg(long, env = "GLINT_IMAGE_SIZE_CAP")]
     pub image_size_cap: Option<String>,
@@ -200,6 +205,7 @@ struct FileConfig {
     storage_quota: Option<String>,
     image_size_cap: Option<String>,
     show_multiple_locations: Option<bool>,
+    enabled_import_methods: Option<Vec<String>>,
     worker_self_reference_url: Option<String>,
     image_cache_max_size: Option<String>,
     default_store: Option<String>,
@@ -271,6 +277,8 @@ pub struct Config {
     pub image_size_cap: u64,
     /// Whether locations are shown and may be changed (Glance's `show_multiple_locations`).
     pub show_multiple_locations: bool,
+    /// The import methods offered and accepted (Glance's `enabled_import_methods`).
+    pub enabled_import_methods: Vec<ImportMethod>,
     /// Where other servers reach this one, for imports of data staged here.
     pub worker_self_reference_url: Option<String>,
     /// Most bytes the image cache keeps (0: no cache).
@@ -304,6 +312,7 @@ impl Config {
             storage_quota: None,
             image_size_cap: IMAGE_SIZE_CAP,
             show_multiple_locations: false,
+            enabled_import_methods: ImportMethod::DEFAULT.to_vec(),
             worker_self_reference_url: None,
             image_cache_max_size: IMAGE_CACHE_MAX_SIZE,
             maintenance_every: std::time::Duration::from_secs(15),
@@ -410,6 +419,19 @@ impl Config {
             });
         }
         let import_filter = import_filter(&args, &file)?;
+        let enabled_import_methods = match args
+            .enabled_import_methods
+            .clone()
+            .or(file.enabled_import_methods.clone())
+        {
+            Some(names) => import_methods(&names)?,
+            None => ImportMethod::DEFAULT.to_vec(),
+        };
+        if enabled_import_methods.contains(&ImportMethod::GlanceDownload) && keystone.is_none() {
+            return Err(StartError::Config {
+                message: "the glance-download import method needs --auth keystone".into(),
+            });
+        }
         let stores = match args.file_stores.is_empty() {
             false => args
                 .file_stores
@@ -502,6 +524,7 @@ impl Config {
                 .show_multiple_locations
                 .or(file.show_multiple_locations)
                 .unwrap_or(false),
+            enabled_import_methods,
             image_size_cap: match args.image_size_cap.or(file.image_size_cap) {
                 Some(c) => parse_bytes(&c).ok_or_else(|| StartError::Config {
                     message: format!("image size cap '{c}': expected a size such as 100GB"),
@@ -511,6 +534,61 @@ impl Config {
             data_dir,
         })
     }
+}
+
+/// An import method (Glance's `enabled_import_methods` choices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMethod {
+    GlanceDirect,
+    WebDownload,
+    CopyImage,
+    GlanceDownload,
+}
+
+impl ImportMethod {
+    /// Glance's default list.
+    pub const DEFAULT: [ImportMethod; 3] = [
+        ImportMethod::GlanceDirect,
+        ImportMethod::WebDownload,
+        ImportMethod::CopyImage,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ImportMethod::GlanceDirect => "glance-direct",
+            ImportMethod::WebDownload => "web-download",
+            ImportMethod::CopyImage => "copy-image",
+            ImportMethod::GlanceDownload => "glance-download",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ImportMethod> {
+        [
+            ImportMethod::GlanceDirect,
+            ImportMethod::WebDownload,
+            ImportMethod::CopyImage,
+            ImportMethod::GlanceDownload,
+        ]
+        .into_iter()
+        .find(|m| m.name() == name)
+    }
+}
+
+/// Reads an `enabled_import_methods` list: known names, each once, in the order given.
+fn import_methods(names: &[String]) -> Result<Vec<ImportMethod>, StartError> {
+    let mut out = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let method = ImportMethod::parse(name).ok_or_else(|| StartError::Config {
+            message: format!(
+                "enabled import method '{name}': expected glance-direct, web-download, \
+                 copy-image or glance-download"
+            ),
+        })?;
+        if !out.contains(&method) {
+            out.push(method);
+        }
+    }
+    Ok(out)
 }
 
 /// The import filtering lists: flags and environment over the file over Glance's defaults. An
@@ -682,6 +760,37 @@ mod tests {
         .expect_err("unknown keys are refused");
         assert!(err.to_string().contains("colour"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn import_methods_are_glances_choices() {
+        let defaults = Config::resolve(ServeArgs::default()).expect("defaults");
+        assert_eq!(defaults.enabled_import_methods, ImportMethod::DEFAULT);
+        let chosen = Config::resolve(ServeArgs {
+            enabled_import_methods: Some(vec![
+                "web-download".into(),
+                " glance-direct".into(),
+                "web-download".into(),
+            ]),
+            ..ServeArgs::default()
+        })
+        .expect("valid");
+        assert_eq!(
+            chosen.enabled_import_methods,
+            [ImportMethod::WebDownload, ImportMethod::GlanceDirect]
+        );
+        let err = Config::resolve(ServeArgs {
+            enabled_import_methods: Some(vec!["ftp-download".into()]),
+            ..ServeArgs::default()
+        })
+        .expect_err("unknown method");
+        assert!(err.to_string().contains("ftp-download"), "{err}");
+        let err = Config::resolve(ServeArgs {
+            enabled_import_methods: Some(vec!["glance-download".into()]),
+            ..ServeArgs::default()
+        })
+        .expect_err("glance-download without Keystone");
+        assert!(err.to_string().contains("keystone"), "{err}");
     }
 
     #[test]

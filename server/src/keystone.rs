@@ -224,10 +224,16 @@ fn identity(body: &Value) -> Result<Authenticated, KeystoneError> {
     let text = |v: &Value| v.as_str().map(str::to_string);
     let user_id = text(&token["user"]["id"])
         .ok_or_else(|| KeystoneError::Unexpected("a token without a user".into()))?;
-    let roles = token["roles"]
-        .as_array()
-        .map(|roles| roles.iter().filter_map(|r| text(&r["name"])).collect())
-        .unwrap_or_default();
+    // The image API's rules are project-scoped (Glance's policies with enforce_scope): a token
+    // scoped to the system or a domain holds no role here, whatever roles it lists.
+    let project_scoped = token["project"]["id"].is_string();
+    let roles = match project_scoped {
+        true => token["roles"]
+            .as_array()
+            .map(|roles| roles.iter().filter_map(|r| text(&r["name"])).collect())
+            .unwrap_or_default(),
+        false => Vec::new(),
+    };
     Ok(Authenticated {
         caller: glint_core::Caller {
             project_id: text(&token["project"]["id"]),

@@ -44,7 +44,7 @@ fn open_stores(config: &Config, http: HttpStore) -> Result<(Stores, Arc<dyn Stor
                 serde_json::json!({"bucket": s3.bucket, "prefix": prefix}),
             ),
             None => (
-                Arc::new(FsStore::new(&dir)?),
+                Arc::new(FsStore::new(&dir, &config.node_name)?),
                 serde_json::json!({"datadir": dir.display().to_string()}),
             ),
         })
@@ -85,7 +85,7 @@ fn open_stores(config: &Config, http: HttpStore) -> Result<(Stores, Arc<dyn Stor
                         .clone()
                         .unwrap_or_else(|| config.data_dir.join("stores").join(&s.id));
                     (
-                        Arc::new(FsStore::new(&dir)?),
+                        Arc::new(FsStore::new(&dir, &config.node_name)?),
                         serde_json::json!({"datadir": dir.display().to_string()}),
                     )
                 }
@@ -140,7 +140,7 @@ pub async fn run(
     let (stores, staging) = open_stores(&config, HttpStore::new(web_client.clone()))?;
     let node: Arc<str> = Arc::from(config.node_name.as_str());
     db.heartbeat(&node).await?;
-    recover(&db, &stores, staging.as_ref(), &node).await?;
+    recover(&db, &stores, staging.as_ref(), &node, config.node_timeout).await?;
     if config.insecure_noauth {
         tracing::warn!(
             "INSECURE: --insecure-noauth trusts X-Tenant-Id and X-Roles headers from anyone; \
@@ -202,6 +202,7 @@ pub async fn run(
         storage_quota: config.storage_quota,
         web_client,
         web_guard,
+        import_methods: Arc::from(config.enabled_import_methods.as_slice()),
     };
     // Liveness among servers sharing the database: say this one is alive, and queue again the
     // uploads of any that has gone quiet (killed mid-upload), so another server can take them.
@@ -209,6 +210,9 @@ pub async fn run(
         let db = db.clone();
         let node = config.node_name.clone();
         let timeout = config.node_timeout as i64 * 1_000_000;
+        let node_timeout = config.node_timeout;
+        let swept_stores = state.stores.clone();
+        let swept_staging = state.staging.clone();
         let every = std::time::Duration::from_millis((config.node_timeout * 1000 / 3).max(500));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -231,6 +235,19 @@ pub async fn run(
                         }
                     }
                     Err(e) => tracing::warn!("looking for orphaned uploads failed: {e}"),
+                }
+                match sweep(
+                    &db,
+                    &swept_stores,
+                    swept_staging.as_ref(),
+                    None,
+                    node_timeout,
+                )
+                .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("removed {n} partial uploads of servers gone quiet"),
+                    Err(e) => tracing::warn!("removing partial uploads failed: {e}"),
                 }
             }
         })
@@ -318,12 +335,14 @@ async fn bootstrap(db: &Db, config: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Uploads this node was writing when it stopped go back to `queued`; their partial data goes.
+/// Uploads this node was writing when it stopped go back to `queued`; what it left of their
+/// data goes, with what servers gone quiet left (never what a live one is writing).
 async fn recover(
     db: &Db,
     stores: &Stores,
     staging: &dyn Store,
     node: &str,
+    node_timeout: u64,
 ) -> Result<(), StartError> {
     let stale = db.stale_uploads(&format!("{node}/")).await?;
     for (id, status) in &stale {
@@ -332,12 +351,35 @@ async fn recover(
         tracing::warn!(image = %id, "{status} interrupted by a restart; the image is queued again");
     }
     db.release_import_locks(&format!("{node}/")).await?;
-    let mut swept = staging.sweep().await?;
-    for s in stores.all().iter().filter(|s| !s.read_only) {
-        swept += s.store.sweep().await?;
-    }
+    let swept = sweep(db, stores, staging, Some(node), node_timeout).await?;
     if swept > 0 {
         tracing::info!("removed {swept} partial uploads");
     }
     Ok(())
 }
+
+/// Removes the partial data that `own` (this server, at its start) and servers silent for
+/// `node_timeout` seconds left in the staging area and the writable stores.
+async fn sweep(
+    db: &Db,
+    stores: &Stores,
+    staging: &dyn Store,
+    own: Option<&str>,
+    node_timeout: u64,
+) -> Result<usize, StartError> {
+    let alive_since = time::now_micros() - node_timeout as i64 * 1_000_000;
+    let rule = store::Sweep {
+        own: own.map(str::to_string),
+        alive: db.alive_nodes(alive_since).await?.into_iter().collect(),
+        untouched: std::time::Duration::from_secs(UNCLAIMED_PARTIAL_SECONDS.max(node_timeout)),
+    };
+    let mut swept = staging.sweep(&rule).await?;
+    for s in stores.all().iter().filter(|s| !s.read_only) {
+        swept += s.store.sweep(&rule).await?;
+    }
+    Ok(swept)
+}
+
+/// Partial data that names no server (written before servers were recorded) is removed once
+/// untouched this long.
+const UNCLAIMED_PARTIAL_SECONDS: u64 = 3600;

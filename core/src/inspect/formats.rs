@@ -352,15 +352,18 @@ fn qcow2(h: &[u8], total: u64) -> Detection {
                 "the qcow2 image names an external data file",
             );
         }
-        let padded = (len as usize).div_ceil(8) * 8;
-        at = at.saturating_add(8).saturating_add(padded);
-        if at as u64 > cluster {
+        // In u64: a length near u32::MAX rounded up would overflow a 32-bit usize (wasm).
+        let padded = u64::from(len).div_ceil(8) * 8;
+        let next = (at as u64).saturating_add(8).saturating_add(padded);
+        if next > cluster {
             d.refuse(
                 Rule::Malformed,
                 "the qcow2 header extensions run past the first cluster",
             );
             break;
         }
+        // Within the first cluster (at most 2 MiB), so it fits any usize.
+        at = next as usize;
     }
     d
 }
@@ -467,8 +470,28 @@ fn vmdk_sparse(h: &[u8], tail: &[u8], total: u64) -> Detection {
                 format!("the VMDK extent '{e}' is of type {kind}, not SPARSE: it would read another file"),
             );
         }
+        match extent_file(e) {
+            Some(name) if names_the_image_itself(name) => {}
+            _ => d.refuse(
+                Rule::ExternalExtent,
+                format!("the VMDK extent '{e}' names a file elsewhere: a reader would open it"),
+            ),
+        }
     }
     d
+}
+
+/// The file name of a VMDK extent line (`RW 2048 SPARSE "disk.vmdk"`), between its quotes.
+fn extent_file(line: &str) -> Option<&str> {
+    let (_, rest) = line.split_once('"')?;
+    let (name, _) = rest.split_once('"')?;
+    Some(name)
+}
+
+/// Whether an embedded descriptor's extent can only be the image file itself: a bare file
+/// name, as tools write it (a path, or `.`/`..`, reaches other files).
+fn names_the_image_itself(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '\\', '\0']) && name != "." && name != ".."
 }
 
 fn vhd_footer(b: &[u8], at: usize) -> Option<(u64, u32)> {

@@ -101,6 +101,43 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /v2/cache/clean` (API 2.18): removes what interrupted fills left and the copies of
+/// images that no longer exist.
+pub(crate) async fn clean(
+    State(state): State<AppState>,
+    identity: Identity,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
+    no_body(&body)?;
+    let cache = cache_for(&state, &identity, "cache_clean")?;
+    let mut gone = Vec::new();
+    for (id, _) in cache.list().0 {
+        if state.db.image(&id).await?.is_none() {
+            gone.push(id);
+        }
+    }
+    let removed = cache.clean(&gone);
+    if removed > 0 {
+        tracing::info!("the image cache's clean removed {removed} files");
+    }
+    Ok(StatusCode::OK)
+}
+
+/// `POST /v2/cache/prune` (API 2.18): evicts the least recently used copies until the cache is
+/// within its size.
+pub(crate) async fn prune(
+    State(state): State<AppState>,
+    identity: Identity,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    no_body(&body)?;
+    let (files, bytes) = cache_for(&state, &identity, "cache_prune")?.prune();
+    Ok(Json(json!({
+        "total_files_pruned": files,
+        "total_bytes_pruned": bytes,
+    })))
+}
+
 /// `DELETE /v2/cache`: the cache and the queue, or the one `x-image-cache-clear-target` names.
 pub(crate) async fn clear(
     State(state): State<AppState>,

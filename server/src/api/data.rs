@@ -10,7 +10,7 @@ use glint_core::{Image, Location, Status};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Identity, check_if_match, etag};
-use super::images::{load_visible, load_writable};
+use super::images::load_writable;
 use crate::db::Upload;
 use crate::hashing::Hashes;
 use crate::store::{NamedStore, Store};
@@ -397,19 +397,15 @@ pub(super) fn store_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError
     }
 }
 
-/// The store data goes to: the one asked for, or the default.
+/// The store data goes to: the one asked for, or the default. With one store, as Glance
+/// without `enabled_backends`, a store asked for is not looked at.
 pub(super) fn target_store<'a>(
     state: &'a AppState,
     asked: Option<&str>,
 ) -> Result<&'a NamedStore, ApiError> {
-    let Some(id) = asked else {
+    let Some(id) = asked.filter(|_| state.stores.is_multi()) else {
         return Ok(state.stores.default_store());
     };
-    if !state.stores.is_multi() {
-        return Err(ApiError::BadRequest(
-            "Multi backend is not supported at this site: a store cannot be chosen.".into(),
-        ));
-    }
     let store = state
         .stores
         .get(id)
@@ -562,7 +558,7 @@ pub(crate) async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let stored = load_visible(&state, &identity, &id).await?;
+    let stored = super::images::load_downloadable(&state, &identity, &id).await?;
     let image = &stored.image;
     match image.status {
         Status::Deactivated if !identity.caller.is_admin() => {

@@ -10,38 +10,58 @@ use super::error::ApiError;
 use super::extract::Identity;
 use axum::extract::State;
 
-const VERSIONS: [(&str, &str); 17] = [
-    ("v2.17", "CURRENT"),
-    ("v2.16", "SUPPORTED"),
-    ("v2.15", "SUPPORTED"),
-    ("v2.14", "SUPPORTED"),
-    ("v2.13", "SUPPORTED"),
-    ("v2.12", "SUPPORTED"),
-    ("v2.11", "SUPPORTED"),
-    ("v2.10", "SUPPORTED"),
-    ("v2.9", "SUPPORTED"),
-    ("v2.8", "SUPPORTED"),
-    ("v2.7", "SUPPORTED"),
-    ("v2.6", "SUPPORTED"),
-    ("v2.5", "SUPPORTED"),
-    ("v2.4", "SUPPORTED"),
-    ("v2.3", "SUPPORTED"),
-    ("v2.2", "SUPPORTED"),
-    ("v2.1", "SUPPORTED"),
-];
-
-fn versions_doc(headers: &HeaderMap) -> Value {
+/// The versions document, as Glance builds it: 2.18 (the cache's clean and prune) is current
+/// where the image cache is on, 2.17 otherwise; the multi-store versions (2.10 to 2.13) are
+/// listed where stores are named.
+fn versions_doc(state: &AppState, headers: &HeaderMap) -> Value {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    let mut list: Vec<Value> = VERSIONS
+    let cache = state.cache.is_some();
+    let mut versions: Vec<(&str, &str)> = Vec::new();
+    if cache {
+        versions.extend([
+            ("v2.18", "CURRENT"),
+            ("v2.17", "SUPPORTED"),
+            ("v2.16", "SUPPORTED"),
+            ("v2.15", "SUPPORTED"),
+            ("v2.14", "SUPPORTED"),
+        ]);
+    } else {
+        versions.push(("v2.15", "SUPPORTED"));
+    }
+    if state.stores.is_multi() {
+        versions.extend([
+            ("v2.13", "SUPPORTED"),
+            ("v2.12", "SUPPORTED"),
+            ("v2.11", "SUPPORTED"),
+            ("v2.10", "SUPPORTED"),
+            ("v2.9", "SUPPORTED"),
+            ("v2.8", "SUPPORTED"),
+        ]);
+    } else {
+        versions.push(("v2.9", "SUPPORTED"));
+    }
+    if !cache {
+        versions.push(("v2.17", "CURRENT"));
+    }
+    versions.extend([
+        ("v2.7", "SUPPORTED"),
+        ("v2.6", "SUPPORTED"),
+        ("v2.5", "SUPPORTED"),
+        ("v2.4", "SUPPORTED"),
+        ("v2.3", "SUPPORTED"),
+        ("v2.2", "SUPPORTED"),
+        ("v2.1", "SUPPORTED"),
+        ("v2.0", "SUPPORTED"),
+    ]);
+    let list: Vec<Value> = versions
         .iter()
         .map(|(id, status)| {
             json!({"id": id, "status": status, "links": [{"rel": "self", "href": format!("http://{host}/v2/")}]})
         })
         .collect();
-    list.push(json!({"id": "v2.0", "status": "SUPPORTED", "links": [{"rel": "self", "href": format!("http://{host}/v2/")}]}));
     json!({ "versions": list })
 }
 
@@ -55,11 +75,15 @@ pub(crate) async fn root(State(state): State<AppState>, headers: HeaderMap) -> R
     if wants_html {
         return crate::routes::ui_index(&state.ui_index).await;
     }
-    (StatusCode::MULTIPLE_CHOICES, Json(versions_doc(&headers))).into_response()
+    (
+        StatusCode::MULTIPLE_CHOICES,
+        Json(versions_doc(&state, &headers)),
+    )
+        .into_response()
 }
 
-pub(crate) async fn versions(headers: HeaderMap) -> Json<Value> {
-    Json(versions_doc(&headers))
+pub(crate) async fn versions(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
+    Json(versions_doc(&state, &headers))
 }
 
 /// The image schema, as Glance 33 publishes it (with its default custom properties).
@@ -212,16 +236,9 @@ pub(crate) async fn schema_tasks() -> Json<Value> {
     }))
 }
 
-/// The import methods this deployment offers (copy-image where there are several stores).
+/// The import methods this deployment offers (Glance's `enabled_import_methods`).
 pub(crate) fn import_methods(state: &AppState) -> Vec<&'static str> {
-    let mut methods = vec!["glance-direct", "web-download"];
-    if state.stores.is_multi() {
-        methods.push("copy-image");
-    }
-    if state.auth.keystone().is_some() {
-        methods.push("glance-download");
-    }
-    methods
+    state.import_methods.iter().map(|m| m.name()).collect()
 }
 
 pub(crate) async fn info_import(State(state): State<AppState>) -> Json<Value> {

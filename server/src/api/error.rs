@@ -100,6 +100,20 @@ impl ApiError {
             other => other.to_string(),
         }
     }
+
+    /// What a task that ended with this error says: the same rule as a response, internal
+    /// details only in the log.
+    pub(crate) fn task_message(&self) -> String {
+        match self {
+            ApiError::Db(DbError::Duplicate(_)) => self.public_message(),
+            ApiError::Db(_) | ApiError::Store(_) | ApiError::Internal(_) => {
+                "The import failed in the server (its storage or database); the server's log \
+                 has the details."
+                    .into()
+            }
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<RequestError> for ApiError {

@@ -1,5 +1,11 @@
 //! Property history: every applied plan, every soft-deleted value, and restoring them.
 //!
+//! History holds values that an image's owner removed so that they would no longer travel
+//! with it: only callers who may change the image (its owner project's members,
+//! administrators) read or restore it; others get 404 where they cannot see the image and 403
+//! where they can. Properties the caller may not read (property protections) are left out of
+//! every change record and row, and cannot be restored by name.
+//!
 //! `GET /v2/images/{id}/history` lists the change records (oldest first) and every property row,
 //! removed ones with their `deleted_at`. `POST /v2/images/{id}/history/restore` with
 //! `{"properties": ["k1", ...]}` brings back the last removed value of each key, or with
@@ -18,32 +24,58 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Identity, RawBody, wants_preview};
-use super::images::{load_visible, modify};
+use super::images::{can_write, load_visible, modify};
 use crate::time;
+
+/// Loads an image whose history the caller may read: 404 if they cannot see the image, 403
+/// if they may only see it.
+async fn load_history(
+    state: &AppState,
+    identity: &Identity,
+    id: &str,
+) -> Result<crate::db::StoredImage, ApiError> {
+    let stored = load_visible(state, identity, id).await?;
+    if !can_write(identity, stored.image.owner.as_deref()) {
+        return Err(ApiError::Forbidden(
+            "The history of an image is for those who may change it.".into(),
+        ));
+    }
+    Ok(stored)
+}
 
 pub(crate) async fn history(
     State(state): State<AppState>,
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let stored = load_visible(&state, &identity, &id).await?;
+    let stored = load_history(&state, &identity, &id).await?;
     let changes = state.db.changes(&stored.image.id).await?;
-    let rows = state.db.property_rows(&stored.image.id).await?;
+    let readable = state.context(&identity.caller);
+    let rows: Vec<_> = state
+        .db
+        .property_rows(&stored.image.id)
+        .await?
+        .into_iter()
+        .filter(|r| readable.may(&r.name, glint_core::Operation::Read))
+        .collect();
     Ok(Json(json!({
         "image_id": stored.image.id,
-        "changes": changes.iter().map(|c| json!({
-            "id": c.id,
-            "changed_at": time::format(c.changed_at),
-            "request_id": c.request_id,
-            "user_id": c.user_id,
-            "project_id": c.project_id,
-            "action": c.action,
-            "added": c.plan.added,
-            "changed": c.plan.changed,
-            "removed": c.plan.removed,
-            "attributes": c.plan.attributes,
-            "purge": c.plan.purge,
-        })).collect::<Vec<_>>(),
+        "changes": changes.iter().map(|c| {
+            let plan = state.shown_plan(&identity.caller, &c.plan);
+            json!({
+                "id": c.id,
+                "changed_at": time::format(c.changed_at),
+                "request_id": c.request_id,
+                "user_id": c.user_id,
+                "project_id": c.project_id,
+                "action": c.action,
+                "added": plan.added,
+                "changed": plan.changed,
+                "removed": plan.removed,
+                "attributes": plan.attributes,
+                "purge": plan.purge,
+            })
+        }).collect::<Vec<_>>(),
         "properties": rows.iter().map(|r| json!({
             "name": r.name,
             "value": r.value,
@@ -76,13 +108,15 @@ pub(crate) async fn restore(
             "Expected {{\"properties\": [names]}} or {{\"change\": id}}: {e}"
         ))
     })?;
-    let stored = load_visible(&state, &identity, &id).await?;
+    let stored = load_history(&state, &identity, &id).await?;
+    let readable = state.context(&identity.caller);
+    let may_read = |k: &str| readable.may(k, glint_core::Operation::Read);
     let values: Vec<(String, String)> = match (body.properties, body.change) {
         (Some(names), None) => {
             let rows = state.db.property_rows(&stored.image.id).await?;
             let mut values = Vec::new();
             for name in names {
-                match rows.iter().find(|r| r.name == name) {
+                match rows.iter().find(|r| r.name == name && may_read(&r.name)) {
                     Some(r) if r.deleted => values.push((name, r.value.clone())),
                     Some(_) => {
                         return Err(ApiError::Conflict(format!(
@@ -104,10 +138,13 @@ pub(crate) async fn restore(
                 .iter()
                 .find(|c| c.id == change)
                 .ok_or_else(|| ApiError::NotFound(format!("No change {change} for this image.")))?;
+            // What the caller may not read stays removed: restoring it would pass a value it
+            // cannot see through the plan.
             record
                 .plan
                 .removed
                 .iter()
+                .filter(|(k, _)| may_read(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         }

@@ -100,6 +100,34 @@ pub(crate) async fn load_visible(
     }
 }
 
+/// Glance's download_image rule: admin, or a `member` of a project that can see the image
+/// (a reader sees an image but may not download its data).
+pub(crate) fn can_download(identity: &Identity) -> bool {
+    identity.caller.is_admin() || has_role(identity, "member")
+}
+
+/// Glance's modify_member rule: admin, or a `member` of the project the membership is for.
+pub(crate) fn can_answer_share(identity: &Identity, member: &str) -> bool {
+    identity.caller.is_admin()
+        || (has_role(identity, "member") && identity.caller.project_id.as_deref() == Some(member))
+}
+
+/// Loads an image whose data the caller may download: 404 if they cannot see it, 403 if they
+/// may only see it.
+pub(crate) async fn load_downloadable(
+    state: &AppState,
+    identity: &Identity,
+    id: &str,
+) -> Result<StoredImage, ApiError> {
+    let stored = load_visible(state, identity, id).await?;
+    if !can_download(identity) {
+        return Err(ApiError::Forbidden(
+            "You are not authorized to complete download_image action.".into(),
+        ));
+    }
+    Ok(stored)
+}
+
 /// Loads an image the caller may change: 404 if they cannot see it, 403 if they only can see it.
 pub(crate) async fn load_writable(
     state: &AppState,
@@ -126,13 +154,22 @@ impl Outcome {
     pub(crate) fn into_response(self, state: &AppState, identity: &Identity) -> Response {
         match self {
             Outcome::Applied(stored) => image_response(state, identity, &stored, StatusCode::OK),
-            Outcome::Preview(plan, stored) => preview_response(&plan, stored.version),
+            Outcome::Preview(plan, stored) => {
+                preview_response(state, identity, &plan, stored.version)
+            }
         }
     }
 }
 
-pub(crate) fn preview_response(plan: &Plan, version: i64) -> Response {
-    let mut response = (StatusCode::OK, Json(plan)).into_response();
+/// A plan answered instead of applied (`Prefer: return=preview`), as the caller may see it.
+pub(crate) fn preview_response(
+    state: &AppState,
+    identity: &Identity,
+    plan: &Plan,
+    version: i64,
+) -> Response {
+    let shown = state.shown_plan(&identity.caller, plan);
+    let mut response = (StatusCode::OK, Json(shown)).into_response();
     if let Ok(v) = HeaderValue::from_str(&etag(version)) {
         response.headers_mut().insert(header::ETAG, v);
     }
@@ -302,7 +339,7 @@ pub(crate) async fn create(
     }
     let (template, plan) = plan_create(&state, &identity, Create::from_body(&body)?);
     if wants_preview(&headers, uri.query()) {
-        return Ok(preview_response(&plan, 0));
+        return Ok(preview_response(&state, &identity, &plan, 0));
     }
     if let Some(v) = plan.first_violation() {
         return Err(ApiError::from_violation(v));

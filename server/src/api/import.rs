@@ -25,6 +25,7 @@ use super::data::{
 use super::error::ApiError;
 use super::extract::{Identity, RawBody};
 use super::images::{load_visible, load_writable};
+use crate::config::ImportMethod as Method;
 
 #[derive(Debug, serde::Deserialize)]
 struct ImportMethod {
@@ -69,17 +70,18 @@ impl Targets {
     }
 }
 
-/// Reads the target stores of an import request.
+/// Reads the target stores of an import request. With one store, as Glance without
+/// `enabled_backends`, `stores` and `all_stores` are not looked at: the data goes to the one
+/// store. So is `all_stores_must_succeed`, which one store cannot make matter (Glance refuses
+/// `false` there, but python-openstackclient sends `false` unless told otherwise and
+/// openstacksdk does not check the answer, so `openstack image import` would do nothing).
 fn targets(state: &AppState, body: &ImportBody, header: Option<&str>) -> Result<Targets, ApiError> {
+    if !state.stores.is_multi() {
+        return Targets::default_for(state, None);
+    }
     let all = body.all_stores.unwrap_or(false);
     let must_succeed = body.all_stores_must_succeed.unwrap_or(true);
     let listed = body.stores.as_deref().filter(|s| !s.is_empty());
-    if (all || listed.is_some()) && !state.stores.is_multi() {
-        return Err(ApiError::BadRequest(
-            "Multi backend is not supported at this site: 'stores' and 'all_stores' cannot be used."
-                .into(),
-        ));
-    }
     let stores = match (all, listed) {
         (true, Some(_)) => {
             return Err(ApiError::BadRequest(
@@ -122,16 +124,19 @@ pub(crate) async fn import(
     let body: ImportBody = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::BadRequest(format!("Invalid import request: {e}")))?;
     let header = store_header(&headers)?;
-    match body.method.name.as_str() {
-        "glance-direct" | "web-download" => {}
-        "copy-image" => return copy_image(state, identity, &id, &body, header).await,
-        "glance-download" => {
+    let method = Method::parse(&body.method.name)
+        .filter(|m| state.import_methods.contains(m))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "Unknown import method name '{}'.",
+                body.method.name
+            ))
+        })?;
+    match method {
+        Method::GlanceDirect | Method::WebDownload => {}
+        Method::CopyImage => return copy_image(state, identity, &id, &body, header).await,
+        Method::GlanceDownload => {
             return glance_download(state, identity, &id, &body, &headers).await;
-        }
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "Unknown import method name '{other}'."
-            )));
         }
     }
     let image = load_writable(&state, &identity, &id).await?.image;
@@ -497,7 +502,7 @@ pub(crate) async fn run_task(
             Ok(outcome) => ("success", String::new(), outcome),
             Err(e) => {
                 tracing::warn!(image = %image_id, "import failed: {e}");
-                ("failure", e.to_string(), json!({"image_id": image_id}))
+                ("failure", e.task_message(), json!({"image_id": image_id}))
             }
         };
         if let Err(e) = state
@@ -755,16 +760,18 @@ async fn copy_image(
             "You are not authorized to complete copy_image action.".into(),
         ));
     }
-    if !state.stores.is_multi() {
-        return Err(ApiError::Conflict(
-            "copy-image needs several stores: this site has one.".into(),
-        ));
-    }
     let image = stored.image;
     if image.status != Status::Active {
         return Err(ApiError::Conflict(format!(
             "Image {} must be active to be copied: it is {}.",
             image.id, image.status
+        )));
+    }
+    if !state.stores.is_multi() {
+        // The one store holds the data already.
+        return Err(ApiError::Conflict(format!(
+            "Image {} is already in every store.",
+            image.id
         )));
     }
     let (Some(size), Some(md5), Some(sha512)) = (

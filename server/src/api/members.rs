@@ -140,10 +140,9 @@ pub(crate) async fn update(
             stored.image.id
         )));
     }
-    if identity.caller.project_id.as_deref() != Some(member.as_str()) && !identity.caller.is_admin()
-    {
+    if !super::images::can_answer_share(&identity, &member) {
         return Err(ApiError::Forbidden(
-            "Only the member may change its membership status.".into(),
+            "Only a member of the member project may change its membership status.".into(),
         ));
     }
     let m = state

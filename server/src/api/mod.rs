@@ -68,6 +68,8 @@ pub(crate) struct AppState {
     /// The web-download import's guard, and its HTTP client (which applies the guard).
     pub(crate) web_guard: crate::webdownload::Guard,
     pub(crate) web_client: reqwest::Client,
+    /// The import methods offered and accepted (Glance's `enabled_import_methods`).
+    pub(crate) import_methods: Arc<[crate::config::ImportMethod]>,
 }
 
 impl AppState {
@@ -93,6 +95,16 @@ impl AppState {
             Some(p) => ctx.with_protections(p),
             None => ctx,
         }
+    }
+
+    /// A plan or change record as this caller may see it: properties it may not read are left
+    /// out. Every plan shown goes through here.
+    pub(crate) fn shown_plan(
+        &self,
+        caller: &glint_core::Caller,
+        plan: &glint_core::Plan,
+    ) -> glint_core::Plan {
+        glint_core::readable_plan(plan, &self.context(caller))
     }
 
     /// The image as this caller may see it: properties it may not read are left out.
@@ -229,6 +241,8 @@ pub(crate) fn router(state: AppState) -> Router {
             get(metadefs::list_resource_types),
         )
         .route("/cache", get(cache::list).delete(cache::clear))
+        .route("/cache/clean", post(cache::clean))
+        .route("/cache/prune", post(cache::prune))
         .route("/cache/{id}", put(cache::queue).delete(cache::delete))
         .route("/info/import", get(discovery::info_import))
         .route("/info/stores", get(discovery::info_stores))

@@ -242,7 +242,7 @@ pub(crate) async fn create(
     let ctx = state.context(&identity.caller);
     let plan = glint_core::plan(&template, &Request::V1Update(update.clone()), &ctx);
     if wants_preview(&headers, uri.query()) {
-        return Ok(preview_response(&plan, 0));
+        return Ok(preview_response(&state, &identity, &plan, 0));
     }
     if let Some(v) = plan.first_violation() {
         return Err(ApiError::from_violation(v));
@@ -297,7 +297,7 @@ pub(crate) async fn download(
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let stored = load_visible(&state, &identity, &id).await?;
+    let stored = super::images::load_downloadable(&state, &identity, &id).await?;
     let image = &stored.image;
     match image.status {
         Status::Active => {}
@@ -350,7 +350,7 @@ pub(crate) async fn update(
     .await?;
     let mut stored = match outcome {
         super::images::Outcome::Preview(plan, stored) => {
-            return Ok(preview_response(&plan, stored.version));
+            return Ok(preview_response(&state, &identity, &plan, stored.version));
         }
         super::images::Outcome::Applied(stored) => stored,
     };

@@ -649,6 +649,17 @@ impl Db {
         Ok(())
     }
 
+    /// The servers heard from since `alive_since` (microseconds).
+    pub(crate) async fn alive_nodes(&self, alive_since: i64) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query("SELECT name FROM nodes WHERE seen_at >= $1")
+            .bind(alive_since)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(DbError::from))
+            .collect()
+    }
+
     /// Records that `node` is alive now.
     pub(crate) async fn heartbeat(&self, node: &str) -> Result<(), DbError> {
         sqlx::query(

@@ -1,5 +1,7 @@
 //! The filesystem store: one file per image under a folder. Data is written to a temporary
-//! name by a dedicated thread, synced, and renamed into place on commit.
+//! name by a dedicated thread, synced, and renamed into place on commit. The temporary name
+//! (`.partial/<image>.<server, hex>.<random>`) records which server writes it, so servers
+//! sharing the folder (an NFS export) never remove each other's writes in progress.
 
 use std::fs::File;
 use std::io::{SeekFrom, Write};
@@ -10,7 +12,7 @@ use futures_util::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
-use super::{ByteStream, Store, StoreError, StoreWriter};
+use super::{ByteStream, Store, StoreError, StoreWriter, Sweep};
 
 const PARTIAL: &str = ".partial";
 const READ_CHUNK: usize = 256 * 1024;
@@ -19,14 +21,42 @@ const READ_CHUNK: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct FsStore {
     dir: PathBuf,
+    /// The writing server's name, hex-encoded, as partial files carry it.
+    writer: String,
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<String> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// The server that writes a partial file, from its name (`None` for names without one).
+fn writer_of(name: &str) -> Option<String> {
+    let mut parts = name.rsplitn(3, '.');
+    let (_random, writer, _image) = (parts.next()?, parts.next()?, parts.next()?);
+    unhex(writer)
 }
 
 impl FsStore {
-    pub fn new(dir: impl Into<PathBuf>) -> Result<FsStore, StoreError> {
+    /// The store in `dir`, written by the server named `writer`.
+    pub fn new(dir: impl Into<PathBuf>, writer: &str) -> Result<FsStore, StoreError> {
         let dir = dir.into();
         std::fs::create_dir_all(dir.join(PARTIAL))?;
         let dir = dir.canonicalize()?;
-        Ok(FsStore { dir })
+        Ok(FsStore {
+            dir,
+            writer: hex(writer),
+        })
     }
 
     fn path_of(&self, location: &str) -> Result<PathBuf, StoreError> {
@@ -74,10 +104,11 @@ impl Store for FsStore {
         image_id: &'a str,
     ) -> BoxFuture<'a, Result<Box<dyn StoreWriter>, StoreError>> {
         Box::pin(async move {
-            let partial = self
-                .dir
-                .join(PARTIAL)
-                .join(format!("{image_id}.{}", uuid::Uuid::new_v4().simple()));
+            let partial = self.dir.join(PARTIAL).join(format!(
+                "{image_id}.{}.{}",
+                self.writer,
+                uuid::Uuid::new_v4().simple()
+            ));
             let file = File::create(&partial)?;
             let (tx, rx) = mpsc::channel::<Bytes>(4);
             let thread = tokio::task::spawn_blocking(move || write_all(file, rx));
@@ -127,13 +158,29 @@ impl Store for FsStore {
         format!("file://{}", self.dir.join(image_id).display())
     }
 
-    fn sweep(&self) -> BoxFuture<'_, Result<usize, StoreError>> {
+    fn sweep<'a>(&'a self, rule: &'a Sweep) -> BoxFuture<'a, Result<usize, StoreError>> {
         Box::pin(async move {
             let mut removed = 0;
             let mut entries = tokio::fs::read_dir(self.dir.join(PARTIAL)).await?;
             while let Some(entry) = entries.next_entry().await? {
-                tokio::fs::remove_file(entry.path()).await?;
-                removed += 1;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let age = match entry.metadata().await {
+                    Ok(m) => m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .unwrap_or_default(),
+                    // Removed meanwhile (committed or dropped by its writer).
+                    Err(_) => continue,
+                };
+                if !rule.removable(writer_of(&name).as_deref(), age) {
+                    continue;
+                }
+                match tokio::fs::remove_file(entry.path()).await {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             Ok(removed)
         })
@@ -193,5 +240,67 @@ fn remove_quietly(path: &Path) {
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!("cannot remove {}: {e}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_names_carry_their_writer() {
+        let name = format!("{}.{}.{}", "0b7e-4c", hex("node.a/1"), "ffee");
+        assert_eq!(writer_of(&name).as_deref(), Some("node.a/1"));
+        assert_eq!(writer_of("0b7e-4c.ffee"), None, "a name without a writer");
+        assert_eq!(writer_of("0b7e-4c.zz.ffee"), None, "not hex");
+        assert_eq!(writer_of("0b7e-4c.abc.ffee"), None, "odd length");
+    }
+
+    #[tokio::test]
+    async fn a_sweep_removes_only_what_gone_writers_left() {
+        let dir = std::env::temp_dir().join(format!("glint-fs-sweep-{}", uuid::Uuid::new_v4()));
+        let a = FsStore::new(&dir, "a").expect("store a");
+        let b = FsStore::new(&dir, "b").expect("store b");
+        let c = FsStore::new(&dir, "c").expect("store c");
+        let mut wa = a.begin("img-a").await.expect("a writes");
+        wa.write(Bytes::from_static(b"aa")).await.expect("write");
+        let mut wb = b.begin("img-b").await.expect("b writes");
+        wb.write(Bytes::from_static(b"bb")).await.expect("write");
+        let mut wc = c.begin("img-c").await.expect("c writes");
+        wc.write(Bytes::from_static(b"cc")).await.expect("write");
+        std::fs::write(dir.join(PARTIAL).join("img-old.0123"), b"old").expect("legacy");
+        let partials = || {
+            std::fs::read_dir(dir.join(PARTIAL))
+                .expect("partials")
+                .count()
+        };
+        assert_eq!(partials(), 4);
+        // a restarts; b is alive, c has gone quiet; the legacy file is fresh.
+        let rule = Sweep {
+            own: Some("a".into()),
+            alive: ["a".to_string(), "b".to_string()].into_iter().collect(),
+            untouched: std::time::Duration::from_secs(3600),
+        };
+        assert_eq!(a.sweep(&rule).await.expect("sweep"), 2, "a's own and c's");
+        assert_eq!(partials(), 2);
+        // b's write goes on and lands.
+        wb.write(Bytes::from_static(b"b2"))
+            .await
+            .expect("b writes on");
+        let location = wb.commit().await.expect("b commits");
+        assert_eq!(
+            std::fs::read(location.strip_prefix("file://").expect("a file")).expect("read"),
+            b"bbb2"
+        );
+        // A legacy file goes once untouched for long enough.
+        let rule = Sweep {
+            untouched: std::time::Duration::ZERO,
+            alive: rule.alive,
+            own: None,
+        };
+        assert_eq!(b.sweep(&rule).await.expect("sweep"), 1);
+        assert_eq!(partials(), 0);
+        drop((wa, wc));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -80,7 +80,7 @@ impl Store for HttpStore {
         String::new()
     }
 
-    fn sweep(&self) -> BoxFuture<'_, Result<usize, StoreError>> {
+    fn sweep<'a>(&'a self, _rule: &'a super::Sweep) -> BoxFuture<'a, Result<usize, StoreError>> {
         Box::pin(async { Ok(0) })
     }
 }

@@ -53,8 +53,32 @@ pub trait Store: Send + Sync + Debug {
     /// Where `begin(image_id)` puts committed data.
     fn location_of(&self, image_id: &str) -> String;
 
-    /// Removes data that writers left behind (after a crash); called at start-up.
-    fn sweep(&self) -> BoxFuture<'_, Result<usize, StoreError>>;
+    /// Removes data that writers `rule` says are gone left behind (a crash, a kill); returns
+    /// how many pieces went.
+    fn sweep<'a>(&'a self, rule: &'a Sweep) -> BoxFuture<'a, Result<usize, StoreError>>;
+}
+
+/// Whose unfinished writes a sweep may remove. Several servers may share a store (an NFS
+/// export, one bucket): a write belongs to the server that began it, and only that server (at
+/// its next start) or a sweep run after it has gone quiet removes what it left.
+#[derive(Debug, Clone, Default)]
+pub struct Sweep {
+    /// The server sweeping at its start: what it left before is its own to remove.
+    pub own: Option<String>,
+    /// Servers heard from recently: their writes may be under way.
+    pub alive: std::collections::HashSet<String>,
+    /// A write whose server is not recorded is removed once untouched this long.
+    pub untouched: std::time::Duration,
+}
+
+impl Sweep {
+    /// Whether a write by `writer` (if known), last touched `age` ago, may be removed.
+    pub fn removable(&self, writer: Option<&str>, age: std::time::Duration) -> bool {
+        match writer {
+            Some(w) => self.own.as_deref() == Some(w) || !self.alive.contains(w),
+            None => age >= self.untouched,
+        }
+    }
 }
 
 /// Data being written. Dropping it without `commit` discards what was written.

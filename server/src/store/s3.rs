@@ -191,7 +191,7 @@ impl Store for S3Store {
 
     /// Unfinished uploads are aborted when their writer drops; one cut short by a crash is
     /// left to the bucket's `AbortIncompleteMultipartUpload` lifecycle rule.
-    fn sweep(&self) -> BoxFuture<'_, Result<usize, StoreError>> {
+    fn sweep<'a>(&'a self, _rule: &'a super::Sweep) -> BoxFuture<'a, Result<usize, StoreError>> {
         Box::pin(async { Ok(0) })
     }
 }

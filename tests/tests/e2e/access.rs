@@ -200,8 +200,16 @@ const UPLOAD: [[u16; 4]; 6] = [
     [404, 404, 404, 404],
 ];
 
-/// Expected status of downloading an active image (`GET /file`): whoever sees it.
-const DOWNLOAD: [[u16; 4]; 6] = SHOW;
+/// Expected status of downloading an active image (`GET /file`): whoever sees it with the
+/// `member` role (Glance's download_image); a reader sees the image but may not download it.
+const DOWNLOAD: [[u16; 4]; 6] = [
+    [200, 200, 200, 200],
+    [200, 200, 200, 200],
+    [403, 403, 403, 403],
+    [404, 404, 200, 200],
+    [404, 200, 200, 200],
+    [404, 404, 404, 404],
+];
 
 /// Expected status of deactivating an active image: administrators and members of the owner
 /// project (Glance's `deactivate` policy).

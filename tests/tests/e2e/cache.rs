@@ -182,3 +182,87 @@ async fn the_least_recently_used_image_leaves_a_full_cache() {
     );
     app.stop().await;
 }
+
+/// API 2.18: `POST /v2/cache/clean` removes what interrupted fills left and the copies of
+/// images deleted through another server; `POST /v2/cache/prune` brings a cache over its bound
+/// (a server restarted with a smaller one) back within it, least recently used first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_and_prune_keep_the_cache_true() {
+    use glint_server::config::StoreConfig;
+    let shared = super::harness::TempDir::new("cache-nodes");
+    let node = |name: &'static str, max: u64| {
+        let db = format!("sqlite:{}", shared.0.join("shared.db").display());
+        let images = shared.0.join("images");
+        let data = shared.0.join(name);
+        move |c: &mut glint_server::Config| {
+            c.database_url = db;
+            c.node_name = name.into();
+            c.data_dir = data;
+            c.image_cache_max_size = max;
+            c.stores = vec![StoreConfig {
+                id: "shared".into(),
+                kind: "fs".into(),
+                path: Some(images),
+                description: None,
+                weight: 0,
+                read_only: false,
+            }];
+        }
+    };
+    let a = TestApp::sqlite_with(node("a", 10 << 20)).await;
+    let b = TestApp::sqlite_with(node("b", 10 << 20)).await;
+    let x = uploaded(&a, vec![1u8; 100_000]).await;
+    let y = uploaded(&a, vec![2u8; 100_000]).await;
+    let z = uploaded(&a, vec![3u8; 100_000]).await;
+    for id in [&x, &y, &z] {
+        cache(&b, id).await;
+    }
+    let member = Some(("p1", "member,reader"));
+    for path in ["/v2/cache/clean", "/v2/cache/prune"] {
+        let (status, _) = b.call(member, Method::POST, path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+
+    let (status, _) = a
+        .call(None, Method::DELETE, &format!("/v2/images/{x}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let cache_dir = shared.0.join("b").join("cache");
+    let (_, list) = b.call(None, Method::GET, "/v2/cache", None).await;
+    assert!(cached_ids(&list).contains(&x), "b still holds x: {list}");
+    let stray = cache_dir.join(".incomplete").join("stray");
+    std::fs::write(&stray, b"left by a fill that died").expect("stray file");
+    let (status, body) = b.call(None, Method::POST, "/v2/cache/clean", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, list) = b.call(None, Method::GET, "/v2/cache", None).await;
+    let mut ids = cached_ids(&list);
+    ids.sort();
+    let mut want = vec![y.clone(), z.clone()];
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(!stray.exists(), "the stray fill is gone");
+    assert!(!cache_dir.join(&x).exists(), "x's copy is gone");
+    // Nothing over the bound: prune has nothing to do.
+    let (status, pruned) = b.call(None, Method::POST, "/v2/cache/prune", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        pruned,
+        json!({"total_files_pruned": 0, "total_bytes_pruned": 0})
+    );
+
+    // b comes back with room for one image: prune evicts the older copy.
+    b.stop().await;
+    let b = TestApp::sqlite_with(node("b", 150_000)).await;
+    let (_, list) = b.call(None, Method::GET, "/v2/cache", None).await;
+    assert_eq!(cached_ids(&list).len(), 2, "{list}");
+    let (status, pruned) = b.call(None, Method::POST, "/v2/cache/prune", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        pruned,
+        json!({"total_files_pruned": 1, "total_bytes_pruned": 100_000})
+    );
+    let (_, list) = b.call(None, Method::GET, "/v2/cache", None).await;
+    assert_eq!(cached_ids(&list).len(), 1, "{list}");
+    b.stop().await;
+    a.stop().await;
+}

@@ -580,10 +580,20 @@ async fn openstack_cli_scenarios() {
     admin(&["image", "import", "--method", "glance-direct", &imp]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while show_as(&app, &tokens.admin, &imp).await.1["status"] != "active" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the import never finished"
-        );
+        if std::time::Instant::now() >= deadline {
+            let (_, tasks) = app
+                .call(
+                    None,
+                    reqwest::Method::GET,
+                    &format!("/v2/images/{imp}/tasks"),
+                    None,
+                )
+                .await;
+            panic!(
+                "the import never finished: {} {tasks}",
+                show_as(&app, &tokens.admin, &imp).await.1
+            );
+        }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     app.stop().await;

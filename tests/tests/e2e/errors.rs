@@ -304,8 +304,20 @@ async fn discovery_documents() {
         .expect("root");
     assert_eq!(r.status(), StatusCode::MULTIPLE_CHOICES);
     let body: Value = r.json().await.expect("json");
-    assert_eq!(body["versions"][0]["id"], "v2.17");
+    // The image cache is on: 2.18 (its clean and prune) is current, as in Glance.
+    assert_eq!(body["versions"][0]["id"], "v2.18");
     assert_eq!(body["versions"][0]["status"], "CURRENT");
+    let ids: Vec<&str> = body["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter_map(|v| v["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"v2.9") && !ids.contains(&"v2.13"),
+        "one store: {ids:?}"
+    );
+    assert_eq!(ids.last(), Some(&"v2.0"));
     let r = app.get("/versions").await;
     assert_eq!(r.status(), StatusCode::OK);
     // /v2.N/ prefixes are v2.
@@ -333,6 +345,36 @@ async fn discovery_documents() {
     assert_eq!(
         app.get("/v2/info/stores").await.status(),
         StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+
+    // No cache: 2.17 is current; several stores: the multi-store versions are listed.
+    let app = TestApp::sqlite_with(|c| {
+        c.image_cache_max_size = 0;
+        c.stores = vec![glint_server::config::StoreConfig {
+            id: "one".into(),
+            kind: "fs".into(),
+            path: None,
+            description: None,
+            weight: 0,
+            read_only: false,
+        }];
+    })
+    .await;
+    let body: Value = app.get("/versions").await.json().await.expect("json");
+    let listed: Vec<(&str, &str)> = body["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter_map(|v| Some((v["id"].as_str()?, v["status"].as_str()?)))
+        .collect();
+    assert!(listed.contains(&("v2.17", "CURRENT")), "{listed:?}");
+    assert!(listed.contains(&("v2.13", "SUPPORTED")), "{listed:?}");
+    assert!(!listed.iter().any(|(id, _)| *id == "v2.18"), "{listed:?}");
+    assert_eq!(
+        listed.iter().filter(|(_, s)| *s == "CURRENT").count(),
+        1,
+        "{listed:?}"
     );
     app.stop().await;
 }

@@ -259,6 +259,18 @@ impl Keystone {
 
     /// Puts a service of `kind` (such as `image`) at `url` in the catalog (public, internal and
     /// admin endpoints in RegionOne).
+    /// Removes a service named `name` from the catalog, its endpoints with it.
+    pub(crate) async fn uncatalog(&self, name: &str) {
+        let v = self
+            .admin(Method::GET, &format!("/services?name={name}"), None)
+            .await;
+        for service in v["services"].as_array().expect("services") {
+            let id = service["id"].as_str().expect("service id");
+            self.admin(Method::DELETE, &format!("/services/{id}"), None)
+                .await;
+        }
+    }
+
     pub(crate) async fn catalog(&self, name: &str, kind: &str, url: &str) {
         let v = self
             .admin(
@@ -501,6 +513,8 @@ async fn glance_download_imports_from_the_catalog() {
     let app = TestApp::sqlite_with(move |c| {
         c.insecure_noauth = false;
         c.keystone = Some(glint);
+        c.enabled_import_methods
+            .push(glint_server::config::ImportMethod::GlanceDownload);
     })
     .await;
     keystone.catalog("glance", "image", &app.base).await;
@@ -511,7 +525,7 @@ async fn glance_download_imports_from_the_catalog() {
     let (_, info) = call(&app, Some(&alice), Method::GET, "/v2/info/import", None).await;
     assert!(
         info.to_string().contains("glance-download"),
-        "offered in Keystone mode: {info}"
+        "offered where enabled: {info}"
     );
     let data: Vec<u8> = (0..200_000u32).map(|i| (i % 211) as u8).collect();
     let (_, src) = call(

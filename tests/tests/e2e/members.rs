@@ -106,6 +106,17 @@ async fn sharing_with_members(app: &TestApp) {
         .await
         .expect("bad status");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // A reader of the member project sees the offer but may not answer it (Glance's
+    // modify_member needs the member role).
+    let r = app
+        .request(Method::PUT, &format!("{members}/p2"))
+        .header("X-Tenant-Id", "p2")
+        .header("X-Roles", "reader")
+        .json(&json!({"status": "accepted"}))
+        .send()
+        .await
+        .expect("reader accepts");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = as_project(app, "p2", Method::PUT, &format!("{members}/p2"))
         .json(&json!({"status": "accepted"}))
         .send()

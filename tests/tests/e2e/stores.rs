@@ -405,15 +405,18 @@ async fn imports_into_several_stores_all_or_some(app: TestApp) {
     app.stop().await;
 }
 
+/// With one store a site behaves as Glance without `enabled_backends`: store choices in
+/// uploads and imports are not looked at (Tempest sends `all_stores`, python-openstackclient
+/// `all_stores_must_succeed: false`), and the import methods are Glance's default list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_store_sites_refuse_store_choices() {
+async fn one_store_sites_ignore_store_choices() {
     let app = TestApp::sqlite().await;
     let (status, _) = app.call(None, Method::GET, "/v2/info/stores", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, methods) = app.call(None, Method::GET, "/v2/info/import", None).await;
     assert_eq!(
         methods["import-methods"]["value"],
-        json!(["glance-direct", "web-download"])
+        json!(["glance-direct", "web-download", "copy-image"])
     );
     let id = new_image(&app).await;
     let r = app
@@ -424,17 +427,226 @@ async fn one_store_sites_refuse_store_choices() {
         .send()
         .await
         .expect("upload");
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(app.upload(&id, "data").await.status().is_success());
+    assert_eq!(
+        r.status(),
+        StatusCode::NO_CONTENT,
+        "the header is not looked at"
+    );
     let image = app.show(&id).await;
+    assert_eq!(image["status"], "active");
     assert!(image.get("stores").is_none(), "{image}");
-    let (status, _) = import(&app, None, &id, json!({"method": {"name": "copy-image"}})).await;
-    assert_eq!(status, StatusCode::CONFLICT);
+
+    // glance-direct with the fields Tempest sends: into the one store.
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 233) as u8).collect();
+    let staged = new_image(&app).await;
+    stage(&app, &staged, &data).await;
+    let (status, body) = import(
+        &app,
+        None,
+        &staged,
+        json!({"method": {"name": "glance-direct"}, "all_stores": true, "stores": ["x"],
+               "all_stores_must_succeed": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    super::data::wait_for_status(&app, &staged, "active").await;
+    let got = app
+        .get(&format!("/v2/images/{staged}/file"))
+        .await
+        .bytes()
+        .await
+        .expect("data");
+    assert!(
+        got.as_ref() == data.as_slice(),
+        "the staged data was imported"
+    );
+    let image = app.show(&staged).await;
+    assert!(image.get("stores").is_none(), "{image}");
+    assert!(
+        image.get("os_glance_importing_to_stores").is_none(),
+        "{image}"
+    );
+
+    // copy-image is offered; the one store holds the data already.
+    let (status, body) = import(&app, None, &id, json!({"method": {"name": "copy-image"}})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("already"), "{body}");
+    // glance-download is not enabled by default.
+    let fresh = new_image(&app).await;
+    let (status, body) = import(
+        &app,
+        None,
+        &fresh,
+        json!({"method": {"name": "glance-download", "glance_image_id": id,
+                          "glance_region": "RegionOne"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.to_string()
+            .contains("Unknown import method name 'glance-download'"),
+        "{body}"
+    );
     let (status, _) = app
         .call(None, Method::DELETE, &format!("/v2/stores/x/{id}"), None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
+}
+
+/// `enabled_import_methods` decides what is offered and what is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_enabled_import_methods_are_offered_and_accepted() {
+    use glint_server::config::ImportMethod;
+    let app = TestApp::sqlite_with(|c| {
+        c.enabled_import_methods = vec![ImportMethod::GlanceDirect];
+    })
+    .await;
+    let (_, methods) = app.call(None, Method::GET, "/v2/info/import", None).await;
+    assert_eq!(methods["import-methods"]["value"], json!(["glance-direct"]));
+    let (status, created) = app
+        .call(
+            None,
+            Method::POST,
+            "/v2/images",
+            Some(json!({"disk_format": "raw", "container_format": "bare"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = created["id"].as_str().expect("id");
+    let r = app.get(&format!("/v2/images/{id}")).await;
+    assert!(r.status().is_success());
+    let r = app
+        .request(Method::POST, "/v2/images")
+        .json(&json!({"disk_format": "raw", "container_format": "bare"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(
+        r.headers()
+            .get("OpenStack-image-import-methods")
+            .and_then(|v| v.to_str().ok()),
+        Some("glance-direct")
+    );
+    let (status, body) = import(
+        &app,
+        None,
+        id,
+        json!({"method": {"name": "web-download", "uri": "http://example.com/x"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.to_string()
+            .contains("Unknown import method name 'web-download'"),
+        "{body}"
+    );
+    assert_eq!(app.show(id).await["status"], "queued", "nothing started");
+    app.stop().await;
+}
+
+/// Two servers sharing one folder as their store (an NFS export): a server that restarts
+/// removes what it left itself, never the upload another live server is writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_leaves_another_servers_upload_alone() {
+    let shared = super::harness::TempDir::new("shared-folder");
+    let node = |name: &'static str| {
+        let db = format!("sqlite:{}", shared.0.join("shared.db").display());
+        let path = shared.0.join("images");
+        move |c: &mut glint_server::Config| {
+            c.database_url = db;
+            c.node_name = name.into();
+            c.stores = vec![StoreConfig {
+                id: "shared".into(),
+                kind: "fs".into(),
+                path: Some(path),
+                description: None,
+                weight: 0,
+                read_only: false,
+            }];
+        }
+    };
+    let a = TestApp::sqlite_with(node("node-a")).await;
+    let b = TestApp::sqlite_with(node("node-b")).await;
+    // What b left behind when it was killed, and what a server long gone left.
+    let partials = shared.0.join("images").join(".partial");
+    let hex = |s: &str| -> String { s.bytes().map(|b| format!("{b:02x}")).collect() };
+    let left_by_b = partials.join(format!("img.{}.01", hex("node-b")));
+    let left_by_gone = partials.join(format!("img.{}.02", hex("node-gone")));
+    std::fs::write(&left_by_b, b"b's").expect("b's leftover");
+    std::fs::write(&left_by_gone, b"gone").expect("a leftover");
+
+    let id = new_image(&a).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let body = reqwest::Body::wrap_stream(tokio_stream_of(rx));
+    let upload = {
+        let r = a
+            .request(Method::PUT, &format!("/v2/images/{id}/file"))
+            .header("Content-Type", "application/octet-stream")
+            .body(body);
+        tokio::spawn(async move { r.send().await })
+    };
+    let chunk = |i: u8| vec![i; 256 * 1024];
+    let mut md5 = md5::Md5::new();
+    for i in 0..4u8 {
+        md5.update(chunk(i));
+        tx.send(Ok(chunk(i))).await.expect("send");
+    }
+    // a's upload is on disk, unfinished.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mine = |p: &std::path::PathBuf| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(&hex("node-a")))
+    };
+    while !list_files(&partials).iter().any(mine) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a's upload never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    b.stop().await;
+    let b = TestApp::sqlite_with(node("node-b")).await;
+    assert!(!left_by_b.exists(), "b removed what it left itself");
+    assert!(
+        !left_by_gone.exists(),
+        "what a server gone quiet left is removed"
+    );
+    assert!(
+        list_files(&partials).iter().any(mine),
+        "a's upload in progress is still there"
+    );
+    for i in 4..8u8 {
+        md5.update(chunk(i));
+        tx.send(Ok(chunk(i))).await.expect("send");
+    }
+    drop(tx);
+    let r = upload.await.expect("join").expect("the upload");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let want: String = md5.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let image = b.show(&id).await;
+    assert_eq!(image["status"], "active");
+    assert_eq!(image["checksum"], json!(want));
+    let got = b
+        .get(&format!("/v2/images/{id}/file"))
+        .await
+        .bytes()
+        .await
+        .expect("data");
+    let got: String = md5::Md5::digest(&got)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(got, want, "the data is intact");
+    b.stop().await;
+    a.stop().await;
+}
+
+/// The items of a channel as a stream.
+fn tokio_stream_of<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
 
 /// Two servers on one database and one store, each with its own staging area: data staged

@@ -331,3 +331,49 @@ async fn listing_filters_orders_and_pages(app: &TestApp) {
 }
 
 on_both_databases!(listing_filters_orders_and_pages);
+
+/// A task that fails in the server's storage says so in words a user can act on; the error
+/// itself (paths, the system's message) stays in the server's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_imports_message_keeps_internals_in_the_log() {
+    let app = TestApp::sqlite().await;
+    let id = app
+        .create(json!({"name": "s", "disk_format": "raw", "container_format": "bare"}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let r = app
+        .request(Method::PUT, &format!("/v2/images/{id}/stage"))
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![7u8; 100_000])
+        .send()
+        .await
+        .expect("stage");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // The store's folder goes away under the server: writing the image fails.
+    let images = app.data.0.join("images");
+    std::fs::remove_dir_all(&images).expect("remove the store's folder");
+    let (status, body) = app
+        .call(
+            None,
+            Method::POST,
+            &format!("/v2/images/{id}/import"),
+            Some(json!({"method": {"name": "glance-direct"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let task = app.ended_task(&id, 1).await;
+    assert_eq!(task["status"], "failure", "{task}");
+    let message = task["message"].as_str().expect("a message");
+    assert!(message.contains("server's log"), "{message}");
+    let shown = task.to_string();
+    for internal in [
+        images.display().to_string(),
+        "No such file".into(),
+        "I/O".into(),
+    ] {
+        assert!(!shown.contains(&internal), "{internal} in {shown}");
+    }
+    app.stop().await;
+}

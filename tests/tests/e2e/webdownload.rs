@@ -139,7 +139,7 @@ async fn web_download_is_guarded_hashed_and_inspected() {
     let info: Value = app.get("/v2/info/import").await.json().await.expect("info");
     assert_eq!(
         info["import-methods"]["value"],
-        json!(["glance-direct", "web-download"])
+        json!(["glance-direct", "web-download", "copy-image"])
     );
     let id = new_image(&app, "raw").await;
     let (status, body) = import(&app, &id, &uri).await;
