@@ -23,14 +23,46 @@ impl Caller {
         }
     }
 
+    /// Whether the caller holds `role` (role names compare without regard to case).
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
+    }
+
     /// Glance's `context_is_admin`: the caller holds the `admin` role.
     pub fn is_admin(&self) -> bool {
-        self.roles.iter().any(|r| r.eq_ignore_ascii_case("admin"))
+        self.has_role("admin")
     }
 
     /// Whether the caller acts for the project that owns an image.
     pub fn owns(&self, owner: Option<&str>) -> bool {
         matches!((self.project_id.as_deref(), owner), (Some(p), Some(o)) if p == o)
+    }
+
+    /// Whether the caller may read images at all: `reader` (`member` implies it) or admin.
+    pub fn may_read(&self) -> bool {
+        self.is_admin() || self.has_role("reader") || self.has_role("member")
+    }
+
+    /// Glance's modify / delete / upload / deactivate rule for an image of `owner`: admin, or a
+    /// `member` of the owner project.
+    pub fn may_write(&self, owner: Option<&str>) -> bool {
+        self.is_admin() || (self.has_role("member") && self.owns(owner))
+    }
+
+    /// Glance's add_image rule: admin, or a `member` of a project.
+    pub fn may_create(&self) -> bool {
+        self.is_admin() || (self.has_role("member") && self.project_id.is_some())
+    }
+
+    /// Glance's download_image rule for an image the caller sees: admin, or a `member` (a
+    /// reader sees an image but may not download it).
+    pub fn may_download(&self) -> bool {
+        self.is_admin() || self.has_role("member")
+    }
+
+    /// Glance's modify_member rule: admin, or a `member` of the member project.
+    pub fn may_answer_share(&self, member: &str) -> bool {
+        self.is_admin() || (self.has_role("member") && self.project_id.as_deref() == Some(member))
     }
 }
 

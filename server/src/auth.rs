@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
 use glint_core::Caller;
 
 use crate::accounts::{TokenIdentity, token_hash};
-use crate::api::ApiError;
 use crate::db::Db;
+pub(crate) use crate::identity::Authenticated;
 use crate::keystone::Keystone;
+use thiserror::Error;
 
 /// How long a validated local token is trusted without asking the database again.
 const CACHE_TTL: Duration = Duration::from_secs(10);
@@ -19,14 +19,21 @@ const CACHE_TTL: Duration = Duration::from_secs(10);
 const LOGIN_FAILURES: u32 = 5;
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 
-/// The authenticated caller of one request.
-#[derive(Debug, Clone)]
-pub(crate) struct Authenticated {
-    pub(crate) caller: Caller,
-    pub(crate) user_id: Option<String>,
-    pub(crate) user_name: Option<String>,
-    pub(crate) project_name: Option<String>,
-    pub(crate) expires_at: Option<i64>,
+/// Why a request's caller could not be established.
+#[derive(Debug, Error)]
+pub(crate) enum AuthError {
+    /// No token, or one nobody knows (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Too many failed logins for a user (429).
+    #[error("{0}")]
+    TooManyLogins(String),
+    /// Keystone could not be asked (503).
+    #[error(transparent)]
+    Keystone(#[from] crate::keystone::KeystoneError),
+    /// The accounts could not be read.
+    #[error(transparent)]
+    Accounts(#[from] crate::accounts::AccountError),
 }
 
 #[derive(Debug)]
@@ -40,27 +47,21 @@ pub(crate) struct Auth {
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
 /// The cookie the login endpoint sets for downloads from the web UI.
 pub(crate) const SESSION_COOKIE: &str = "glint_session";
 
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_string())
-        .filter(|v| !v.is_empty())
+/// What a request presents to be recognised, as the API read it from its headers.
+#[derive(Debug, Default)]
+pub(crate) struct Presented {
+    /// `X-Auth-Token`.
+    pub(crate) token: Option<String>,
+    /// The session cookie, where it stands in for a token (downloads from the web UI).
+    pub(crate) session: Option<String>,
+    /// Glance's trusted headers (`--insecure-noauth` only): `X-Project-Id` / `X-Tenant-Id`,
+    /// `X-User-Id`, `X-Roles`.
+    pub(crate) project: Option<String>,
+    pub(crate) user: Option<String>,
+    pub(crate) roles: Option<String>,
 }
 
 fn local_identity(identity: TokenIdentity) -> Authenticated {
@@ -97,15 +98,13 @@ impl Auth {
     /// and cannot send `X-Auth-Token`: the session cookie set at login stands in for it there.
     pub(crate) async fn authenticate(
         &self,
-        headers: &HeaderMap,
-        cookie_allowed: bool,
-    ) -> Result<Authenticated, ApiError> {
+        presented: &Presented,
+    ) -> Result<Authenticated, AuthError> {
         if self.insecure_noauth {
-            return Ok(trusted_headers(headers));
+            return Ok(trusted(presented));
         }
-        let cookie = cookie_allowed.then(|| session_cookie(headers)).flatten();
-        let Some(token) = header(headers, "x-auth-token").or(cookie.as_deref()) else {
-            return Err(ApiError::Unauthorized(
+        let Some(token) = presented.token.as_deref().or(presented.session.as_deref()) else {
+            return Err(AuthError::Unauthorized(
                 "This server requires an X-Auth-Token.".into(),
             ));
         };
@@ -129,15 +128,10 @@ impl Auth {
                     Some(keystone) => keystone.validate(&token).await.inspect_err(|e| {
                         tracing::error!("token validation: {e}");
                     })?,
-                    None => self
-                        .db
-                        .token_identity(&token)
-                        .await
-                        .map_err(|e| ApiError::Internal(e.to_string()))?
-                        .map(local_identity),
+                    None => self.db.token_identity(&token).await?.map(local_identity),
                 };
                 let Some(who) = found else {
-                    return Err(ApiError::Unauthorized(
+                    return Err(AuthError::Unauthorized(
                         "The token is unknown, expired or revoked.".into(),
                     ));
                 };
@@ -154,7 +148,7 @@ impl Auth {
             .expires_at
             .is_some_and(|at| at <= crate::time::now_micros())
         {
-            return Err(ApiError::Unauthorized("The token has expired.".into()));
+            return Err(AuthError::Unauthorized("The token has expired.".into()));
         }
         Ok(who)
     }
@@ -171,11 +165,11 @@ impl Auth {
     }
 
     /// Refuses a login attempt for `name` while it has failed too often recently.
-    pub(crate) fn check_login_allowed(&self, name: &str) -> Result<(), ApiError> {
+    pub(crate) fn check_login_allowed(&self, name: &str) -> Result<(), AuthError> {
         let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         match failures.get(name) {
             Some((n, since)) if *n >= LOGIN_FAILURES && since.elapsed() < LOGIN_WINDOW => {
-                Err(ApiError::TooManyRequests(
+                Err(AuthError::TooManyLogins(
                     "Too many failed logins for this user; wait a minute.".into(),
                 ))
             }
@@ -202,11 +196,10 @@ impl Auth {
     }
 }
 
-/// Development mode: identity from Glance's trusted headers (`X-Tenant-Id`/`X-Project-Id`,
-/// `X-User-Id`, `X-Roles`); without `X-Roles` a request acts as an administrator.
-fn trusted_headers(headers: &HeaderMap) -> Authenticated {
-    let project = header(headers, "x-project-id").or_else(|| header(headers, "x-tenant-id"));
-    let roles: Vec<String> = match header(headers, "x-roles") {
+/// Development mode: identity from Glance's trusted headers; without `X-Roles` a request acts
+/// as an administrator.
+fn trusted(presented: &Presented) -> Authenticated {
+    let roles: Vec<String> = match &presented.roles {
         Some(r) => r
             .split(',')
             .map(|s| s.trim().to_ascii_lowercase())
@@ -216,10 +209,10 @@ fn trusted_headers(headers: &HeaderMap) -> Authenticated {
     };
     Authenticated {
         caller: Caller {
-            project_id: project.map(str::to_string),
+            project_id: presented.project.clone(),
             roles,
         },
-        user_id: header(headers, "x-user-id").map(str::to_string),
+        user_id: presented.user.clone(),
         user_name: None,
         project_name: None,
         expires_at: None,

@@ -40,7 +40,7 @@ pub async fn load_dir(
             })
             .and_then(|v| match v {
                 serde_json::Value::Object(map) => {
-                    crate::api::metadefs::namespace_doc(&map, None, true).map_err(|e| e.0)
+                    crate::metadefs::namespace_doc(&map, None, true).map_err(|e| e.0)
                 }
                 _ => Err("not a JSON object".to_string()),
             });

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use thiserror::Error;
 use tokio::sync::Mutex;
 
-use crate::auth::Authenticated;
 use crate::config::KeystoneConfig;
+use crate::identity::Authenticated;
 
 /// What can go wrong talking to Keystone (not a caller's bad token, which is `Ok(None)`).
 #[derive(Debug, Error)]

@@ -1,5 +1,6 @@
 //! Glint's server: the Glance-compatible image API and the web UI's host.
 
+mod access;
 pub mod accounts;
 pub mod api;
 mod auth;
@@ -9,9 +10,10 @@ pub mod config;
 pub mod db;
 pub mod error;
 mod hashing;
+mod identity;
 pub mod keystone;
 mod locks;
-mod routes;
+mod metadefs;
 pub mod store;
 pub mod time;
 pub mod webdownload;
@@ -266,7 +268,7 @@ pub async fn run(
             }
         })
     };
-    let app = routes::router(&config, state);
+    let app = api::ui::with_ui(&config, state);
     let app = MapRequestLayer::new(api::normalize_version).layer(app);
     axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
         .with_graceful_shutdown(shutdown)

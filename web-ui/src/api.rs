@@ -129,10 +129,6 @@ impl Session {
         Caller::new(self.project_id.as_deref(), &roles)
     }
 
-    pub(crate) fn is_admin(&self) -> bool {
-        self.roles.iter().any(|r| r == "admin")
-    }
-
     /// The plan the server will make for `request` on `image`, made here with the same code,
     /// settings and protections.
     pub(crate) fn plan(&self, image: &Image, request: &glint_core::Request) -> Plan {

@@ -191,12 +191,10 @@ fn Overview(current: Versioned, reload: Callback<()>) -> impl IntoView {
     let deactivated = status == "deactivated";
     let active = status == "active";
     // Glance's policy: administrators and members of the owner project (de)activate.
-    let may_deactivate = ctx.session.get_untracked().is_some_and(|s| {
-        s.is_admin()
-            || (s.project_id.is_some()
-                && s.project_id == image.owner
-                && s.roles.iter().any(|r| r == "member"))
-    });
+    let may_deactivate = ctx
+        .session
+        .get_untracked()
+        .is_some_and(|s| s.caller().may_write(image.owner.as_deref()));
     let file = format!("/v2/images/{}/file", image.id);
     let attrs: Vec<(&str, String)> = vec![
         ("ID", image.id.clone()),

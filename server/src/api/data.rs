@@ -558,7 +558,7 @@ pub(crate) async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let stored = super::images::load_downloadable(&state, &identity, &id).await?;
+    let stored = crate::access::load_downloadable(&state.db, &identity.caller, &id).await?;
     let image = &stored.image;
     match image.status {
         Status::Deactivated if !identity.caller.is_admin() => {

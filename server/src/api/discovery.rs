@@ -73,7 +73,7 @@ pub(crate) async fn root(State(state): State<AppState>, headers: HeaderMap) -> R
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if wants_html {
-        return crate::routes::ui_index(&state.ui_index).await;
+        return super::ui::index(&state.ui_index).await;
     }
     (
         StatusCode::MULTIPLE_CHOICES,

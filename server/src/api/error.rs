@@ -116,6 +116,28 @@ impl ApiError {
     }
 }
 
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> ApiError {
+        use crate::auth::AuthError;
+        match e {
+            AuthError::Unauthorized(m) => ApiError::Unauthorized(m),
+            AuthError::TooManyLogins(m) => ApiError::TooManyRequests(m),
+            AuthError::Keystone(e) => ApiError::Keystone(e),
+            AuthError::Accounts(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::access::Denied> for ApiError {
+    fn from(e: crate::access::Denied) -> ApiError {
+        match e {
+            crate::access::Denied::NotFound(id) => ApiError::not_found_image(&id),
+            crate::access::Denied::Forbidden(m) => ApiError::Forbidden(m),
+            crate::access::Denied::Db(e) => ApiError::Db(e),
+        }
+    }
+}
+
 impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> ApiError {
         match e.status() {

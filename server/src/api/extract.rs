@@ -31,6 +31,40 @@ impl Identity {
     }
 }
 
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// What a request presents to be recognised; the session cookie only where it may stand in
+/// for a token (`cookie_allowed`: image downloads, which a browser follows as plain links).
+fn presented(headers: &HeaderMap, cookie_allowed: bool) -> crate::auth::Presented {
+    let session = cookie_allowed
+        .then(|| {
+            headers
+                .get_all(axum::http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(name, _)| *name == crate::auth::SESSION_COOKIE)
+                .map(|(_, value)| value.to_string())
+                .filter(|v| !v.is_empty())
+        })
+        .flatten();
+    crate::auth::Presented {
+        token: header(headers, "x-auth-token"),
+        session,
+        project: header(headers, "x-project-id").or_else(|| header(headers, "x-tenant-id")),
+        user: header(headers, "x-user-id"),
+        roles: header(headers, "x-roles"),
+    }
+}
+
 impl FromRequestParts<AppState> for Identity {
     type Rejection = ApiError;
 
@@ -38,7 +72,10 @@ impl FromRequestParts<AppState> for Identity {
         let download = matches!(parts.method, Method::GET | Method::HEAD)
             && parts.uri.path().contains("images/")
             && parts.uri.path().ends_with("/file");
-        let who = state.auth.authenticate(&parts.headers, download).await?;
+        let who = state
+            .auth
+            .authenticate(&presented(&parts.headers, download))
+            .await?;
         let request_id = parts
             .extensions
             .get::<RequestId>()

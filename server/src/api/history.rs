@@ -24,31 +24,15 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Identity, RawBody, wants_preview};
-use super::images::{can_write, load_visible, modify};
+use super::images::modify;
 use crate::time;
-
-/// Loads an image whose history the caller may read: 404 if they cannot see the image, 403
-/// if they may only see it.
-async fn load_history(
-    state: &AppState,
-    identity: &Identity,
-    id: &str,
-) -> Result<crate::db::StoredImage, ApiError> {
-    let stored = load_visible(state, identity, id).await?;
-    if !can_write(identity, stored.image.owner.as_deref()) {
-        return Err(ApiError::Forbidden(
-            "The history of an image is for those who may change it.".into(),
-        ));
-    }
-    Ok(stored)
-}
 
 pub(crate) async fn history(
     State(state): State<AppState>,
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let stored = load_history(&state, &identity, &id).await?;
+    let stored = crate::access::load_history(&state.db, &identity.caller, &id).await?;
     let changes = state.db.changes(&stored.image.id).await?;
     let readable = state.context(&identity.caller);
     let rows: Vec<_> = state
@@ -108,7 +92,7 @@ pub(crate) async fn restore(
             "Expected {{\"properties\": [names]}} or {{\"change\": id}}: {e}"
         ))
     })?;
-    let stored = load_history(&state, &identity, &id).await?;
+    let stored = crate::access::load_history(&state.db, &identity.caller, &id).await?;
     let readable = state.context(&identity.caller);
     let may_read = |k: &str| readable.may(k, glint_core::Operation::Read);
     let values: Vec<(String, String)> = match (body.properties, body.change) {

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use glint_core::{Create, Edit, Image, Patch, PatchDialect, Plan, Request, Status, Visibility};
+use glint_core::{Create, Edit, Image, Patch, PatchDialect, Plan, Request, Status};
 use serde_json::Value;
 
 use super::AppState;
@@ -37,95 +37,13 @@ pub(crate) fn image_response(
     response
 }
 
-/// Whether the caller may see an image at all.
-pub(crate) async fn visible(
-    state: &AppState,
-    identity: &Identity,
-    image: &Image,
-) -> Result<bool, ApiError> {
-    let caller = &identity.caller;
-    if caller.is_admin() {
-        return Ok(true);
-    }
-    // Glance's get_image: a reader (members read too) of the owner, or any reader for public,
-    // community and (as a member) shared images.
-    if !can_read(identity) {
-        return Ok(false);
-    }
-    if caller.owns(image.owner.as_deref())
-        || matches!(image.visibility, Visibility::Public | Visibility::Community)
-    {
-        return Ok(true);
-    }
-    match (&caller.project_id, image.visibility) {
-        (Some(project), Visibility::Shared) => Ok(state.db.is_member(&image.id, project).await?),
-        _ => Ok(false),
-    }
-}
-
-pub(crate) fn has_role(identity: &Identity, role: &str) -> bool {
-    identity
-        .caller
-        .roles
-        .iter()
-        .any(|r| r.eq_ignore_ascii_case(role))
-}
-
-/// Whether the caller may read images at all: `reader` (or `member`, which implies it) or admin.
-pub(crate) fn can_read(identity: &Identity) -> bool {
-    identity.caller.is_admin() || has_role(identity, "reader") || has_role(identity, "member")
-}
-
-/// Glance's modify/delete/upload/deactivate rule: admin, or a `member` of the owner project.
-pub(crate) fn can_write(identity: &Identity, owner: Option<&str>) -> bool {
-    identity.caller.is_admin() || (has_role(identity, "member") && identity.caller.owns(owner))
-}
-
-/// Glance's add_image rule: admin, or a `member` of a project.
-pub(crate) fn can_create(identity: &Identity) -> bool {
-    identity.caller.is_admin()
-        || (has_role(identity, "member") && identity.caller.project_id.is_some())
-}
-
 /// Loads an image the caller may see; 404 otherwise.
 pub(crate) async fn load_visible(
     state: &AppState,
     identity: &Identity,
     id: &str,
 ) -> Result<StoredImage, ApiError> {
-    let id = image_id(id)?;
-    match state.db.image(&id).await? {
-        Some(s) if visible(state, identity, &s.image).await? => Ok(s),
-        _ => Err(ApiError::not_found_image(&id)),
-    }
-}
-
-/// Glance's download_image rule: admin, or a `member` of a project that can see the image
-/// (a reader sees an image but may not download its data).
-pub(crate) fn can_download(identity: &Identity) -> bool {
-    identity.caller.is_admin() || has_role(identity, "member")
-}
-
-/// Glance's modify_member rule: admin, or a `member` of the project the membership is for.
-pub(crate) fn can_answer_share(identity: &Identity, member: &str) -> bool {
-    identity.caller.is_admin()
-        || (has_role(identity, "member") && identity.caller.project_id.as_deref() == Some(member))
-}
-
-/// Loads an image whose data the caller may download: 404 if they cannot see it, 403 if they
-/// may only see it.
-pub(crate) async fn load_downloadable(
-    state: &AppState,
-    identity: &Identity,
-    id: &str,
-) -> Result<StoredImage, ApiError> {
-    let stored = load_visible(state, identity, id).await?;
-    if !can_download(identity) {
-        return Err(ApiError::Forbidden(
-            "You are not authorized to complete download_image action.".into(),
-        ));
-    }
-    Ok(stored)
+    Ok(crate::access::load_visible(&state.db, &identity.caller, id).await?)
 }
 
 /// Loads an image the caller may change: 404 if they cannot see it, 403 if they only can see it.
@@ -134,14 +52,7 @@ pub(crate) async fn load_writable(
     identity: &Identity,
     id: &str,
 ) -> Result<StoredImage, ApiError> {
-    let stored = load_visible(state, identity, id).await?;
-    if can_write(identity, stored.image.owner.as_deref()) {
-        Ok(stored)
-    } else {
-        Err(ApiError::Forbidden(
-            "You are not authorized to change this image.".into(),
-        ))
-    }
+    Ok(crate::access::load_writable(&state.db, &identity.caller, id).await?)
 }
 
 /// What an update ended with.
@@ -332,7 +243,7 @@ pub(crate) async fn create(
     uri: Uri,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    if !can_create(&identity) {
+    if !identity.caller.may_create() {
         return Err(ApiError::Forbidden(
             "Creating images needs the member role in a project.".into(),
         ));

@@ -319,7 +319,7 @@ pub(crate) async fn list_images(
     identity: Identity,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    if !super::images::can_read(&identity) {
+    if !identity.caller.may_read() {
         return Err(ApiError::Forbidden(
             "Listing images needs the reader role.".into(),
         ));

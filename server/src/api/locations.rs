@@ -181,7 +181,7 @@ pub(crate) async fn list_locations(
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    if !identity.caller.is_admin() && !super::images::has_role(&identity, "service") {
+    if !identity.caller.is_admin() && !identity.caller.has_role("service") {
         return Err(ApiError::Forbidden(
             "You are not authorized to complete fetch_image_location action.".into(),
         ));

@@ -33,7 +33,7 @@ fn member_json(m: &Member) -> Value {
 }
 
 fn owner_or_admin(identity: &Identity, owner: Option<&str>) -> bool {
-    super::images::can_write(identity, owner)
+    identity.caller.may_write(owner)
 }
 
 /// Glance's `get_member(s)`: administrators and the owner project (readers included) see
@@ -140,7 +140,7 @@ pub(crate) async fn update(
             stored.image.id
         )));
     }
-    if !super::images::can_answer_share(&identity, &member) {
+    if !identity.caller.may_answer_share(&member) {
         return Err(ApiError::Forbidden(
             "Only a member of the member project may change its membership status.".into(),
         ));

@@ -12,9 +12,10 @@ mod linger;
 mod list;
 mod locations;
 mod members;
-pub(crate) mod metadefs;
+mod metadefs;
 mod session;
 mod tasks;
+pub(crate) mod ui;
 mod v1;
 mod wire;
 

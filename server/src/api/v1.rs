@@ -218,7 +218,7 @@ pub(crate) async fn create(
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
-    if !super::images::can_create(&identity) {
+    if !identity.caller.may_create() {
         return Err(ApiError::Forbidden(
             "Creating images needs the member role in a project.".into(),
         ));
@@ -297,7 +297,7 @@ pub(crate) async fn download(
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let stored = super::images::load_downloadable(&state, &identity, &id).await?;
+    let stored = crate::access::load_downloadable(&state.db, &identity.caller, &id).await?;
     let image = &stored.image;
     match image.status {
         Status::Active => {}

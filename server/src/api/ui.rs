@@ -1,4 +1,4 @@
-//! The HTTP surface.
+//! The web UI's files beside the API, and `/healthz`.
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -8,7 +8,8 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::config::Config;
 
-pub(crate) fn router(config: &Config, state: crate::api::AppState) -> Router {
+/// The API with the UI's files as fallback and `/healthz`.
+pub(crate) fn with_ui(config: &Config, state: super::AppState) -> Router {
     let index = config.ui_dir.join("index.html");
     let ui = if index.is_file() {
         Router::new().fallback_service(
@@ -17,7 +18,7 @@ pub(crate) fn router(config: &Config, state: crate::api::AppState) -> Router {
     } else {
         Router::new().fallback(get(ui_missing))
     };
-    crate::api::router(state)
+    super::router(state)
         .route("/healthz", get(healthz))
         .merge(ui)
 }
@@ -27,7 +28,7 @@ async fn healthz() -> &'static str {
 }
 
 /// The UI's entry page, or a note saying how to build it.
-pub(crate) async fn ui_index(index: &std::path::Path) -> axum::response::Response {
+pub(crate) async fn index(index: &std::path::Path) -> axum::response::Response {
     match tokio::fs::read_to_string(index).await {
         Ok(page) => Html(page).into_response(),
         Err(_) => ui_missing().await.into_response(),

@@ -1,0 +1,115 @@
+//! Who may do what to an image: the one place access is decided. Glance 33's secure-RBAC
+//! defaults, on core's role predicates (`Caller::may_read`, `may_write`, ...), plus visibility,
+//! which needs the database (membership). Callers below the HTTP API load images through the
+//! functions here, so an operation cannot forget a check; what of an image a caller may see is
+//! decided by core's `readable` and `readable_plan`.
+
+use glint_core::{Caller, Image, Visibility};
+use thiserror::Error;
+
+use crate::db::{Db, DbError, StoredImage};
+
+/// Why an image was not handed over.
+#[derive(Debug, Error)]
+pub(crate) enum Denied {
+    /// The caller may not see the image (or there is none): Glance answers 404 either way.
+    #[error("No image found with ID {0}")]
+    NotFound(String),
+    /// The caller sees the image but may not do this (the sentence says what).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Whether the caller may see an image at all (Glance's get_image): an administrator; a reader
+/// of the owner project; any reader for public and community images, and for shared ones a
+/// reader of a member project.
+pub(crate) async fn visible(db: &Db, caller: &Caller, image: &Image) -> Result<bool, DbError> {
+    if caller.is_admin() {
+        return Ok(true);
+    }
+    if !caller.may_read() {
+        return Ok(false);
+    }
+    if caller.owns(image.owner.as_deref())
+        || matches!(image.visibility, Visibility::Public | Visibility::Community)
+    {
+        return Ok(true);
+    }
+    match (&caller.project_id, image.visibility) {
+        (Some(project), Visibility::Shared) => db.is_member(&image.id, project).await,
+        _ => Ok(false),
+    }
+}
+
+/// The id as images are stored (lower-case), or `NotFound` for anything that is not an id.
+pub(crate) fn image_id(id: &str) -> Result<String, Denied> {
+    if glint_core::image::is_uuid(id) {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(Denied::NotFound(id.to_string()))
+    }
+}
+
+/// An image the caller may see.
+pub(crate) async fn load_visible(
+    db: &Db,
+    caller: &Caller,
+    id: &str,
+) -> Result<StoredImage, Denied> {
+    let id = image_id(id)?;
+    match db.image(&id).await? {
+        Some(s) if visible(db, caller, &s.image).await? => Ok(s),
+        _ => Err(Denied::NotFound(id)),
+    }
+}
+
+/// An image the caller may change: not found if they cannot see it, forbidden if they only can.
+pub(crate) async fn load_writable(
+    db: &Db,
+    caller: &Caller,
+    id: &str,
+) -> Result<StoredImage, Denied> {
+    let stored = load_visible(db, caller, id).await?;
+    if caller.may_write(stored.image.owner.as_deref()) {
+        Ok(stored)
+    } else {
+        Err(Denied::Forbidden(
+            "You are not authorized to change this image.".into(),
+        ))
+    }
+}
+
+/// An image whose data the caller may download.
+pub(crate) async fn load_downloadable(
+    db: &Db,
+    caller: &Caller,
+    id: &str,
+) -> Result<StoredImage, Denied> {
+    let stored = load_visible(db, caller, id).await?;
+    if caller.may_download() {
+        Ok(stored)
+    } else {
+        Err(Denied::Forbidden(
+            "You are not authorized to complete download_image action.".into(),
+        ))
+    }
+}
+
+/// An image whose history (removed values included) the caller may read and restore: those
+/// who may change it.
+pub(crate) async fn load_history(
+    db: &Db,
+    caller: &Caller,
+    id: &str,
+) -> Result<StoredImage, Denied> {
+    let stored = load_visible(db, caller, id).await?;
+    if caller.may_write(stored.image.owner.as_deref()) {
+        Ok(stored)
+    } else {
+        Err(Denied::Forbidden(
+            "The history of an image is for those who may change it.".into(),
+        ))
+    }
+}

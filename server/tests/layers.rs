@@ -1,0 +1,157 @@
+//! The layering ARCHITECTURE.md draws, checked on the source: no module below the HTTP API
+//! imports it or uses axum, the server's top-level modules import each other without a
+//! circle, and the core stays free of I/O crates.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every `.rs` file under `path` (or `path` itself), with its text.
+fn sources(path: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .expect("read the folder")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for p in entries {
+            out.extend(sources(&p));
+        }
+    } else if path.extension().is_some_and(|x| x == "rs") {
+        let text = std::fs::read_to_string(path).expect("read the file");
+        out.push((path.to_path_buf(), text));
+    }
+    out
+}
+
+/// The server's top-level modules (a file or a folder in `src/`), by name.
+fn modules() -> BTreeMap<String, Vec<(PathBuf, String)>> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(src()).expect("src").flatten() {
+        let path = entry.path();
+        let name = path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .expect("a name")
+            .to_string();
+        if path.is_dir() || path.extension().is_some_and(|x| x == "rs") {
+            out.entry(name)
+                .or_insert_with(Vec::new)
+                .extend(sources(&path));
+        }
+    }
+    out
+}
+
+/// The top-level modules a module's code names (`crate::x`), itself left out.
+fn imports(name: &str, files: &[(PathBuf, String)], known: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (_, text) in files {
+        for (i, _) in text.match_indices("crate::") {
+            let rest = &text[i + "crate::".len()..];
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if word != name && known.contains(&word) {
+                out.insert(word);
+            }
+        }
+    }
+    out
+}
+
+/// Where the HTTP surface is: the API and the two files that wire the server together.
+const HTTP: [&str; 3] = ["api", "lib", "main"];
+
+#[test]
+fn nothing_below_the_api_imports_it_or_uses_http_types() {
+    for (name, files) in modules() {
+        if HTTP.contains(&name.as_str()) {
+            continue;
+        }
+        for (path, text) in &files {
+            for forbidden in ["crate::api", "axum"] {
+                assert!(
+                    !text.contains(forbidden),
+                    "{} (module {name}) names {forbidden}: only the HTTP API may",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_servers_modules_import_each_other_without_a_circle() {
+    let modules = modules();
+    let known: BTreeSet<String> = modules.keys().cloned().collect();
+    let graph: BTreeMap<String, BTreeSet<String>> = modules
+        .iter()
+        .filter(|(name, _)| !["lib", "main"].contains(&name.as_str()))
+        .map(|(name, files)| (name.clone(), imports(name, files, &known)))
+        .collect();
+    // Depth-first search for a path back to where it started.
+    fn reaches(
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        from: &str,
+        target: &str,
+        seen: &mut BTreeSet<String>,
+        path: &mut Vec<String>,
+    ) -> bool {
+        for next in graph.get(from).into_iter().flatten() {
+            path.push(next.clone());
+            if next == target {
+                return true;
+            }
+            if seen.insert(next.clone()) && reaches(graph, next, target, seen, path) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    for name in graph.keys() {
+        let mut path = vec![name.clone()];
+        assert!(
+            !reaches(&graph, name, name, &mut BTreeSet::new(), &mut path),
+            "an import circle: {}",
+            path.join(" -> ")
+        );
+    }
+    // And the circle this check exists for is not there.
+    assert!(
+        !graph["auth"].contains("api"),
+        "auth answers in its own error"
+    );
+}
+
+#[test]
+fn the_core_depends_on_no_io_crate() {
+    let manifest = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("core")
+            .join("Cargo.toml"),
+    )
+    .expect("core's manifest");
+    let dependencies: Vec<&str> = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .expect("a dependencies table")
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with('['))
+        .filter_map(|l| l.split(['.', '=', ' ']).next())
+        .filter(|n| !n.is_empty())
+        .collect();
+    assert_eq!(
+        dependencies,
+        ["serde", "serde_json", "thiserror", "regex-lite"],
+        "glint-core is pure: no I/O, async or HTTP crate"
+    );
+}
