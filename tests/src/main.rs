@@ -6,7 +6,8 @@
 //!   wasm), the unit, property and end-to-end tests, and the core tests compiled to wasm.
 //! - `cargo glint ui`: builds the web UI into `web-ui/dist/` only.
 //! - `cargo glint bench`: the criterion benchmarks.
-//! - `cargo glint tempest`: Tempest's image v2 tests against Glint behind a real Keystone.
+//! - `cargo glint tempest`: Tempest's image v2 tests and glance-tempest-plugin's RBAC tests against
+//!   Glint behind a real Keystone.
 //! - `cargo glint bench-vs-glance [--quick]`: the HTTP benchmark (`../shared/bench/`) against the
 //!   real Glance 33 and against Glint, on this machine, one after the other; prints both tables
 //!   and Glint's ratio to Glance for each case.
@@ -495,11 +496,13 @@ fn test() -> Result {
         target_dir()?.join("tmp").join("ui-screenshots").display()
     );
     let tempest = target_dir()?.join("tmp").join("tempest");
-    if let Ok(summary) = std::fs::read_to_string(tempest.join("summary.txt")) {
-        eprintln!(
-            "\n{summary}(Tempest's output and log: {})",
-            tempest.display()
-        );
+    for file in ["summary.txt", "rbac-summary.txt"] {
+        if let Ok(summary) = std::fs::read_to_string(tempest.join(file)) {
+            eprintln!(
+                "\n{summary}(Tempest's output and log: {})",
+                tempest.display()
+            );
+        }
     }
     sh(cargo().args(["test", "--doc", "-p", "glint-core"]))?;
     step("core tests compiled to wasm (Node)");
@@ -527,14 +530,16 @@ fn test() -> Result {
 /// Tempest's image v2 tests against Glint behind a real Keystone (`tests/tests/e2e/tempest.rs`).
 fn tempest() -> Result {
     ensure_image_tools()?;
-    step("Tempest image v2 (tempest 47.0.0, keystone 30.0.0)");
+    step(
+        "Tempest image v2 and glance-tempest-plugin's RBAC tests (tempest 47.0.0, keystone 30.0.0)",
+    );
     sh(cargo().args([
         "test",
         "-p",
         "glint-tests",
         "--test",
         "e2e",
-        "tempest_image_v2",
+        "tempest::",
         "--",
         "--nocapture",
     ]))

@@ -12,6 +12,21 @@ use crate::widgets::{ErrorBox, PlanView};
 
 #[component]
 pub(crate) fn HistoryTab(current: RwSignal<Option<Versioned>>) -> impl IntoView {
+    // The server shows history to those who may change the image (core's rule, as there).
+    let may_write = crate::Ctx::get().session.get_untracked().is_some_and(|s| {
+        current
+            .get_untracked()
+            .is_some_and(|v| s.caller().may_write(v.image.owner.as_deref()))
+    });
+    if !may_write {
+        return view! {
+            <p class="notice" data-test="history-closed">
+                "An image's history, with the values removed from it, is for those who may change \
+                 it: members of its owner project and administrators."
+            </p>
+        }
+        .into_any();
+    }
     let id = current
         .get_untracked()
         .map(|v| v.image.id)
@@ -156,4 +171,5 @@ pub(crate) fn HistoryTab(current: RwSignal<Option<Versioned>>) -> impl IntoView 
             </ol>
         </section>
     }
+    .into_any()
 }

@@ -49,7 +49,11 @@ fn outcome(output: &str) -> Outcome {
         } else if line.trim_end().ends_with("... FAILED") {
             let name = line
                 .split_whitespace()
-                .find(|w| w.starts_with("tempest.") || w.starts_with("setUpClass"))
+                .find(|w| {
+                    w.starts_with("tempest.")
+                        || w.starts_with("glance_tempest_plugin.")
+                        || w.starts_with("setUpClass")
+                })
                 .unwrap_or(line);
             let name = match name {
                 "setUpClass" => line.split_whitespace().nth(2).unwrap_or(line),
@@ -192,6 +196,11 @@ async fn glint(name: &str, keystone: &Keystone, source_port: u16, database: &Tem
 
 /// Runs the image v2 tests in a fresh Tempest workspace and returns what happened.
 fn run_tempest(venv: &Path, dir: &Path, conf_text: &str, title: &str) -> Outcome {
+    run_suite(venv, dir, conf_text, title, r"^tempest\.api\.image\.v2\.")
+}
+
+/// Runs the tests `regex` selects in a fresh Tempest workspace and returns what happened.
+fn run_suite(venv: &Path, dir: &Path, conf_text: &str, title: &str, regex: &str) -> Outcome {
     let ws = dir.join("ws");
     // Tempest keeps a registry of workspaces in ~/.tempest: this run's stays in its folder.
     let status = Command::new(venv.join("bin").join("tempest"))
@@ -204,13 +213,7 @@ fn run_tempest(venv: &Path, dir: &Path, conf_text: &str, title: &str) -> Outcome
     std::fs::write(ws.join("etc").join("tempest.conf"), conf_text).expect("tempest.conf");
     std::fs::write(ws.join("etc").join("accounts.yaml"), accounts()).expect("accounts.yaml");
     let out = Command::new(venv.join("bin").join("tempest"))
-        .args([
-            "run",
-            "--concurrency",
-            "1",
-            "--regex",
-            r"^tempest\.api\.image\.v2\.",
-        ])
+        .args(["run", "--concurrency", "1", "--regex", regex])
         .current_dir(&ws)
         .env(
             "PATH",
@@ -243,6 +246,91 @@ fn run_tempest(venv: &Path, dir: &Path, conf_text: &str, title: &str) -> Outcome
         errors.lines().rev().take(30).collect::<Vec<_>>().join("\n")
     );
     o
+}
+
+/// glance-tempest-plugin's access (RBAC) tests: every persona (project admin, member and reader,
+/// another project's, a system-scoped admin) against every image API, with Tempest creating
+/// its users and projects as Keystone's admin. A real Glance 33 passes 186 of 186 here.
+const RBAC: &[&str] = &["tempest==47.0.0", "glance-tempest-plugin==0.17.0"];
+
+fn rbac_conf(ws: &Path, keystone: &str) -> String {
+    let ws = ws.display();
+    format!(
+        "[DEFAULT]\nlog_dir = {ws}/logs\nlog_file = tempest.log\ndebug = true\n\
+         [oslo_concurrency]\nlock_path = {ws}/tempest_lock\n\
+         [auth]\nuse_dynamic_credentials = true\nadmin_username = admin\n\
+         admin_password = {admin_password}\nadmin_project_name = admin\n\
+         admin_domain_name = Default\nadmin_system = all\n\
+         default_credentials_domain_name = Default\ncreate_isolated_networks = false\n\
+         [identity]\nuri_v3 = {keystone}/v3\nauth_version = v3\nregion = RegionOne\n\
+         admin_role = admin\nv3_endpoint_type = public\n\
+         [identity-feature-enabled]\napi_v2 = false\napi_v3 = true\n\
+         [service_available]\nglance = true\nnova = false\ncinder = false\nneutron = false\n\
+         swift = false\nhorizon = false\n\
+         [enforce_scope]\nglance = true\nkeystone = false\n\
+         [glance_api]\nsystem_scope_supported = false\n\
+         [image]\ncatalog_type = image\nendpoint_type = public\n\
+         [image-feature-enabled]\napi_v2 = true\nimport_image = true\nos_glance_reserved = true\n",
+        admin_password = super::keystone::ADMIN_PASSWORD,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glance_rbac_tests() {
+    let summary_file = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("tempest")
+        .join("rbac-summary.txt");
+    let _ = std::fs::remove_file(&summary_file);
+    let venv = tokio::task::block_in_place(|| python::venv_with(RBAC));
+    let keystone = Keystone::start().await;
+    let service = keystone.project("service").await;
+    keystone
+        .user("glint", "glint-pw", &service, "service")
+        .await;
+    // Glint as it starts by default in Keystone mode, on SQLite, then on PostgreSQL.
+    let mut summary = String::new();
+    let mut outcomes = Vec::new();
+    for database in ["SQLite", "PostgreSQL"] {
+        let glint = keystone.glint_config(60);
+        let tweak = move |c: &mut glint_server::Config| {
+            c.insecure_noauth = false;
+            c.keystone = Some(glint);
+        };
+        let app = match database {
+            "SQLite" => TestApp::sqlite_with(tweak).await,
+            _ => TestApp::postgres_with(tweak).await,
+        };
+        keystone.catalog("glance", "image", &app.base).await;
+        let dir = TempDir::new("tempest-rbac");
+        let text = rbac_conf(&dir.0.join("ws"), &keystone.url);
+        let title = format!("rbac-{}", database.to_lowercase());
+        let rbac = tokio::task::block_in_place(|| {
+            run_suite(
+                &venv,
+                &dir.0,
+                &text,
+                &title,
+                r"^glance_tempest_plugin\.tests\.rbac\.",
+            )
+        });
+        summary.push_str(&report(
+            &format!("glance-tempest-plugin 0.17.0 RBAC ({database})"),
+            &rbac,
+        ));
+        outcomes.push((database, rbac));
+        app.stop().await;
+        keystone.uncatalog("glance").await;
+    }
+    std::fs::write(&summary_file, &summary).expect("keep the summary");
+    for (database, rbac) in outcomes {
+        assert!(
+            rbac.failed == 0 && rbac.passed >= 186,
+            "RBAC on {database}: {} passed, {} failed: {:?}",
+            rbac.passed,
+            rbac.failed,
+            rbac.failures
+        );
+    }
 }
 
 /// The run's report: counts and the name of every failure, printed and kept in
@@ -306,7 +394,7 @@ async fn tempest_image_v2() {
     let dir = TempDir::new("tempest-default");
     let text = default_conf(&dir.0.join("ws"), &keystone.url, &source);
     let default = tokio::task::block_in_place(|| run_tempest(&venv, &dir.0, &text, "default"));
-    let mut summary = report("default deployment", &default);
+    let mut summary = report("Tempest image v2 (default deployment)", &default);
     app.stop().await;
     keystone.uncatalog("glance").await;
 
@@ -317,7 +405,7 @@ async fn tempest_image_v2() {
     let dir = TempDir::new("tempest");
     let text = conf(&dir.0.join("ws"), &keystone.url, &source, false);
     let one = tokio::task::block_in_place(|| run_tempest(&venv, &dir.0, &text, "one-server"));
-    summary.push_str(&report("one server", &one));
+    summary.push_str(&report("Tempest image v2 (one server)", &one));
 
     // A second server on the same database and stores, as image_remote.
     let remote = glint("glint-b", &keystone, port, &shared).await;
@@ -327,7 +415,7 @@ async fn tempest_image_v2() {
     let dir2 = TempDir::new("tempest-remote");
     let text = conf(&dir2.0.join("ws"), &keystone.url, &source, true);
     let two = tokio::task::block_in_place(|| run_tempest(&venv, &dir2.0, &text, "image-remote"));
-    summary.push_str(&report("with image_remote", &two));
+    summary.push_str(&report("Tempest image v2 (with image_remote)", &two));
     std::fs::write(&summary_file, &summary).expect("keep the summary");
 
     assert!(
