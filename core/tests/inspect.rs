@@ -496,3 +496,119 @@ mod fuzz {
             .expect("no panic, chunking-independent verdicts");
     }
 }
+
+/// Glance 33's inspector rules beyond extents, each on a real image and a copy mutated to break
+/// it: a VMDK descriptor line no descriptor has, a descriptor away from sector 1, a
+/// stream-optimized footer that disagrees with its header or its markers, and a GPT whose
+/// protective MBR is not one.
+#[test]
+fn glance_33_rules_on_mutated_images() {
+    let d = dir("glance-rules");
+    let p = &d.0;
+    qemu_img(&["create", "-f", "vmdk", "sparse.vmdk", "10M"], p);
+    qemu_img(
+        &[
+            "create",
+            "-f",
+            "vmdk",
+            "-o",
+            "subformat=streamOptimized",
+            "stream.vmdk",
+            "10M",
+        ],
+        p,
+    );
+    std::fs::write(p.join("gpt.raw"), vec![0; 4 * MIB as usize]).expect("write");
+    run(
+        if Path::new("/usr/sbin/parted").exists() {
+            "/usr/sbin/parted"
+        } else {
+            "parted"
+        },
+        &[
+            "-s", "gpt.raw", "mklabel", "gpt", "mkpart", "p1", "1MiB", "3MiB",
+        ],
+        p,
+    );
+    let sparse = std::fs::read(p.join("sparse.vmdk")).expect("sparse");
+    // A stream-optimized image whose grain directory is given in a footer, as VMware's tools
+    // write them (qemu-img puts it in the header): the header says "at the end", then a footer
+    // marker, the footer (the header with the directory's place) and the end-of-stream marker.
+    let made = std::fs::read(p.join("stream.vmdk")).expect("stream");
+    let mut stream = made.clone();
+    stream[56..64].copy_from_slice(&u64::MAX.to_le_bytes());
+    let mut marker = vec![0u8; 512];
+    marker[..8].copy_from_slice(&1u64.to_le_bytes());
+    marker[12..16].copy_from_slice(&3u32.to_le_bytes());
+    stream.extend_from_slice(&marker);
+    stream.extend_from_slice(&made[..512]);
+    stream.extend_from_slice(&[0u8; 512]);
+    let gpt = std::fs::read(p.join("gpt.raw")).expect("gpt");
+    for (name, bytes) in [("sparse", &sparse), ("stream", &stream), ("gpt", &gpt)] {
+        assert_eq!(
+            Inspector::inspect(bytes).findings,
+            Vec::new(),
+            "{name} as made is fine"
+        );
+    }
+    let at = |bytes: &[u8], needle: &[u8]| {
+        bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("the text is there")
+    };
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    // A descriptor line that is neither comment, field, extent nor disk database entry.
+    let mut bad = sparse.clone();
+    let i = at(&bad, b"# Extent description");
+    bad[i..i + 20].copy_from_slice(b"Extent! description ");
+    cases.push(("a strange descriptor line", bad));
+    // The descriptor elsewhere than sector 1.
+    let mut bad = sparse.clone();
+    bad[28..36].copy_from_slice(&2u64.to_le_bytes());
+    cases.push(("the descriptor away from sector 1", bad));
+    // The footer of a stream-optimized image: pointing to another footer, another version, a
+    // broken end-of-stream marker, a broken footer marker.
+    let footer = stream.len() - 1024;
+    let mut bad = stream.clone();
+    bad[footer + 56..footer + 64].copy_from_slice(&u64::MAX.to_le_bytes());
+    cases.push(("a footer pointing to another footer", bad));
+    let mut bad = stream.clone();
+    bad[footer + 4..footer + 8].copy_from_slice(&9u32.to_le_bytes());
+    cases.push(("a footer of another version", bad));
+    let mut bad = stream.clone();
+    let eos = stream.len() - 512;
+    bad[eos + 12..eos + 16].copy_from_slice(&7u32.to_le_bytes());
+    cases.push(("a broken end-of-stream marker", bad));
+    let mut bad = stream.clone();
+    bad[footer - 512 + 100] = 1;
+    cases.push(("a broken footer marker", bad));
+    let mut bad = stream.clone();
+    bad[footer + 28..footer + 36].copy_from_slice(&3u64.to_le_bytes());
+    cases.push(("a footer naming another descriptor", bad));
+    // GPT: a second MBR partition, a bad boot flag, a protective partition not at LBA 1.
+    let mut bad = gpt.clone();
+    bad[446 + 16 + 4] = 0x83;
+    bad[446 + 16 + 8] = 0x10;
+    cases.push(("a second MBR partition beside the GPT", bad));
+    let mut bad = gpt.clone();
+    bad[446] = 0x42;
+    cases.push(("a bad MBR boot flag", bad));
+    let mut bad = gpt.clone();
+    bad[446 + 8..446 + 12].copy_from_slice(&2u32.to_le_bytes());
+    cases.push(("a protective partition not at LBA 1", bad));
+    for (what, bytes) in cases {
+        let path = p.join("mutated");
+        std::fs::write(&path, &bytes).expect("write");
+        let v = inspect(&path);
+        assert!(
+            rules(&v).contains(&Rule::Malformed),
+            "{what}: {:?}",
+            v.findings
+        );
+        assert!(
+            check(&v, v.format.as_str(), false).is_err(),
+            "{what} is refused"
+        );
+    }
+}

@@ -377,19 +377,62 @@ fn vmdk_header(b: &[u8], at: usize) -> Option<(u64, u64, u64, u64)> {
     ))
 }
 
+const MARKER_EOS: u32 = 0;
+const MARKER_FOOTER: u32 = 3;
+
+/// A stream-optimized VMDK metadata marker at `at`: its value (when `value` names one), a
+/// zero size, the type, and 496 zero bytes.
+fn vmdk_marker(b: &[u8], at: usize, value: Option<u64>, kind: u32) -> bool {
+    value.is_none_or(|v| le64(b, at) == Some(v))
+        && le32(b, at + 8) == Some(0)
+        && le32(b, at + 12) == Some(kind)
+        && b.get(at + 16..at + 512)
+            .is_some_and(|pad| pad.iter().all(|&x| x == 0))
+}
+
 fn vmdk_sparse(h: &[u8], tail: &[u8], total: u64) -> Detection {
     let mut d = Detection::new(Format::Vmdk, None);
     let Some((mut capacity, desc_sector, desc_sectors, gd_offset)) = vmdk_header(h, 0) else {
         d.refuse(Rule::Malformed, "the VMDK header is truncated");
         return d;
     };
-    // Stream-optimized images may keep the real header in a footer, 1 KiB before the end.
-    if gd_offset == u64::MAX && tail.len() >= 1024 {
+    // Stream-optimized images may keep the real header in a footer, 1 KiB before the end: a
+    // footer marker, the footer (the header again, with the grain directory's place), and the
+    // end-of-stream marker. A footer that disagrees with the header, or points to yet another
+    // footer, would be read differently by different tools.
+    if gd_offset == u64::MAX && tail.len() >= 1536 {
         let footer = tail.len() - 1024;
-        if starts(tail, footer, VMDK_MAGIC)
-            && let Some((c, _, _, _)) = vmdk_header(tail, footer)
-        {
-            capacity = c;
+        match vmdk_header(tail, footer) {
+            Some((c, f_desc_sector, f_desc_sectors, f_gd_offset))
+                if starts(tail, footer, VMDK_MAGIC) =>
+            {
+                capacity = c;
+                if le32(tail, footer + 4) != le32(h, 4) {
+                    d.refuse(
+                        Rule::Malformed,
+                        "the VMDK footer's version differs from the header's",
+                    );
+                }
+                if (f_desc_sector, f_desc_sectors) != (desc_sector, desc_sectors) {
+                    d.refuse(
+                        Rule::Malformed,
+                        "the VMDK footer names another descriptor than the header",
+                    );
+                }
+                if f_gd_offset == u64::MAX {
+                    d.refuse(Rule::Malformed, "the VMDK footer points to another footer");
+                }
+                if !vmdk_marker(tail, footer - 512, None, MARKER_FOOTER) {
+                    d.refuse(Rule::Malformed, "the VMDK footer marker is invalid");
+                }
+                if !vmdk_marker(tail, footer + 512, Some(0), MARKER_EOS) {
+                    d.refuse(Rule::Malformed, "the VMDK end-of-stream marker is invalid");
+                }
+            }
+            _ => d.refuse(
+                Rule::Malformed,
+                "the VMDK header says its footer holds the grain directory, and there is none",
+            ),
         }
     }
     d.virtual_size = capacity.checked_mul(512);
@@ -398,6 +441,13 @@ fn vmdk_sparse(h: &[u8], tail: &[u8], total: u64) -> Detection {
     }
     if desc_sector == 0 || desc_sectors == 0 {
         d.refuse(Rule::Malformed, "the VMDK has no embedded descriptor");
+        return d;
+    }
+    if desc_sector != 1 {
+        d.refuse(
+            Rule::Malformed,
+            "the VMDK descriptor is not where its header must put it (sector 1)",
+        );
         return d;
     }
     let start = desc_sector.saturating_mul(512);
@@ -430,19 +480,27 @@ fn vmdk_sparse(h: &[u8], tail: &[u8], total: u64) -> Detection {
     let text = text.trim_end_matches('\0');
     let mut create_type = None;
     let mut extents = Vec::new();
+    // Each line must be one a descriptor has: blank, a comment, a disk database entry, a
+    // `key=value` header field or an extent. Anything else is refused, not skipped.
     for line in text.lines().map(str::trim) {
-        if let Some(v) = line.strip_prefix("createType") {
-            create_type = Some(
-                v.trim_start_matches([' ', '='])
-                    .trim()
-                    .trim_matches('"')
-                    .to_string(),
-            );
-        } else if line.starts_with("RW ")
-            || line.starts_with("RDONLY ")
-            || line.starts_with("NOACCESS ")
-        {
+        let lower = line.to_ascii_lowercase();
+        let first = lower.split(' ').next().unwrap_or_default();
+        if line.is_empty() || line.starts_with('#') || lower.starts_with("ddb") {
+            continue;
+        }
+        if matches!(first, "rw" | "rdonly" | "noaccess") {
             extents.push(line.to_string());
+        } else if let Some((key, value)) = line.split_once('=')
+            && !key.contains(' ')
+        {
+            if key.eq_ignore_ascii_case("createType") {
+                create_type = Some(value.trim().trim_matches('"').to_string());
+            }
+        } else {
+            d.refuse(
+                Rule::Malformed,
+                "the VMDK descriptor has a line no descriptor has",
+            );
         }
     }
     match create_type.as_deref() {
@@ -629,7 +687,52 @@ fn gpt(h: &[u8], total: u64) -> Option<Detection> {
     let mbr = starts(h, 510, &[0x55, 0xAA]);
     let protective = mbr && (0..4).any(|i| h.get(446 + i * 16 + 4) == Some(&0xEE));
     if protective && starts(h, 512, b"EFI PART") {
-        return Some(Detection::new(Format::Gpt, Some(total)));
+        let mut d = Detection::new(Format::Gpt, Some(total));
+        check_protective_mbr(h, &mut d);
+        return Some(d);
     }
     None
+}
+
+/// The protective MBR in front of a GPT: one partition of type 0xEE, first in the table,
+/// starting at CHS 0/2/0 and LBA 1, and boot flags of 0 or 0x80. Anything else is a table
+/// that tools would read differently (Glance refuses it too).
+fn check_protective_mbr(h: &[u8], d: &mut Detection) {
+    let mut used = Vec::new();
+    for i in 0..4 {
+        let at = 446 + i * 16;
+        let Some(entry) = h.get(at..at + 16) else {
+            d.refuse(Rule::Malformed, "the MBR is truncated");
+            return;
+        };
+        if !matches!(entry[0], 0x00 | 0x80) {
+            d.refuse(
+                Rule::Malformed,
+                format!("MBR partition {i} has an invalid boot flag"),
+            );
+        }
+        if entry[4] != 0 {
+            used.push(i);
+        }
+        if entry[4] == 0xEE {
+            if entry[1..4] != [0x00, 0x02, 0x00] {
+                d.refuse(
+                    Rule::Malformed,
+                    "the GPT's protective MBR has an invalid start CHS",
+                );
+            }
+            if le32(entry, 8) != Some(1) {
+                d.refuse(
+                    Rule::Malformed,
+                    "the GPT's protective MBR has an invalid start LBA",
+                );
+            }
+        }
+    }
+    if used != [0] {
+        d.refuse(
+            Rule::Malformed,
+            "the GPT's protective MBR defines partitions besides the protective one",
+        );
+    }
 }

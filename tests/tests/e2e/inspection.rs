@@ -109,6 +109,20 @@ async fn uploads_are_inspected(app: &TestApp) {
     let r = app.upload(&id, vec![0u8; 4096]).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
+    // A sparse VMDK whose embedded descriptor's extent names a file of the host reading it
+    // (CVE-2022-47951's class): refused, nothing stored.
+    qemu_img(&["create", "-f", "vmdk", "sparse.vmdk", "10M"], p);
+    let mut vmdk = read("sparse.vmdk");
+    let own = b"\"sparse.vmdk\"";
+    let at = vmdk
+        .windows(own.len())
+        .position(|w| w == own)
+        .expect("the extent names the file");
+    vmdk[at..at + own.len()].copy_from_slice(b"\"/etc/hosts\" ");
+    let id = image(app, "vmdk").await;
+    let r = app.upload(&id, vmdk).await;
+    refused(app, &id, r, 400, &["vmdk", "/etc/hosts"]).await;
+
     // Through v1.
     let id = image(app, "qcow2").await;
     let r = app

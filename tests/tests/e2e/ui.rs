@@ -101,6 +101,7 @@ async fn the_web_ui_end_to_end() {
     protected_image_cannot_be_deleted(&b, &app).await;
     list_sorts_filters_and_pages(&b, &app).await;
     log_out(&b).await;
+    a_reader_sees_no_history(&b, &app, &edited).await;
 
     b.quit().await;
     app.stop().await;
@@ -530,6 +531,50 @@ async fn list_sorts_filters_and_pages(b: &Browser, app: &TestApp) {
     b.set_window(420, 900).await;
     b.screenshot("list-narrow").await;
     b.set_window(1280, 900).await;
+}
+
+/// A reader of the owner project sees the image but not its history: the tab says who it is
+/// for and the page never holds a removed value (the API answers the reader 403 too).
+async fn a_reader_sees_no_history(b: &Browser, app: &TestApp, id: &str) {
+    for ops in [
+        json!([{"op": "add", "path": "/ui_token", "value": "removed-0815"}]),
+        json!([{"op": "remove", "path": "/ui_token"}]),
+    ] {
+        let (status, body) = call(app, Method::PATCH, &format!("/v2/images/{id}"), Some(ops)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let db = glint_server::db::Db::connect(&app.database_url)
+        .await
+        .expect("the database");
+    db.create_user("viewer", "viewer-password-0", "admin", "reader")
+        .await
+        .expect("a reader");
+    db.close().await;
+    b.goto(&app.url("/")).await;
+    b.wait_for("#login-user").await;
+    b.fill("#login-user", "viewer").await;
+    b.fill("#login-password", "viewer-password-0").await;
+    b.click("button[type=submit]").await;
+    b.wait_text("[data-test=who] .user", "viewer").await;
+    b.goto(&app.url(&format!("/#/images/{id}/history"))).await;
+    b.wait_for("[data-test=history-closed]").await;
+    b.screenshot("history-reader").await;
+    let page = b
+        .js("return document.body.innerHTML", json!([]))
+        .await
+        .to_string();
+    assert!(!page.contains("removed-0815"), "{page}");
+    let token = b
+        .js("return localStorage.getItem('glint.token')", json!([]))
+        .await;
+    let r = app
+        .request(Method::GET, &format!("/v2/images/{id}/history"))
+        .header("X-Auth-Token", token.as_str().expect("the reader's token"))
+        .send()
+        .await
+        .expect("history");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    log_out(b).await;
 }
 
 async fn log_out(b: &Browser) {
