@@ -81,6 +81,23 @@ fn inspect(path: &Path) -> Verdict {
     whole
 }
 
+/// `gpt.raw` in `dir`: 4 MiB with a GPT and one partition, made by parted.
+fn gpt_image(dir: &Path) {
+    std::fs::write(dir.join("gpt.raw"), vec![0; 4 * MIB as usize]).expect("write");
+    let parted = if Path::new("/usr/sbin/parted").exists() {
+        "/usr/sbin/parted"
+    } else {
+        "parted"
+    };
+    run(
+        parted,
+        &[
+            "-s", "gpt.raw", "mklabel", "gpt", "mkpart", "p1", "1MiB", "3MiB",
+        ],
+        dir,
+    );
+}
+
 fn rules(v: &Verdict) -> Vec<Rule> {
     v.findings.iter().map(|f| f.rule).collect()
 }
@@ -211,14 +228,7 @@ fn iso_gpt_and_mbr() {
         "an ISO's blocks cover the file"
     );
 
-    std::fs::write(p.join("gpt.raw"), vec![0; 4 * MIB as usize]).expect("write");
-    run(
-        "parted",
-        &[
-            "-s", "gpt.raw", "mklabel", "gpt", "mkpart", "p1", "1MiB", "3MiB",
-        ],
-        p,
-    );
+    gpt_image(p);
     let v = inspect(&p.join("gpt.raw"));
     assert_eq!(v.format, Format::Gpt);
     assert_eq!(v.virtual_size, Some(4 * MIB));
@@ -518,18 +528,7 @@ fn glance_33_rules_on_mutated_images() {
         ],
         p,
     );
-    std::fs::write(p.join("gpt.raw"), vec![0; 4 * MIB as usize]).expect("write");
-    run(
-        if Path::new("/usr/sbin/parted").exists() {
-            "/usr/sbin/parted"
-        } else {
-            "parted"
-        },
-        &[
-            "-s", "gpt.raw", "mklabel", "gpt", "mkpart", "p1", "1MiB", "3MiB",
-        ],
-        p,
-    );
+    gpt_image(p);
     let sparse = std::fs::read(p.join("sparse.vmdk")).expect("sparse");
     // A stream-optimized image whose grain directory is given in a footer, as VMware's tools
     // write them (qemu-img puts it in the header): the header says "at the end", then a footer

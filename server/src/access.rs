@@ -65,20 +65,37 @@ pub(crate) async fn load_visible(
     }
 }
 
+/// An image the caller sees, handed over only if `allowed` says it may do more with it:
+/// forbidden (with `refusal`) when it sees the image but may not.
+async fn load_if(
+    db: &Db,
+    caller: &Caller,
+    id: &str,
+    allowed: impl FnOnce(&Image) -> bool,
+    refusal: &str,
+) -> Result<StoredImage, Denied> {
+    let stored = load_visible(db, caller, id).await?;
+    if allowed(&stored.image) {
+        Ok(stored)
+    } else {
+        Err(Denied::Forbidden(refusal.to_string()))
+    }
+}
+
 /// An image the caller may change: not found if they cannot see it, forbidden if they only can.
 pub(crate) async fn load_writable(
     db: &Db,
     caller: &Caller,
     id: &str,
 ) -> Result<StoredImage, Denied> {
-    let stored = load_visible(db, caller, id).await?;
-    if caller.may_write(stored.image.owner.as_deref()) {
-        Ok(stored)
-    } else {
-        Err(Denied::Forbidden(
-            "You are not authorized to change this image.".into(),
-        ))
-    }
+    load_if(
+        db,
+        caller,
+        id,
+        |image| caller.may_write(image.owner.as_deref()),
+        "You are not authorized to change this image.",
+    )
+    .await
 }
 
 /// An image whose data the caller may download.
@@ -87,14 +104,14 @@ pub(crate) async fn load_downloadable(
     caller: &Caller,
     id: &str,
 ) -> Result<StoredImage, Denied> {
-    let stored = load_visible(db, caller, id).await?;
-    if caller.may_download() {
-        Ok(stored)
-    } else {
-        Err(Denied::Forbidden(
-            "You are not authorized to complete download_image action.".into(),
-        ))
-    }
+    load_if(
+        db,
+        caller,
+        id,
+        |_| caller.may_download(),
+        "You are not authorized to complete download_image action.",
+    )
+    .await
 }
 
 /// An image whose history (removed values included) the caller may read and restore: those
@@ -104,12 +121,12 @@ pub(crate) async fn load_history(
     caller: &Caller,
     id: &str,
 ) -> Result<StoredImage, Denied> {
-    let stored = load_visible(db, caller, id).await?;
-    if caller.may_write(stored.image.owner.as_deref()) {
-        Ok(stored)
-    } else {
-        Err(Denied::Forbidden(
-            "The history of an image is for those who may change it.".into(),
-        ))
-    }
+    load_if(
+        db,
+        caller,
+        id,
+        |image| caller.may_write(image.owner.as_deref()),
+        "The history of an image is for those who may change it.",
+    )
+    .await
 }

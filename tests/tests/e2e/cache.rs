@@ -188,25 +188,14 @@ async fn the_least_recently_used_image_leaves_a_full_cache() {
 /// (a server restarted with a smaller one) back within it, least recently used first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_and_prune_keep_the_cache_true() {
-    use glint_server::config::StoreConfig;
     let shared = super::harness::TempDir::new("cache-nodes");
     let node = |name: &'static str, max: u64| {
-        let db = format!("sqlite:{}", shared.0.join("shared.db").display());
-        let images = shared.0.join("images");
+        let shared_node = super::harness::shared_node(&shared.0, name);
         let data = shared.0.join(name);
         move |c: &mut glint_server::Config| {
-            c.database_url = db;
-            c.node_name = name.into();
+            shared_node(c);
             c.data_dir = data;
             c.image_cache_max_size = max;
-            c.stores = vec![StoreConfig {
-                id: "shared".into(),
-                kind: "fs".into(),
-                path: Some(images),
-                description: None,
-                weight: 0,
-                read_only: false,
-            }];
         }
     };
     let a = TestApp::sqlite_with(node("a", 10 << 20)).await;

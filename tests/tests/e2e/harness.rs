@@ -88,6 +88,26 @@ pub(crate) async fn drop_postgres_database(name: &str) {
     }
 }
 
+/// A server's configuration as one of several sharing `shared`'s SQLite database and its
+/// `images` folder as their one named store (an NFS export, say), under the name `name`.
+pub(crate) fn shared_node(shared: &Path, name: &str) -> impl FnOnce(&mut Config) + use<> {
+    let db = format!("sqlite:{}", shared.join("shared.db").display());
+    let path = shared.join("images");
+    let name = name.to_string();
+    move |c: &mut Config| {
+        c.database_url = db;
+        c.node_name = name;
+        c.stores = vec![glint_server::config::StoreConfig {
+            id: "shared".into(),
+            kind: "fs".into(),
+            path: Some(path),
+            description: None,
+            weight: 0,
+            read_only: false,
+        }];
+    }
+}
+
 impl TestApp {
     pub(crate) async fn sqlite() -> TestApp {
         TestApp::sqlite_with(|_| {}).await

@@ -550,22 +550,7 @@ async fn only_enabled_import_methods_are_offered_and_accepted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_leaves_another_servers_upload_alone() {
     let shared = super::harness::TempDir::new("shared-folder");
-    let node = |name: &'static str| {
-        let db = format!("sqlite:{}", shared.0.join("shared.db").display());
-        let path = shared.0.join("images");
-        move |c: &mut glint_server::Config| {
-            c.database_url = db;
-            c.node_name = name.into();
-            c.stores = vec![StoreConfig {
-                id: "shared".into(),
-                kind: "fs".into(),
-                path: Some(path),
-                description: None,
-                weight: 0,
-                read_only: false,
-            }];
-        }
-    };
+    let node = |name| super::harness::shared_node(&shared.0, name);
     let a = TestApp::sqlite_with(node("node-a")).await;
     let b = TestApp::sqlite_with(node("node-b")).await;
     // What b left behind when it was killed, and what a server long gone left.
@@ -654,22 +639,7 @@ fn tokio_stream_of<T: Send + 'static>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_goes_to_the_server_holding_the_staged_data() {
     let shared = super::harness::TempDir::new("two-nodes");
-    let node = |name: &'static str| {
-        let db = format!("sqlite:{}", shared.0.join("shared.db").display());
-        let path = shared.0.join("images");
-        move |c: &mut glint_server::Config| {
-            c.database_url = db;
-            c.node_name = name.into();
-            c.stores = vec![StoreConfig {
-                id: "shared".into(),
-                kind: "fs".into(),
-                path: Some(path),
-                description: None,
-                weight: 0,
-                read_only: false,
-            }];
-        }
-    };
+    let node = |name| super::harness::shared_node(&shared.0, name);
     let a = TestApp::sqlite_with(node("node-a")).await;
     let b = TestApp::sqlite_with(node("node-b")).await;
     let data: Vec<u8> = (0..500_000u32).map(|i| (i % 239) as u8).collect();

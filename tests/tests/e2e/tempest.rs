@@ -275,18 +275,28 @@ fn rbac_conf(ws: &Path, keystone: &str) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn glance_rbac_tests() {
+/// What a run needs: its summary file (cleared), a venv with `packages`, and a Keystone with
+/// Glint's service user.
+async fn setup(
+    summary: &str,
+    packages: &[&str],
+) -> (std::path::PathBuf, std::path::PathBuf, Keystone) {
     let summary_file = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("tempest")
-        .join("rbac-summary.txt");
+        .join(summary);
     let _ = std::fs::remove_file(&summary_file);
-    let venv = tokio::task::block_in_place(|| python::venv_with(RBAC));
+    let venv = tokio::task::block_in_place(|| python::venv_with(packages));
     let keystone = Keystone::start().await;
     let service = keystone.project("service").await;
     keystone
         .user("glint", "glint-pw", &service, "service")
         .await;
+    (summary_file, venv, keystone)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glance_rbac_tests() {
+    let (summary_file, venv, keystone) = setup("rbac-summary.txt", RBAC).await;
     // Glint as it starts by default in Keystone mode, on SQLite, then on PostgreSQL.
     let mut summary = String::new();
     let mut outcomes = Vec::new();
@@ -337,7 +347,7 @@ async fn glance_rbac_tests() {
 /// `<target>/tmp/tempest/summary.txt` (which `cargo glint test` shows after the tests).
 fn report(title: &str, o: &Outcome) -> String {
     let mut text = format!(
-        "Tempest image v2 ({title}): {} passed, {} failed, {} skipped\n",
+        "{title}: {} passed, {} failed, {} skipped\n",
         o.passed, o.failed, o.skipped
     );
     for f in &o.failures {
@@ -349,16 +359,7 @@ fn report(title: &str, o: &Outcome) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tempest_image_v2() {
-    let summary_file = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("tempest")
-        .join("summary.txt");
-    let _ = std::fs::remove_file(&summary_file);
-    let venv = tokio::task::block_in_place(|| python::venv_with(TEMPEST));
-    let keystone = Keystone::start().await;
-    let service = keystone.project("service").await;
-    keystone
-        .user("glint", "glint-pw", &service, "service")
-        .await;
+    let (summary_file, venv, keystone) = setup("summary.txt", TEMPEST).await;
     let a = keystone.project("tempest-a").await;
     let b = keystone.project("tempest-b").await;
     let admin_project = keystone
