@@ -88,12 +88,43 @@ pub(crate) async fn load_writable(
     caller: &Caller,
     id: &str,
 ) -> Result<StoredImage, Denied> {
+    load_for_writer(
+        db,
+        caller,
+        id,
+        "You are not authorized to change this image.",
+    )
+    .await
+}
+
+/// An image whose history (removed values included) the caller may read and restore: those
+/// who may change it.
+pub(crate) async fn load_history(
+    db: &Db,
+    caller: &Caller,
+    id: &str,
+) -> Result<StoredImage, Denied> {
+    load_for_writer(
+        db,
+        caller,
+        id,
+        "The history of an image is for those who may change it.",
+    )
+    .await
+}
+
+async fn load_for_writer(
+    db: &Db,
+    caller: &Caller,
+    id: &str,
+    refusal: &str,
+) -> Result<StoredImage, Denied> {
     load_if(
         db,
         caller,
         id,
         |image| caller.may_write(image.owner.as_deref()),
-        "You are not authorized to change this image.",
+        refusal,
     )
     .await
 }
@@ -110,23 +141,6 @@ pub(crate) async fn load_downloadable(
         id,
         |_| caller.may_download(),
         "You are not authorized to complete download_image action.",
-    )
-    .await
-}
-
-/// An image whose history (removed values included) the caller may read and restore: those
-/// who may change it.
-pub(crate) async fn load_history(
-    db: &Db,
-    caller: &Caller,
-    id: &str,
-) -> Result<StoredImage, Denied> {
-    load_if(
-        db,
-        caller,
-        id,
-        |image| caller.may_write(image.owner.as_deref()),
-        "The history of an image is for those who may change it.",
     )
     .await
 }

@@ -83,12 +83,7 @@ async fn images_are_cached_served_and_cleared() {
     assert!(app.data.0.join("cache").join(&id).is_file());
     // Served from the copy: with the store's file gone, downloads (and ranges) still work.
     std::fs::remove_file(app.data.0.join("images").join(&id)).expect("remove the stored file");
-    let got = app
-        .get(&format!("/v2/images/{id}/file"))
-        .await
-        .bytes()
-        .await
-        .expect("data");
+    let got = app.download(&id).await;
     assert!(got.as_ref() == data.as_slice(), "served from the cache");
     let part = app
         .request(Method::GET, &format!("/v2/images/{id}/file"))

@@ -264,6 +264,15 @@ impl TestApp {
         r.json().await.expect("image JSON")
     }
 
+    /// An image's data, as `GET /v2/images/{id}/file` serves it.
+    pub(crate) async fn download(&self, id: &str) -> bytes::Bytes {
+        self.get(&format!("/v2/images/{id}/file"))
+            .await
+            .bytes()
+            .await
+            .expect("the image's data")
+    }
+
     pub(crate) async fn get(&self, path: &str) -> Response {
         self.request(Method::GET, path).send().await.expect("GET")
     }

@@ -204,20 +204,10 @@ async fn stores_are_listed_chosen_copied_and_emptied(app: TestApp) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Reads come from the heaviest store: with its copy gone, the lighter one serves.
-    let body = app
-        .get(&format!("/v2/images/{id}/file"))
-        .await
-        .bytes()
-        .await
-        .expect("data");
+    let body = app.download(&id).await;
     assert_eq!(body.as_ref(), data.as_slice());
     std::fs::remove_file(app.data.0.join("stores").join("fast").join(&id)).expect("remove");
-    let body = app
-        .get(&format!("/v2/images/{id}/file"))
-        .await
-        .bytes()
-        .await
-        .expect("data");
+    let body = app.download(&id).await;
     assert_eq!(
         md5::Md5::digest(&body),
         md5::Md5::digest(&data),
@@ -450,12 +440,7 @@ async fn one_store_sites_ignore_store_choices() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     super::data::wait_for_status(&app, &staged, "active").await;
-    let got = app
-        .get(&format!("/v2/images/{staged}/file"))
-        .await
-        .bytes()
-        .await
-        .expect("data");
+    let got = app.download(&staged).await;
     assert!(
         got.as_ref() == data.as_slice(),
         "the staged data was imported"
@@ -612,12 +597,7 @@ async fn a_restart_leaves_another_servers_upload_alone() {
     let image = b.show(&id).await;
     assert_eq!(image["status"], "active");
     assert_eq!(image["checksum"], json!(want));
-    let got = b
-        .get(&format!("/v2/images/{id}/file"))
-        .await
-        .bytes()
-        .await
-        .expect("data");
+    let got = b.download(&id).await;
     let got: String = md5::Md5::digest(&got)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -652,12 +632,7 @@ async fn an_import_goes_to_the_server_holding_the_staged_data() {
     let (status, body) = import(&b, None, &id, json!({"method": {"name": "glance-direct"}})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     super::data::wait_for_status(&b, &id, "active").await;
-    let got = b
-        .get(&format!("/v2/images/{id}/file"))
-        .await
-        .bytes()
-        .await
-        .expect("data");
+    let got = b.download(&id).await;
     assert!(got.as_ref() == data.as_slice(), "B serves what A imported");
     let staged = super::harness::list_files(&a.data.0.join("staging"));
     assert!(staged.is_empty(), "A removed its staged data: {staged:?}");
