@@ -28,6 +28,8 @@ delete = admin,member
 /// The admin-only value and the value the owner removed.
 const SECRET: &str = "adminonly-4711";
 const REMOVED: &str = "temp-token-0815";
+/// The signature in the URL the owner's web-download import fetched.
+const SIGNATURE: &str = "sig-SIGNED-0042";
 
 /// A caller: project and roles (the trusted headers of the test deployment).
 #[derive(Debug, Clone, Copy)]
@@ -192,6 +194,32 @@ async fn check_all(app: &TestApp, id: &str, visible: &[&str], stage: &str) {
         .await;
         reveals_nothing(&head, who, may_read_secret, false, &what("v1 HEAD"));
 
+        // The image's tasks: all of them for those who may change it, with the import's signed
+        // source; others only their own project's (the owner project's reader sees the task
+        // as it would at /v2/tasks/{id}; other projects see none of it).
+        let tasks = call(
+            app,
+            who,
+            Method::GET,
+            &format!("/v2/images/{id}/tasks"),
+            None,
+            false,
+        )
+        .await;
+        let expected = if sees {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(tasks.status, expected, "{}: tasks ({stage})", who.name);
+        assert_eq!(
+            tasks.text.contains(SIGNATURE),
+            writes || (sees && who.project == "p1"),
+            "{}: the import's source in {}",
+            who.name,
+            tasks.text
+        );
+
         // History: for those who may change the image; 403 for those who only see it.
         let expected = match (sees, writes) {
             (_, true) => StatusCode::OK,
@@ -332,7 +360,13 @@ async fn history_plans_and_previews_on_sqlite() {
     let files = TempDir::new("history-access");
     let rules = files.0.join("property-protections.conf");
     std::fs::write(&rules, RULES).expect("write rules");
-    matrix(TestApp::sqlite_with(|c| c.property_protections = Some(rules)).await).await;
+    let port = source().await;
+    let app = TestApp::sqlite_with(move |c| {
+        c.property_protections = Some(rules);
+        c.import_filter.exceptions = vec![format!("127.0.0.1:{port}")];
+    })
+    .await;
+    matrix(app, port).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,10 +374,25 @@ async fn history_plans_and_previews_on_postgres() {
     let files = TempDir::new("history-access");
     let rules = files.0.join("property-protections.conf");
     std::fs::write(&rules, RULES).expect("write rules");
-    matrix(TestApp::postgres_with(|c| c.property_protections = Some(rules)).await).await;
+    let port = source().await;
+    let app = TestApp::postgres_with(move |c| {
+        c.property_protections = Some(rules);
+        c.import_filter.exceptions = vec![format!("127.0.0.1:{port}")];
+    })
+    .await;
+    matrix(app, port).await;
 }
 
-async fn matrix(app: TestApp) {
+/// The web-download source: a small raw image at a signed URL.
+async fn source() -> u16 {
+    super::webdownload::source(vec![(
+        "/image.raw?sig=sig-SIGNED-0042",
+        vec![5u8; 64 * 1024],
+    )])
+    .await
+}
+
+async fn matrix(app: TestApp, port: u16) {
     // An administrator registers an image for p1 with a secret only administrators read.
     let image = app
         .create(json!({"name": "h", "owner": "p1", "disk_format": "raw",
@@ -366,6 +415,23 @@ async fn matrix(app: TestApp) {
         .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     }
+    // The owner imports its data from a signed URL.
+    let r = call(
+        &app,
+        OWNER_MEMBER,
+        Method::POST,
+        &format!("/v2/images/{id}/import"),
+        Some((
+            "application/json",
+            json!({"method": {"name": "web-download",
+                              "uri": format!("http://127.0.0.1:{port}/image.raw?sig={SIGNATURE}")}}),
+        )),
+        false,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let task = app.ended_task(&id, 1).await;
+    assert_eq!(task["status"], "success", "{task}");
     check_all(&app, &id, &["owner member", "owner reader"], "private").await;
 
     // Shared with p2 (accepted) and p3 (pending).
