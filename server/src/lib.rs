@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 mod hashing;
 mod identity;
+mod images;
 pub mod keystone;
 mod locks;
 mod metadefs;
@@ -162,9 +163,28 @@ pub async fn run(
         None => None,
     };
     let http_store = stores.http_store().map(|s| s.id.clone());
-    let state = AppState {
+    let stores = Arc::new(stores);
+    let settings = Arc::new(glint_core::Settings {
+        require_format_match: config.require_format_match,
+        locations_enabled: config.show_multiple_locations,
+        http_store,
+        ..glint_core::Settings::default()
+    });
+    let protections = load_protections(&config)?;
+    let locks: Arc<locks::ImageLocks> = Arc::default();
+    let images = images::Images {
         db: db.clone(),
-        stores: Arc::new(stores),
+        settings: settings.clone(),
+        protections: protections.clone(),
+        locks: locks.clone(),
+        stores: stores.clone(),
+        guard: web_guard.clone(),
+        image_quota: config.image_quota,
+    };
+    let state = AppState {
+        images,
+        db: db.clone(),
+        stores,
         image_size_cap: config.image_size_cap,
         self_url: config.worker_self_reference_url.as_deref().map(Arc::from),
         cache: match config.image_cache_max_size {
@@ -184,23 +204,16 @@ pub async fn run(
                 message: format!("HTTP client: {e}"),
             })?,
         staging,
-        settings: Arc::new(glint_core::Settings {
-            require_format_match: config.require_format_match,
-            locations_enabled: config.show_multiple_locations,
-            http_store,
-            ..glint_core::Settings::default()
-        }),
+        settings,
         node,
         ui_index: Arc::from(config.ui_dir.join("index.html").as_path()),
-        locks: Arc::default(),
         auth: Arc::new(auth::Auth::new(
             db.clone(),
             config.insecure_noauth,
             keystone,
         )),
         token_ttl: config.token_ttl,
-        protections: load_protections(&config)?,
-        image_quota: config.image_quota,
+        protections,
         storage_quota: config.storage_quota,
         web_client,
         web_guard,

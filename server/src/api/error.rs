@@ -128,6 +128,22 @@ impl From<crate::auth::AuthError> for ApiError {
     }
 }
 
+impl From<crate::images::ImageError> for ApiError {
+    fn from(e: crate::images::ImageError) -> ApiError {
+        use crate::images::ImageError;
+        match e {
+            ImageError::Denied(d) => d.into(),
+            ImageError::Refused(v) => ApiError::from_violation(&v),
+            e @ ImageError::Stale { .. } => ApiError::PreconditionFailed(e.to_string()),
+            e @ ImageError::NoSuchTag(_) => ApiError::NotFound(e.to_string()),
+            ImageError::InvalidLocation(m) => ApiError::BadRequest(m),
+            ImageError::QuotaExceeded(m) => ApiError::PayloadTooLarge(m),
+            e @ ImageError::Busy => ApiError::Conflict(e.to_string()),
+            ImageError::Db(e) => ApiError::Db(e),
+        }
+    }
+}
+
 impl From<crate::access::Denied> for ApiError {
     fn from(e: crate::access::Denied) -> ApiError {
         match e {

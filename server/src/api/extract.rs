@@ -20,13 +20,12 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    /// The change record for a write this caller makes.
-    pub(crate) fn record<'a>(&'a self, action: &'a str) -> crate::db::ChangeRecord<'a> {
-        crate::db::ChangeRecord {
-            request_id: &self.request_id,
-            user_id: self.user_id.as_deref(),
-            project_id: self.caller.project_id.as_deref(),
-            action,
+    /// The caller as the image operations know it.
+    pub(crate) fn actor(&self) -> crate::images::Actor {
+        crate::images::Actor {
+            caller: self.caller.clone(),
+            user_id: self.user_id.clone(),
+            request_id: self.request_id.clone(),
         }
     }
 }
@@ -125,28 +124,19 @@ pub(crate) fn no_body(body: &[u8]) -> Result<(), ApiError> {
 
 /// The ETag of an image version.
 pub(crate) fn etag(version: i64) -> String {
-    format!("\"{version}\"")
+    crate::images::etag(version)
+}
+
+/// The request's `If-Match`, if it has one.
+pub(crate) fn if_match(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("if-match")
+        .map(|v| v.to_str().unwrap_or_default())
 }
 
 /// Checks `If-Match` against the current version: 412 when it names another one.
 pub(crate) fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ApiError> {
-    let Some(value) = headers.get("if-match") else {
-        return Ok(());
-    };
-    let value = value.to_str().unwrap_or_default().trim();
-    let current = etag(version);
-    let matches = value == "*"
-        || value
-            .split(',')
-            .map(|v| v.trim().trim_start_matches("W/"))
-            .any(|v| v == current);
-    if matches {
-        Ok(())
-    } else {
-        Err(ApiError::PreconditionFailed(format!(
-            "The image has changed: its ETag is {current}, the request expected {value}."
-        )))
-    }
+    Ok(crate::images::check_version(if_match(headers), version)?)
 }
 
 /// Whether the client asks for a dry run: `Prefer: return=preview` or `?dry_run=true`.
@@ -162,13 +152,4 @@ pub(crate) fn wants_preview(headers: &HeaderMap, query: Option<&str>) -> bool {
             .any(|kv| kv.eq_ignore_ascii_case("dry_run=true") || kv == "dry_run=1")
     });
     prefer || query
-}
-
-/// An image id from the path: any string that is not a UUID names no image (404, as Glance).
-pub(crate) fn image_id(id: &str) -> Result<String, ApiError> {
-    if glint_core::image::is_uuid(id) {
-        Ok(id.to_ascii_lowercase())
-    } else {
-        Err(ApiError::not_found_image(id))
-    }
 }

@@ -147,5 +147,5 @@ pub(crate) async fn restore(
         Ok(edit.clone())
     })
     .await?;
-    Ok(outcome.into_response(&state, &identity))
+    Ok(super::images::outcome_response(&state, &identity, outcome))
 }

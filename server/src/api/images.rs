@@ -10,12 +10,9 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Identity, RawBody, check_if_match, etag, image_id, no_body, wants_preview};
+use super::extract::{Identity, RawBody, etag, no_body, wants_preview};
 use super::wire::image_json;
 use crate::db::StoredImage;
-
-/// How many times an update is planned again when another writer changed the image first.
-const UPDATE_ATTEMPTS: usize = 16;
 
 pub(crate) fn image_response(
     state: &AppState,
@@ -55,20 +52,17 @@ pub(crate) async fn load_writable(
     Ok(crate::access::load_writable(&state.db, &identity.caller, id).await?)
 }
 
-/// What an update ended with.
-pub(crate) enum Outcome {
-    Applied(StoredImage),
-    Preview(Box<Plan>, StoredImage),
-}
+pub(crate) use crate::images::Outcome;
 
-impl Outcome {
-    pub(crate) fn into_response(self, state: &AppState, identity: &Identity) -> Response {
-        match self {
-            Outcome::Applied(stored) => image_response(state, identity, &stored, StatusCode::OK),
-            Outcome::Preview(plan, stored) => {
-                preview_response(state, identity, &plan, stored.version)
-            }
-        }
+/// The answer to an update: the image, or the plan a preview asked for.
+pub(crate) fn outcome_response(
+    state: &AppState,
+    identity: &Identity,
+    outcome: Outcome,
+) -> Response {
+    match outcome {
+        Outcome::Applied(stored) => image_response(state, identity, &stored, StatusCode::OK),
+        Outcome::Preview(plan, stored) => preview_response(state, identity, &plan, stored.version),
     }
 }
 
@@ -91,8 +85,8 @@ pub(crate) fn preview_response(
     response
 }
 
-/// Plans and applies a metadata change, planning again if another writer got there first, so
-/// no update is ever lost. `build` makes the request from the image as it is now.
+/// Plans and applies a metadata change as the caller (`Images::update`), with the request's
+/// `If-Match`.
 pub(crate) async fn modify(
     state: &AppState,
     identity: &Identity,
@@ -100,94 +94,19 @@ pub(crate) async fn modify(
     headers: &HeaderMap,
     preview: bool,
     action: &str,
-    mut build: impl FnMut(&Image) -> Result<Request, ApiError>,
+    build: impl FnMut(&Image) -> Result<Request, crate::images::ImageError>,
 ) -> Result<Outcome, ApiError> {
-    let _lock = match preview {
-        true => None,
-        false => Some(state.locks.lock(&image_id(id)?).await),
-    };
-    for attempt in 0..UPDATE_ATTEMPTS {
-        if attempt > 0 {
-            // Another server wrote first: back off a little, differently each time.
-            let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 8;
-            tokio::time::sleep(std::time::Duration::from_millis(
-                jitter + 2 * attempt as u64,
-            ))
-            .await;
-        }
-        let stored = load_writable(state, identity, id).await?;
-        check_if_match(headers, stored.version)?;
-        let request = build(&stored.image)?;
-        let ctx = state.context(&identity.caller);
-        let plan = glint_core::plan(&stored.image, &request, &ctx);
-        if preview {
-            return Ok(Outcome::Preview(Box::new(plan), stored));
-        }
-        if let Some(v) = plan.first_violation() {
-            return Err(ApiError::from_violation(v));
-        }
-        if plan.is_noop() {
-            return Ok(Outcome::Applied(stored));
-        }
-        let mut after = glint_core::apply(&plan, &stored.image);
-        if plan.attributes.locations.is_some() {
-            settle_locations(state, &stored.image, &mut after).await?;
-        }
-        let record = identity.record(action);
-        if let Some(updated) = state
-            .db
-            .update_image(&stored, &plan, &after, record)
-            .await?
-        {
-            return Ok(Outcome::Applied(updated));
-        }
-    }
-    Err(ApiError::Conflict(
-        "The image is being changed by other requests; try again.".into(),
-    ))
-}
-
-/// What adding locations does beyond the plan: a new http(s) location must pass the import
-/// guard (its host resolved, as web-download's), its validation data becomes the image's
-/// checksums, and a queued image that gets a location becomes active, sized from it.
-async fn settle_locations(
-    state: &AppState,
-    before: &Image,
-    after: &mut Image,
-) -> Result<(), ApiError> {
-    let mut given = Vec::new();
-    for l in &mut after.locations {
-        let data = l.validation_data.take();
-        if before.locations.iter().any(|o| o.url == l.url) {
-            continue;
-        }
-        let url = reqwest::Url::parse(&l.url)
-            .map_err(|e| ApiError::BadRequest(format!("Invalid location {}: {e}", l.url)))?;
-        state.web_guard.check_resolving(&url).await.map_err(|why| {
-            ApiError::BadRequest(format!(
-                "Invalid location {}: it does not pass filtering: {why}",
-                l.url
-            ))
-        })?;
-        given.extend(data);
-    }
-    for data in given {
-        let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
-        if after.checksum.is_none() {
-            after.checksum = text("checksum");
-        }
-        if after.os_hash_value.is_none() {
-            after.os_hash_algo = text("os_hash_algo");
-            after.os_hash_value = text("os_hash_value");
-        }
-    }
-    if before.status == Status::Queued && !after.locations.is_empty() {
-        after.status = Status::Active;
-        if after.size.is_none() {
-            after.size = state.stores.http().size(&after.locations[0].url).await;
-        }
-    }
-    Ok(())
+    Ok(state
+        .images
+        .update(
+            &identity.actor(),
+            id,
+            super::extract::if_match(headers),
+            preview,
+            action,
+            build,
+        )
+        .await?)
 }
 
 pub(crate) fn base_url(headers: &HeaderMap) -> String {
@@ -205,35 +124,7 @@ pub(crate) async fn create_image(
     identity: &Identity,
     create: Create,
 ) -> Result<StoredImage, ApiError> {
-    let (template, plan) = plan_create(state, identity, create);
-    if let Some(v) = plan.first_violation() {
-        return Err(ApiError::from_violation(v));
-    }
-    insert_planned(state, identity, &template, &plan).await
-}
-
-/// The empty image a create starts from (its id given or new), and the create's plan.
-fn plan_create(state: &AppState, identity: &Identity, create: Create) -> (Image, glint_core::Plan) {
-    let id = create
-        .id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let template = Image::new(id, identity.caller.project_id.clone(), "");
-    let ctx = state.context(&identity.caller);
-    let plan = glint_core::plan(&template, &Request::Create(create), &ctx);
-    (template, plan)
-}
-
-async fn insert_planned(
-    state: &AppState,
-    identity: &Identity,
-    template: &Image,
-    plan: &glint_core::Plan,
-) -> Result<StoredImage, ApiError> {
-    let image = glint_core::apply(plan, template);
-    state.check_image_quota(image.owner.as_deref()).await?;
-    let record = identity.record("create");
-    Ok(state.db.insert_image(&image, plan, record).await?)
+    Ok(state.images.create(&identity.actor(), create).await?)
 }
 
 pub(crate) async fn create(
@@ -248,14 +139,16 @@ pub(crate) async fn create(
             "Creating images needs the member role in a project.".into(),
         ));
     }
-    let (template, plan) = plan_create(&state, &identity, Create::from_body(&body)?);
+    let (template, plan) = state
+        .images
+        .plan_create(&identity.caller, Create::from_body(&body)?);
     if wants_preview(&headers, uri.query()) {
         return Ok(preview_response(&state, &identity, &plan, 0));
     }
-    if let Some(v) = plan.first_violation() {
-        return Err(ApiError::from_violation(v));
-    }
-    let stored = insert_planned(&state, &identity, &template, &plan).await?;
+    let stored = state
+        .images
+        .insert_planned(&identity.actor(), &template, &plan, "create")
+        .await?;
     let mut response = image_response(&state, &identity, &stored, StatusCode::CREATED);
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!(
@@ -316,7 +209,7 @@ pub(crate) async fn update(
         Ok(request.clone())
     })
     .await?;
-    Ok(outcome.into_response(&state, &identity))
+    Ok(outcome_response(&state, &identity, outcome))
 }
 
 pub(crate) async fn delete(
@@ -383,7 +276,7 @@ pub(crate) async fn delete_tag(
 ) -> Result<StatusCode, ApiError> {
     modify(&state, &identity, &id, &headers, false, "untag", |image| {
         if !image.tags.contains(&tag) {
-            return Err(ApiError::NotFound(format!("Tag {tag} not found")));
+            return Err(crate::images::ImageError::NoSuchTag(tag.clone()));
         }
         Ok(tags_edit(
             image.tags.iter().filter(|t| **t != tag).cloned().collect(),

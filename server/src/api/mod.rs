@@ -39,6 +39,8 @@ use crate::store::Store;
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
+    /// The image operations (create, update by plan) and what they need.
+    pub(crate) images: crate::images::Images,
     pub(crate) db: Db,
     pub(crate) stores: Arc<crate::store::Stores>,
     /// The largest image accepted, in bytes (Glance's `image_size_cap`).
@@ -56,14 +58,11 @@ pub(crate) struct AppState {
     pub(crate) node: Arc<str>,
     /// The web UI's `index.html`, served at `/` to browsers.
     pub(crate) ui_index: Arc<std::path::Path>,
-    pub(crate) locks: Arc<crate::locks::ImageLocks>,
     pub(crate) auth: Arc<crate::auth::Auth>,
     /// How long tokens issued at login stay valid, in seconds.
     pub(crate) token_ttl: i64,
     /// Property protections, when the deployment has a protections file.
     pub(crate) protections: Option<Arc<glint_core::PropertyProtections>>,
-    /// Most images per project.
-    pub(crate) image_quota: Option<u64>,
     /// Most bytes of image data per project.
     pub(crate) storage_quota: Option<u64>,
     /// The web-download import's guard, and its HTTP client (which applies the guard).
@@ -74,28 +73,12 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    /// Refuses a new image for `owner` beyond the project's image quota (413).
-    pub(crate) async fn check_image_quota(&self, owner: Option<&str>) -> Result<(), ApiError> {
-        if let (Some(quota), Some(owner)) = (self.image_quota, owner)
-            && self.db.count_images(owner).await? >= quota
-        {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "The project has reached its quota of {quota} images."
-            )));
-        }
-        Ok(())
-    }
-
     /// What planning needs for this caller: settings and property protections.
     pub(crate) fn context<'a>(
         &'a self,
         caller: &'a glint_core::Caller,
     ) -> glint_core::PlanContext<'a> {
-        let ctx = glint_core::PlanContext::new(caller, &self.settings);
-        match &self.protections {
-            Some(p) => ctx.with_protections(p),
-            None => ctx,
-        }
+        self.images.context(caller)
     }
 
     /// A plan or change record as this caller may see it: properties it may not read are left

@@ -244,13 +244,10 @@ pub(crate) async fn create(
     if wants_preview(&headers, uri.query()) {
         return Ok(preview_response(&state, &identity, &plan, 0));
     }
-    if let Some(v) = plan.first_violation() {
-        return Err(ApiError::from_violation(v));
-    }
-    let image = glint_core::apply(&plan, &template);
-    state.check_image_quota(image.owner.as_deref()).await?;
-    let record = identity.record("v1_create");
-    let mut stored = state.db.insert_image(&image, &plan, record).await?;
+    let mut stored = state
+        .images
+        .insert_planned(&identity.actor(), &template, &plan, "v1_create")
+        .await?;
     if let Some(body) = data {
         stored = take_data(&state, &stored, body, &headers, &update).await?;
     }

@@ -1,0 +1,33 @@
+//! Why an image operation did not happen.
+
+use glint_core::Violation;
+use thiserror::Error;
+
+use crate::access::Denied;
+use crate::db::DbError;
+
+#[derive(Debug, Error)]
+pub(crate) enum ImageError {
+    /// Not visible, or visible and not the caller's to change.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// The plan breaks a rule; the violation carries Glance's status.
+    #[error("{}", .0.message)]
+    Refused(Violation),
+    /// `If-Match` names another version than the image's.
+    #[error("The image has changed: its ETag is {current}, the request expected {expected}.")]
+    Stale { current: String, expected: String },
+    /// A tag to remove that the image does not have.
+    #[error("Tag {0} not found")]
+    NoSuchTag(String),
+    /// A location that cannot be added (malformed, or refused by the import guard).
+    #[error("{0}")]
+    InvalidLocation(String),
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// Other writers kept changing the image while this change was planned again.
+    #[error("The image is being changed by other requests; try again.")]
+    Busy,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}

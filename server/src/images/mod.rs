@@ -1,0 +1,243 @@
+//! Image operations below the HTTP API: creating an image and changing it by plan, with the
+//! access checks, the plan-and-write loop and the change record each needs. The API (v2 JSON,
+//! v1 headers, the web UI's calls) translates requests into these calls and their results and
+//! errors into Glance's responses; nothing here knows HTTP.
+
+mod error;
+
+use std::sync::Arc;
+
+use glint_core::{
+    Caller, Create, Image, Plan, PlanContext, PropertyProtections, Request, Settings,
+};
+use serde_json::Value;
+
+pub(crate) use error::ImageError;
+
+use crate::db::{ChangeRecord, Db, StoredImage};
+use crate::locks::ImageLocks;
+use crate::store::Stores;
+
+/// How many times an update is planned again when another writer changed the image first.
+const UPDATE_ATTEMPTS: usize = 16;
+
+/// Who acts: the caller, and what its change records name.
+#[derive(Debug, Clone)]
+pub(crate) struct Actor {
+    pub(crate) caller: Caller,
+    pub(crate) user_id: Option<String>,
+    pub(crate) request_id: String,
+}
+
+impl Actor {
+    /// The change record for a write this actor makes.
+    pub(crate) fn record<'a>(&'a self, action: &'a str) -> ChangeRecord<'a> {
+        ChangeRecord {
+            request_id: &self.request_id,
+            user_id: self.user_id.as_deref(),
+            project_id: self.caller.project_id.as_deref(),
+            action,
+        }
+    }
+}
+
+/// An image's version as an entity tag (the `ETag` and `If-Match` of the API).
+pub(crate) fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Whether an `If-Match` value names `version` (or `*`); a stale one is refused.
+pub(crate) fn check_version(if_match: Option<&str>, version: i64) -> Result<(), ImageError> {
+    let Some(value) = if_match.map(str::trim) else {
+        return Ok(());
+    };
+    let current = etag(version);
+    let matches = value == "*"
+        || value
+            .split(',')
+            .map(|v| v.trim().trim_start_matches("W/"))
+            .any(|v| v == current);
+    match matches {
+        true => Ok(()),
+        false => Err(ImageError::Stale {
+            current,
+            expected: value.to_string(),
+        }),
+    }
+}
+
+/// What an update ended with.
+pub(crate) enum Outcome {
+    Applied(StoredImage),
+    Preview(Box<Plan>, StoredImage),
+}
+
+/// The image operations and what they need.
+#[derive(Debug, Clone)]
+pub(crate) struct Images {
+    pub(crate) db: Db,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) protections: Option<Arc<PropertyProtections>>,
+    pub(crate) locks: Arc<ImageLocks>,
+    pub(crate) stores: Arc<Stores>,
+    pub(crate) guard: crate::webdownload::Guard,
+    /// Most images per project.
+    pub(crate) image_quota: Option<u64>,
+}
+
+impl Images {
+    /// What planning needs for this caller: settings and property protections.
+    pub(crate) fn context<'a>(&'a self, caller: &'a Caller) -> PlanContext<'a> {
+        let ctx = PlanContext::new(caller, &self.settings);
+        match &self.protections {
+            Some(p) => ctx.with_protections(p),
+            None => ctx,
+        }
+    }
+
+    /// The empty image a create starts from (its id given or new), and the create's plan.
+    pub(crate) fn plan_create(&self, caller: &Caller, create: Create) -> (Image, Plan) {
+        let id = create
+            .id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let template = Image::new(id, caller.project_id.clone(), "");
+        let plan = glint_core::plan(&template, &Request::Create(create), &self.context(caller));
+        (template, plan)
+    }
+
+    /// Creates an image: refused on the plan's first violation or beyond the image quota.
+    pub(crate) async fn create(
+        &self,
+        actor: &Actor,
+        create: Create,
+    ) -> Result<StoredImage, ImageError> {
+        let (template, plan) = self.plan_create(&actor.caller, create);
+        self.insert_planned(actor, &template, &plan, "create").await
+    }
+
+    /// Stores a planned create (`action` names it in the change record).
+    pub(crate) async fn insert_planned(
+        &self,
+        actor: &Actor,
+        template: &Image,
+        plan: &Plan,
+        action: &str,
+    ) -> Result<StoredImage, ImageError> {
+        if let Some(v) = plan.first_violation() {
+            return Err(ImageError::Refused(v.clone()));
+        }
+        let image = glint_core::apply(plan, template);
+        self.check_image_quota(image.owner.as_deref()).await?;
+        Ok(self
+            .db
+            .insert_image(&image, plan, actor.record(action))
+            .await?)
+    }
+
+    /// Refuses a new image for `owner` beyond the project's image quota.
+    pub(crate) async fn check_image_quota(&self, owner: Option<&str>) -> Result<(), ImageError> {
+        if let (Some(quota), Some(owner)) = (self.image_quota, owner)
+            && self.db.count_images(owner).await? >= quota
+        {
+            return Err(ImageError::QuotaExceeded(format!(
+                "The project has reached its quota of {quota} images."
+            )));
+        }
+        Ok(())
+    }
+
+    /// Plans and applies a metadata change, planning again if another writer got there first,
+    /// so no update is ever lost. `build` makes the request from the image as it is now;
+    /// `if_match` (an entity tag) must name the version planned against; `preview` returns the
+    /// plan without writing.
+    pub(crate) async fn update(
+        &self,
+        actor: &Actor,
+        id: &str,
+        if_match: Option<&str>,
+        preview: bool,
+        action: &str,
+        mut build: impl FnMut(&Image) -> Result<Request, ImageError>,
+    ) -> Result<Outcome, ImageError> {
+        let _lock = match preview {
+            true => None,
+            false => Some(self.locks.lock(&crate::access::image_id(id)?).await),
+        };
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                // Another server wrote first: back off a little, differently each time.
+                let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 8;
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    jitter + 2 * attempt as u64,
+                ))
+                .await;
+            }
+            let stored = crate::access::load_writable(&self.db, &actor.caller, id).await?;
+            check_version(if_match, stored.version)?;
+            let request = build(&stored.image)?;
+            let plan = glint_core::plan(&stored.image, &request, &self.context(&actor.caller));
+            if preview {
+                return Ok(Outcome::Preview(Box::new(plan), stored));
+            }
+            if let Some(v) = plan.first_violation() {
+                return Err(ImageError::Refused(v.clone()));
+            }
+            if plan.is_noop() {
+                return Ok(Outcome::Applied(stored));
+            }
+            let mut after = glint_core::apply(&plan, &stored.image);
+            if plan.attributes.locations.is_some() {
+                self.settle_locations(&stored.image, &mut after).await?;
+            }
+            if let Some(updated) = self
+                .db
+                .update_image(&stored, &plan, &after, actor.record(action))
+                .await?
+            {
+                return Ok(Outcome::Applied(updated));
+            }
+        }
+        Err(ImageError::Busy)
+    }
+
+    /// What adding locations does beyond the plan: a new http(s) location must pass the import
+    /// guard (its host resolved, as web-download's), its validation data becomes the image's
+    /// checksums, and a queued image that gets a location becomes active, sized from it.
+    async fn settle_locations(&self, before: &Image, after: &mut Image) -> Result<(), ImageError> {
+        let mut given = Vec::new();
+        for l in &mut after.locations {
+            let data = l.validation_data.take();
+            if before.locations.iter().any(|o| o.url == l.url) {
+                continue;
+            }
+            let url = reqwest::Url::parse(&l.url).map_err(|e| {
+                ImageError::InvalidLocation(format!("Invalid location {}: {e}", l.url))
+            })?;
+            self.guard.check_resolving(&url).await.map_err(|why| {
+                ImageError::InvalidLocation(format!(
+                    "Invalid location {}: it does not pass filtering: {why}",
+                    l.url
+                ))
+            })?;
+            given.extend(data);
+        }
+        for data in given {
+            let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
+            if after.checksum.is_none() {
+                after.checksum = text("checksum");
+            }
+            if after.os_hash_value.is_none() {
+                after.os_hash_algo = text("os_hash_algo");
+                after.os_hash_value = text("os_hash_value");
+            }
+        }
+        if before.status == glint_core::Status::Queued && !after.locations.is_empty() {
+            after.status = glint_core::Status::Active;
+            if after.size.is_none() {
+                after.size = self.stores.http().size(&after.locations[0].url).await;
+            }
+        }
+        Ok(())
+    }
+}
