@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod config;
 pub mod db;
 pub mod error;
+mod events;
 mod hashing;
 mod identity;
 mod images;
@@ -180,7 +181,9 @@ pub async fn run(
         stores: stores.clone(),
         guard: web_guard.clone(),
         image_quota: config.image_quota,
+        events: events::Events::default(),
     };
+    images.events.subscribe(events::audit);
     let state = AppState {
         images,
         db: db.clone(),
@@ -219,6 +222,14 @@ pub async fn run(
         web_guard,
         import_methods: Arc::from(config.enabled_import_methods.as_slice()),
     };
+    // A deleted image's copy leaves this server's cache with it.
+    if let Some(cache) = state.cache.clone() {
+        state.images.events.subscribe(move |event| {
+            if let events::Event::Deleted { image, .. } = event {
+                cache.delete(&image.id);
+            }
+        });
+    }
     // Liveness among servers sharing the database: say this one is alive, and queue again the
     // uploads of any that has gone quiet (killed mid-upload), so another server can take them.
     let liveness = {

@@ -138,6 +138,7 @@ impl From<crate::images::ImageError> for ApiError {
             e @ ImageError::NoSuchTag(_) => ApiError::NotFound(e.to_string()),
             ImageError::InvalidLocation(m) => ApiError::BadRequest(m),
             ImageError::QuotaExceeded(m) => ApiError::PayloadTooLarge(m),
+            e @ ImageError::Protected(_) => ApiError::Forbidden(e.to_string()),
             e @ ImageError::Busy => ApiError::Conflict(e.to_string()),
             ImageError::Db(e) => ApiError::Db(e),
         }

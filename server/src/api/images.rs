@@ -219,27 +219,8 @@ pub(crate) async fn delete(
     RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
     no_body(&body)?;
-    let stored = load_writable(&state, &identity, &id).await?;
-    if stored.image.protected {
-        return Err(ApiError::Forbidden(format!(
-            "Image {} is protected and cannot be deleted.",
-            stored.image.id
-        )));
-    }
-    remove(&state, &stored).await?;
+    state.images.delete(&identity.actor(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Soft-deletes an image and removes its data from the store.
-pub(crate) async fn remove(state: &AppState, stored: &StoredImage) -> Result<(), ApiError> {
-    if !state.db.delete_image(&stored.image.id).await? {
-        return Err(ApiError::not_found_image(&stored.image.id));
-    }
-    state.stores.delete_all(&stored.image.locations).await;
-    if let Some(cache) = &state.cache {
-        cache.delete(&stored.image.id);
-    }
-    Ok(())
 }
 
 fn tags_edit(tags: Vec<String>) -> Request {

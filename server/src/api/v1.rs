@@ -366,15 +366,13 @@ pub(crate) async fn delete(
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let stored = load_writable(&state, &identity, &id).await?;
-    if stored.image.protected {
-        return Err(ApiError::Forbidden(format!(
-            "Image with identifier {} is protected and cannot be deleted.",
-            stored.image.id
-        )));
+    match state.images.delete(&identity.actor(), &id).await {
+        Ok(_) => Ok(StatusCode::OK),
+        Err(crate::images::ImageError::Protected(id)) => Err(ApiError::Forbidden(format!(
+            "Image with identifier {id} is protected and cannot be deleted."
+        ))),
+        Err(e) => Err(e.into()),
     }
-    super::images::remove(&state, &stored).await?;
-    Ok(StatusCode::OK)
 }
 
 fn v1_list_query(raw: &str, identity: &Identity) -> Result<ListQuery, ApiError> {

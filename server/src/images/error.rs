@@ -25,6 +25,9 @@ pub(crate) enum ImageError {
     InvalidLocation(String),
     #[error("{0}")]
     QuotaExceeded(String),
+    /// A protected image cannot be deleted.
+    #[error("Image {0} is protected and cannot be deleted.")]
+    Protected(String),
     /// Other writers kept changing the image while this change was planned again.
     #[error("The image is being changed by other requests; try again.")]
     Busy,

@@ -15,6 +15,7 @@ use serde_json::Value;
 pub(crate) use error::ImageError;
 
 use crate::db::{ChangeRecord, Db, StoredImage};
+use crate::events::{By, Event, Events};
 use crate::locks::ImageLocks;
 use crate::store::Stores;
 
@@ -31,6 +32,15 @@ pub(crate) struct Actor {
 
 impl Actor {
     /// The change record for a write this actor makes.
+    /// The actor as events name it.
+    pub(crate) fn by(&self) -> By {
+        By {
+            project_id: self.caller.project_id.clone(),
+            user_id: self.user_id.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+
     pub(crate) fn record<'a>(&'a self, action: &'a str) -> ChangeRecord<'a> {
         ChangeRecord {
             request_id: &self.request_id,
@@ -67,6 +77,7 @@ pub(crate) fn check_version(if_match: Option<&str>, version: i64) -> Result<(), 
 }
 
 /// What an update ended with.
+#[derive(Debug)]
 pub(crate) enum Outcome {
     Applied(StoredImage),
     Preview(Box<Plan>, StoredImage),
@@ -83,6 +94,8 @@ pub(crate) struct Images {
     pub(crate) guard: crate::webdownload::Guard,
     /// Most images per project.
     pub(crate) image_quota: Option<u64>,
+    /// Where every operation tells what it did.
+    pub(crate) events: Events,
 }
 
 impl Images {
@@ -129,10 +142,34 @@ impl Images {
         }
         let image = glint_core::apply(plan, template);
         self.check_image_quota(image.owner.as_deref()).await?;
-        Ok(self
+        let stored = self
             .db
             .insert_image(&image, plan, actor.record(action))
-            .await?)
+            .await?;
+        self.events.emit(&Event::Created {
+            image: Box::new(stored.image.clone()),
+            plan: Box::new(plan.clone()),
+            by: actor.by(),
+        });
+        Ok(stored)
+    }
+
+    /// Deletes an image the caller may change and is not protected: soft-deleted in the
+    /// database, its data removed from the stores.
+    pub(crate) async fn delete(&self, actor: &Actor, id: &str) -> Result<StoredImage, ImageError> {
+        let stored = crate::access::load_writable(&self.db, &actor.caller, id).await?;
+        if stored.image.protected {
+            return Err(ImageError::Protected(stored.image.id.clone()));
+        }
+        if !self.db.delete_image(&stored.image.id).await? {
+            return Err(crate::access::Denied::NotFound(stored.image.id.clone()).into());
+        }
+        self.stores.delete_all(&stored.image.locations).await;
+        self.events.emit(&Event::Deleted {
+            image: Box::new(stored.image.clone()),
+            by: actor.by(),
+        });
+        Ok(stored)
     }
 
     /// Refuses a new image for `owner` beyond the project's image quota.
@@ -195,6 +232,13 @@ impl Images {
                 .update_image(&stored, &plan, &after, actor.record(action))
                 .await?
             {
+                self.events.emit(&Event::Updated {
+                    before: Box::new(stored.image),
+                    after: Box::new(updated.image.clone()),
+                    plan: Box::new(plan),
+                    action: action.to_string(),
+                    by: actor.by(),
+                });
                 return Ok(Outcome::Applied(updated));
             }
         }
@@ -239,5 +283,152 @@ impl Images {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use glint_core::{Patch, PatchDialect};
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::{FsStore, HttpStore, NamedStore};
+
+    async fn images(dir: &std::path::Path) -> Images {
+        crate::install_tls_provider();
+        let db = Db::connect(&format!("sqlite:{}", dir.join("glint.db").display()))
+            .await
+            .expect("the database");
+        let store = NamedStore {
+            id: "default".into(),
+            description: None,
+            weight: 0,
+            read_only: false,
+            kind: "file",
+            properties: json!({}),
+            store: Arc::new(FsStore::new(dir.join("images"), "test").expect("the store")),
+        };
+        Images {
+            db,
+            settings: Arc::new(Settings::default()),
+            protections: None,
+            locks: Arc::default(),
+            stores: Arc::new(Stores::single(
+                store,
+                HttpStore::new(reqwest::Client::new()),
+            )),
+            guard: crate::webdownload::Guard::new(&crate::webdownload::ImportFilter::default()),
+            image_quota: None,
+            events: Events::default(),
+        }
+    }
+
+    fn patch(ops: serde_json::Value) -> Request {
+        Request::Patch(Patch::parse(PatchDialect::V2_1, &ops).expect("a patch"))
+    }
+
+    /// Every operation tells what it did, once it is written, with its plan; a preview, a
+    /// refused change and a change that changes nothing tell nothing.
+    #[tokio::test]
+    async fn operations_emit_what_they_did() {
+        let dir = std::env::temp_dir().join(format!("glint-images-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let images = images(&dir).await;
+        let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let log = seen.clone();
+        images
+            .events
+            .subscribe(move |e| log.lock().expect("the log").push(e.clone()));
+        let actor = Actor {
+            caller: Caller::new(Some("p1"), &["member", "reader"]),
+            user_id: Some("u1".into()),
+            request_id: "req-1".into(),
+        };
+        let create = Create::from_body(br#"{"name": "e", "os_distro": "debian", "t": "1"}"#)
+            .expect("a create");
+        let id = images
+            .create(&actor, create)
+            .await
+            .expect("created")
+            .image
+            .id;
+
+        // A preview, a refused change and a no-op: nothing told.
+        let remove_t = patch(json!([{"op": "remove", "path": "/t"}]));
+        let preview = images
+            .update(&actor, &id, None, true, "patch", |_| Ok(remove_t.clone()))
+            .await
+            .expect("a preview");
+        assert!(matches!(preview, Outcome::Preview(..)));
+        let refused = images
+            .update(&actor, &id, None, false, "patch", |_| {
+                Ok(patch(json!([{"op": "remove", "path": "/nothing"}])))
+            })
+            .await;
+        assert!(
+            matches!(refused, Err(ImageError::Refused(_))),
+            "{refused:?}"
+        );
+        let stale = images
+            .update(&actor, &id, Some("\"999\""), false, "patch", |_| {
+                Ok(remove_t.clone())
+            })
+            .await;
+        assert!(matches!(stale, Err(ImageError::Stale { .. })), "{stale:?}");
+        images
+            .update(&actor, &id, None, false, "patch", |_| {
+                Ok(patch(
+                    json!([{"op": "replace", "path": "/t", "value": "1"}]),
+                ))
+            })
+            .await
+            .expect("a no-op");
+        assert_eq!(seen.lock().expect("the log").len(), 1, "only the create");
+
+        images
+            .update(&actor, &id, None, false, "patch", |_| Ok(remove_t.clone()))
+            .await
+            .expect("removed");
+        let outsider = Actor {
+            caller: Caller::new(Some("p2"), &["member", "reader"]),
+            ..actor.clone()
+        };
+        let denied = images.delete(&outsider, &id).await;
+        assert!(matches!(denied, Err(ImageError::Denied(_))), "{denied:?}");
+        images.delete(&actor, &id).await.expect("deleted");
+
+        let seen = seen.lock().expect("the log").clone();
+        let names: Vec<&str> = seen.iter().map(Event::name).collect();
+        assert_eq!(names, ["image.create", "image.update", "image.delete"]);
+        match &seen[0] {
+            Event::Created { plan, by, image } => {
+                assert_eq!(
+                    plan.added.get("os_distro").map(String::as_str),
+                    Some("debian")
+                );
+                assert_eq!(by.user_id.as_deref(), Some("u1"));
+                assert_eq!(image.owner.as_deref(), Some("p1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match &seen[1] {
+            Event::Updated {
+                before,
+                after,
+                plan,
+                action,
+                ..
+            } => {
+                assert_eq!(action, "patch");
+                assert_eq!(plan.removed.get("t").map(String::as_str), Some("1"));
+                assert!(before.properties.contains_key("t"));
+                assert!(!after.properties.contains_key("t"));
+            }
+            other => panic!("{other:?}"),
+        }
+        images.db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,0 +1,122 @@
+//! What the image operations did, told to whoever listens: one place where every operation's
+//! outcome is emitted (`images`), and where notifications, metrics and audit subscribe. A
+//! subscriber is called in line, after the change is written, and must not block; one that has
+//! slow work to do hands it to a task of its own.
+
+use std::sync::{Arc, RwLock};
+
+use glint_core::{Image, Plan};
+
+/// Who did it, as change records name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct By {
+    pub(crate) project_id: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) request_id: String,
+}
+
+/// One thing that happened to an image.
+#[derive(Debug, Clone)]
+pub(crate) enum Event {
+    /// An image was created with the properties its plan lists.
+    Created {
+        image: Box<Image>,
+        plan: Box<Plan>,
+        by: By,
+    },
+    /// An image was changed by `plan` (`action` names the request: patch, v1_put, restore, ...).
+    Updated {
+        before: Box<Image>,
+        after: Box<Image>,
+        plan: Box<Plan>,
+        action: String,
+        by: By,
+    },
+    /// An image was deleted (its data removed from the stores).
+    Deleted { image: Box<Image>, by: By },
+}
+
+impl Event {
+    /// The event's name, as Glance names its notifications.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Event::Created { .. } => "image.create",
+            Event::Updated { .. } => "image.update",
+            Event::Deleted { .. } => "image.delete",
+        }
+    }
+
+    /// The image the event is about (as it is after it).
+    pub(crate) fn image(&self) -> &Image {
+        match self {
+            Event::Created { image, .. } | Event::Deleted { image, .. } => image,
+            Event::Updated { after, .. } => after,
+        }
+    }
+}
+
+type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// The subscribers; cloning shares them.
+#[derive(Clone, Default)]
+pub(crate) struct Events {
+    subscribers: Arc<RwLock<Vec<Subscriber>>>,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.subscribers.read().map(|s| s.len()).unwrap_or_default();
+        write!(f, "Events({n} subscribers)")
+    }
+}
+
+impl Events {
+    pub(crate) fn subscribe(&self, subscriber: impl Fn(&Event) + Send + Sync + 'static) {
+        self.subscribers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(subscriber));
+    }
+
+    pub(crate) fn emit(&self, event: &Event) {
+        let subscribers = self
+            .subscribers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for s in subscribers {
+            s(event);
+        }
+    }
+}
+
+/// The audit log: a line per event at `glint::audit`, naming the keys a change added, changed
+/// and removed, never their values (an operator's log is not a way around protections).
+pub(crate) fn audit(event: &Event) {
+    let keys = |m: &mut dyn Iterator<Item = &String>| m.cloned().collect::<Vec<_>>().join(",");
+    let (by, plan, action, was) = match event {
+        Event::Created { plan, by, .. } => (by, Some(&**plan), "create", None),
+        Event::Updated {
+            plan,
+            by,
+            action,
+            before,
+            ..
+        } => (by, Some(&**plan), action.as_str(), Some(before.status)),
+        Event::Deleted { by, .. } => (by, None, "delete", None),
+    };
+    tracing::info!(
+        target: "glint::audit",
+        event = event.name(),
+        action,
+        image = %event.image().id,
+        status = %event.image().status,
+        was = was.map(|s| s.to_string()).unwrap_or_default(),
+        project = by.project_id.as_deref().unwrap_or("-"),
+        user = by.user_id.as_deref().unwrap_or("-"),
+        request = %by.request_id,
+        added = plan.map(|p| keys(&mut p.added.keys())).unwrap_or_default(),
+        changed = plan.map(|p| keys(&mut p.changed.keys())).unwrap_or_default(),
+        removed = plan.map(|p| keys(&mut p.removed.keys())).unwrap_or_default(),
+    );
+}
