@@ -7,6 +7,8 @@ use std::sync::{Arc, RwLock};
 
 use glint_core::{Image, Plan};
 
+use crate::db::Member;
+
 /// Who did it, as change records name them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct By {
@@ -34,6 +36,12 @@ pub(crate) enum Event {
     },
     /// An image was deleted (its data removed from the stores).
     Deleted { image: Box<Image>, by: By },
+    /// An image was shared with a project (pending).
+    MemberCreated { member: Member, by: By },
+    /// A member project answered a share.
+    MemberUpdated { member: Member, by: By },
+    /// A share ended.
+    MemberDeleted { member: Member, by: By },
 }
 
 impl Event {
@@ -43,14 +51,20 @@ impl Event {
             Event::Created { .. } => "image.create",
             Event::Updated { .. } => "image.update",
             Event::Deleted { .. } => "image.delete",
+            Event::MemberCreated { .. } => "image.member.create",
+            Event::MemberUpdated { .. } => "image.member.update",
+            Event::MemberDeleted { .. } => "image.member.delete",
         }
     }
 
-    /// The image the event is about (as it is after it).
-    pub(crate) fn image(&self) -> &Image {
+    /// The id of the image the event is about.
+    pub(crate) fn image_id(&self) -> &str {
         match self {
-            Event::Created { image, .. } | Event::Deleted { image, .. } => image,
-            Event::Updated { after, .. } => after,
+            Event::Created { image, .. } | Event::Deleted { image, .. } => &image.id,
+            Event::Updated { after, .. } => &after.id,
+            Event::MemberCreated { member, .. }
+            | Event::MemberUpdated { member, .. }
+            | Event::MemberDeleted { member, .. } => &member.image_id,
         }
     }
 }
@@ -104,13 +118,33 @@ pub(crate) fn audit(event: &Event) {
             ..
         } => (by, Some(&**plan), action.as_str(), Some(before.status)),
         Event::Deleted { by, .. } => (by, None, "delete", None),
+        Event::MemberCreated { member, by }
+        | Event::MemberUpdated { member, by }
+        | Event::MemberDeleted { member, by } => {
+            tracing::info!(
+                target: "glint::audit",
+                event = event.name(),
+                image = %member.image_id,
+                member = %member.member,
+                status = %member.status,
+                project = by.project_id.as_deref().unwrap_or("-"),
+                user = by.user_id.as_deref().unwrap_or("-"),
+                request = %by.request_id,
+            );
+            return;
+        }
+    };
+    let status = match event {
+        Event::Created { image, .. } | Event::Deleted { image, .. } => image.status,
+        Event::Updated { after, .. } => after.status,
+        _ => return,
     };
     tracing::info!(
         target: "glint::audit",
         event = event.name(),
         action,
-        image = %event.image().id,
-        status = %event.image().status,
+        image = %event.image_id(),
+        status = %status,
         was = was.map(|s| s.to_string()).unwrap_or_default(),
         project = by.project_id.as_deref().unwrap_or("-"),
         user = by.user_id.as_deref().unwrap_or("-"),

@@ -139,6 +139,9 @@ impl From<crate::images::ImageError> for ApiError {
             ImageError::InvalidLocation(m) => ApiError::BadRequest(m),
             ImageError::QuotaExceeded(m) => ApiError::PayloadTooLarge(m),
             e @ ImageError::Protected(_) => ApiError::Forbidden(e.to_string()),
+            ImageError::Invalid(m) => ApiError::BadRequest(m),
+            e @ ImageError::NotShared => ApiError::Forbidden(e.to_string()),
+            e @ ImageError::NoSuchMember(..) => ApiError::NotFound(e.to_string()),
             e @ ImageError::Busy => ApiError::Conflict(e.to_string()),
             ImageError::Db(e) => ApiError::Db(e),
         }

@@ -25,6 +25,15 @@ pub(crate) enum ImageError {
     InvalidLocation(String),
     #[error("{0}")]
     QuotaExceeded(String),
+    /// A request the operation cannot take (the sentence says why).
+    #[error("{0}")]
+    Invalid(String),
+    /// Members are for shared images.
+    #[error("Only shared images have members.")]
+    NotShared,
+    /// No such membership (or not one the caller may see).
+    #[error("{0} is not a member of image {1}")]
+    NoSuchMember(String, String),
     /// A protected image cannot be deleted.
     #[error("Image {0} is protected and cannot be deleted.")]
     Protected(String),

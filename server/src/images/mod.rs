@@ -4,6 +4,7 @@
 //! errors into Glance's responses; nothing here knows HTTP.
 
 mod error;
+mod sharing;
 
 use std::sync::Arc;
 
@@ -428,6 +429,95 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        images.db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Sharing: the owner adds a member, the member project answers, the owner removes it;
+    /// each told once, refusals not at all.
+    #[tokio::test]
+    async fn sharing_emits_member_events() {
+        let dir = std::env::temp_dir().join(format!("glint-sharing-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let images = images(&dir).await;
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = seen.clone();
+        images.events.subscribe(move |e| {
+            log.lock()
+                .expect("the log")
+                .push(format!("{} {}", e.name(), e.image_id()))
+        });
+        let owner = Actor {
+            caller: Caller::new(Some("p1"), &["member", "reader"]),
+            user_id: None,
+            request_id: "req-2".into(),
+        };
+        let guest = Actor {
+            caller: Caller::new(Some("p2"), &["member", "reader"]),
+            ..owner.clone()
+        };
+        let reader = Actor {
+            caller: Caller::new(Some("p2"), &["reader"]),
+            ..owner.clone()
+        };
+        let private = images
+            .create(
+                &owner,
+                Create::from_body(br#"{"name": "p", "visibility": "private"}"#).expect("a create"),
+            )
+            .await
+            .expect("created")
+            .image
+            .id;
+        let refused = images.add_member(&owner, &private, "p2").await;
+        assert!(matches!(refused, Err(ImageError::NotShared)), "{refused:?}");
+        let id = images
+            .create(
+                &owner,
+                Create::from_body(br#"{"name": "s", "visibility": "shared"}"#).expect("a create"),
+            )
+            .await
+            .expect("created")
+            .image
+            .id;
+        let m = images
+            .add_member(&owner, &id, " p2 ")
+            .await
+            .expect("shared");
+        assert_eq!((m.member.as_str(), m.status.as_str()), ("p2", "pending"));
+        let refused = images.answer_share(&reader, &id, "p2", "accepted").await;
+        assert!(matches!(refused, Err(ImageError::Denied(_))), "{refused:?}");
+        let refused = images.answer_share(&guest, &id, "p2", "maybe").await;
+        assert!(
+            matches!(refused, Err(ImageError::Invalid(_))),
+            "{refused:?}"
+        );
+        images
+            .answer_share(&guest, &id, "p2", "accepted")
+            .await
+            .expect("accepted");
+        let refused = images.remove_member(&guest, &id, "p2").await;
+        assert!(matches!(refused, Err(ImageError::Denied(_))), "{refused:?}");
+        images
+            .remove_member(&owner, &id, "p2")
+            .await
+            .expect("removed");
+        let refused = images.remove_member(&owner, &id, "p2").await;
+        assert!(
+            matches!(refused, Err(ImageError::NoSuchMember(..))),
+            "{refused:?}"
+        );
+        let seen = seen.lock().expect("the log").clone();
+        assert_eq!(
+            seen,
+            [
+                format!("image.create {private}"),
+                format!("image.create {id}"),
+                format!("image.member.create {id}"),
+                format!("image.member.update {id}"),
+                format!("image.member.delete {id}"),
+            ]
+        );
         images.db.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

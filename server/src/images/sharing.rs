@@ -1,0 +1,158 @@
+//! Sharing an image with other projects (its members): who may see, add, answer and remove a
+//! membership, and the events each change emits. Only `shared` images have members. The owner
+//! adds and removes them; each member project accepts, rejects or leaves pending its own
+//! membership.
+
+use glint_core::Visibility;
+
+use super::{Actor, ImageError, Images};
+use crate::access::{load_visible, load_writable};
+use crate::db::Member;
+use crate::events::Event;
+
+/// Glance's `image_member_quota`.
+const MEMBER_QUOTA: usize = 128;
+
+/// A membership status a member may give.
+const STATUSES: [&str; 3] = ["pending", "accepted", "rejected"];
+
+impl Images {
+    /// Glance's get_member(s): administrators and the owner project (readers included) see
+    /// every member; a member project sees its own membership.
+    fn sees_member(actor: &Actor, owner: Option<&str>, member: &str) -> bool {
+        actor.caller.is_admin()
+            || actor.caller.owns(owner)
+            || actor.caller.project_id.as_deref() == Some(member)
+    }
+
+    /// The members of an image the caller sees, as far as it may see them.
+    pub(crate) async fn members(&self, actor: &Actor, id: &str) -> Result<Vec<Member>, ImageError> {
+        let stored = load_visible(&self.db, &actor.caller, id).await?;
+        let owner = stored.image.owner.as_deref();
+        Ok(self
+            .db
+            .members(&stored.image.id)
+            .await?
+            .into_iter()
+            .filter(|m| Self::sees_member(actor, owner, &m.member))
+            .collect())
+    }
+
+    /// One membership, where the caller may see it.
+    pub(crate) async fn member(
+        &self,
+        actor: &Actor,
+        id: &str,
+        member: &str,
+    ) -> Result<Member, ImageError> {
+        let stored = load_visible(&self.db, &actor.caller, id).await?;
+        let may_see = Self::sees_member(actor, stored.image.owner.as_deref(), member);
+        match self.db.member(&stored.image.id, member).await? {
+            Some(m) if may_see => Ok(m),
+            _ => Err(ImageError::NoSuchMember(
+                member.to_string(),
+                stored.image.id,
+            )),
+        }
+    }
+
+    /// Shares an image with a project (pending until it answers): the owner's, for shared
+    /// images, within the member quota.
+    pub(crate) async fn add_member(
+        &self,
+        actor: &Actor,
+        id: &str,
+        member: &str,
+    ) -> Result<Member, ImageError> {
+        let member = member.trim();
+        if member.is_empty() || member.chars().count() > 255 {
+            return Err(ImageError::Invalid(
+                "A member id must be 1 to 255 characters.".into(),
+            ));
+        }
+        let stored = load_writable(&self.db, &actor.caller, id).await?;
+        if stored.image.visibility != Visibility::Shared {
+            return Err(ImageError::NotShared);
+        }
+        if self.db.members(&stored.image.id).await?.len() >= MEMBER_QUOTA {
+            return Err(ImageError::QuotaExceeded(format!(
+                "Maximum number of members exceeded: {MEMBER_QUOTA} allowed."
+            )));
+        }
+        let m = self.db.add_member(&stored.image.id, member).await?;
+        self.events.emit(&Event::MemberCreated {
+            member: m.clone(),
+            by: actor.by(),
+        });
+        Ok(m)
+    }
+
+    /// A member project answers a share: accepted, rejected or pending.
+    pub(crate) async fn answer_share(
+        &self,
+        actor: &Actor,
+        id: &str,
+        member: &str,
+        status: &str,
+    ) -> Result<Member, ImageError> {
+        if !STATUSES.contains(&status) {
+            return Err(ImageError::Invalid(format!(
+                "Invalid status '{status}': expected pending, accepted or rejected."
+            )));
+        }
+        let stored = load_visible(&self.db, &actor.caller, id).await?;
+        let no_such = || ImageError::NoSuchMember(member.to_string(), stored.image.id.clone());
+        if self.db.member(&stored.image.id, member).await?.is_none() {
+            return Err(no_such());
+        }
+        if !actor.caller.may_answer_share(member) {
+            return Err(crate::access::Denied::Forbidden(
+                "Only a member of the member project may change its membership status.".into(),
+            )
+            .into());
+        }
+        let m = self
+            .db
+            .set_member_status(&stored.image.id, member, status)
+            .await?
+            .ok_or_else(no_such)?;
+        self.events.emit(&Event::MemberUpdated {
+            member: m.clone(),
+            by: actor.by(),
+        });
+        Ok(m)
+    }
+
+    /// The owner ends a share.
+    pub(crate) async fn remove_member(
+        &self,
+        actor: &Actor,
+        id: &str,
+        member: &str,
+    ) -> Result<(), ImageError> {
+        let stored = load_visible(&self.db, &actor.caller, id).await?;
+        if !actor.caller.may_write(stored.image.owner.as_deref()) {
+            return Err(crate::access::Denied::Forbidden(
+                "Only the owner may remove a member.".into(),
+            )
+            .into());
+        }
+        let Some(m) = self.db.member(&stored.image.id, member).await? else {
+            return Err(ImageError::NoSuchMember(
+                member.to_string(),
+                stored.image.id,
+            ));
+        };
+        if !self.db.delete_member(&stored.image.id, member).await? {
+            return Err(ImageError::NoSuchMember(
+                member.to_string(),
+                stored.image.id,
+            ));
+        }
+        self.events.emit(&Event::MemberDeleted {
+            member: m,
+            by: actor.by(),
+        });
+        Ok(())
+    }
+}
