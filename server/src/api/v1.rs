@@ -500,17 +500,13 @@ pub(crate) async fn detail(
             .collect::<Vec<_>>()})))
 }
 
-/// Glance's `image_member_quota`.
-const MEMBER_QUOTA: usize = 128;
-
-/// `GET /v1/images/{id}/members`.
+/// `GET /v1/images/{id}/members`: the members the caller may see (as in v2).
 pub(crate) async fn members(
     State(state): State<AppState>,
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let stored = load_visible(&state, &identity, &id).await?;
-    let members = state.db.members(&stored.image.id).await?;
+    let members = state.images.members(&identity.actor(), &id).await?;
     Ok(Json(json!({
         "members": members
             .iter()
@@ -542,20 +538,17 @@ pub(crate) async fn replace_members(
     Path(id): Path<String>,
     super::extract::RawBody(body): super::extract::RawBody,
 ) -> Result<StatusCode, ApiError> {
-    let stored = load_writable(&state, &identity, &id).await?;
+    load_writable(&state, &identity, &id).await?;
     let body: Memberships = json_body(&body, "memberships")?;
-    if body.memberships.len() > MEMBER_QUOTA {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "Maximum number of members exceeded: {} requested, {MEMBER_QUOTA} allowed.",
-            body.memberships.len()
-        )));
-    }
     let list: Vec<(String, Option<bool>)> = body
         .memberships
         .into_iter()
         .map(|m| (m.member_id, m.can_share))
         .collect();
-    state.db.replace_members(&stored.image.id, &list).await?;
+    state
+        .images
+        .replace_members(&identity.actor(), &id, &list)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -578,22 +571,16 @@ pub(crate) async fn put_member(
     Path((id, member)): Path<(String, String)>,
     super::extract::RawBody(body): super::extract::RawBody,
 ) -> Result<StatusCode, ApiError> {
-    let stored = load_writable(&state, &identity, &id).await?;
+    load_writable(&state, &identity, &id).await?;
     let body: MemberBody = if body.is_empty() {
         MemberBody::default()
     } else {
         json_body(&body, "member")?
     };
-    let existing = state.db.members(&stored.image.id).await?;
-    if !existing.iter().any(|m| m.member == member) && existing.len() >= MEMBER_QUOTA {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "Maximum number of members exceeded: {MEMBER_QUOTA} allowed."
-        )));
-    }
     let can_share = body.member.and_then(|m| m.can_share);
     state
-        .db
-        .put_member(&stored.image.id, &member, can_share)
+        .images
+        .put_member(&identity.actor(), &id, &member, can_share)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -604,15 +591,12 @@ pub(crate) async fn delete_member(
     identity: Identity,
     Path((id, member)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let stored = load_writable(&state, &identity, &id).await?;
-    if state.db.delete_member(&stored.image.id, &member).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound(format!(
-            "{member} is not a member of image {}",
-            stored.image.id
-        )))
-    }
+    load_writable(&state, &identity, &id).await?;
+    state
+        .images
+        .remove_member(&identity.actor(), &id, &member)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /v1/shared-images/{member}`.

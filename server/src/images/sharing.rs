@@ -123,6 +123,77 @@ impl Images {
         Ok(m)
     }
 
+    /// Replaces the member list (Glance's v1 `PUT /v1/images/{id}/members`): each project with
+    /// its `can_share`; projects not listed stop being members.
+    pub(crate) async fn replace_members(
+        &self,
+        actor: &Actor,
+        id: &str,
+        list: &[(String, Option<bool>)],
+    ) -> Result<(), ImageError> {
+        let stored = load_writable(&self.db, &actor.caller, id).await?;
+        if list.len() > MEMBER_QUOTA {
+            return Err(ImageError::QuotaExceeded(format!(
+                "Maximum number of members exceeded: {} requested, {MEMBER_QUOTA} allowed.",
+                list.len()
+            )));
+        }
+        let before = self.db.members(&stored.image.id).await?;
+        self.db.replace_members(&stored.image.id, list).await?;
+        let after = self.db.members(&stored.image.id).await?;
+        for m in &before {
+            if !after.iter().any(|a| a.member == m.member) {
+                self.events.emit(&Event::MemberDeleted {
+                    member: m.clone(),
+                    by: actor.by(),
+                });
+            }
+        }
+        for m in &after {
+            match before.iter().find(|b| b.member == m.member) {
+                None => self.events.emit(&Event::MemberCreated {
+                    member: m.clone(),
+                    by: actor.by(),
+                }),
+                Some(b) if b != m => self.events.emit(&Event::MemberUpdated {
+                    member: m.clone(),
+                    by: actor.by(),
+                }),
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a member, or changes its `can_share` (Glance's v1 `PUT .../members/{member}`).
+    pub(crate) async fn put_member(
+        &self,
+        actor: &Actor,
+        id: &str,
+        member: &str,
+        can_share: Option<bool>,
+    ) -> Result<(), ImageError> {
+        let stored = load_writable(&self.db, &actor.caller, id).await?;
+        let existing = self.db.members(&stored.image.id).await?;
+        let known = existing.iter().any(|m| m.member == member);
+        if !known && existing.len() >= MEMBER_QUOTA {
+            return Err(ImageError::QuotaExceeded(format!(
+                "Maximum number of members exceeded: {MEMBER_QUOTA} allowed."
+            )));
+        }
+        self.db
+            .put_member(&stored.image.id, member, can_share)
+            .await?;
+        if let Some(m) = self.db.member(&stored.image.id, member).await? {
+            let by = actor.by();
+            self.events.emit(&match known {
+                false => Event::MemberCreated { member: m, by },
+                true => Event::MemberUpdated { member: m, by },
+            });
+        }
+        Ok(())
+    }
+
     /// The owner ends a share.
     pub(crate) async fn remove_member(
         &self,

@@ -439,6 +439,21 @@ async fn v1_calls_and_header_edge_cases(app: &TestApp) {
         json!({"members": [{"member_id": "p3", "can_share": true}, {"member_id": "p4", "can_share": false}]}),
         "p2 removed, p3 kept as it was, p4 added"
     );
+    // A member project sees its own membership only, as in v2.
+    let seen: Value = app
+        .request(Method::GET, &format!("/v1/images/{id}/members"))
+        .header("X-Tenant-Id", "p4")
+        .header("X-Roles", "member,reader")
+        .send()
+        .await
+        .expect("members as p4")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        seen,
+        json!({"members": [{"member_id": "p4", "can_share": false}]})
+    );
     let r = app
         .request(Method::DELETE, &format!("/v1/images/{id}/members/p2"))
         .send()
