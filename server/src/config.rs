@@ -246,6 +246,51 @@ pub struct KeystoneConfig {
     pub cache_seconds: u64,
 }
 
+/// The TOML file's settings (none without a file).
+fn read_file(path: Option<&Path>) -> Result<FileConfig, StartError> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| StartError::Config {
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    toml::from_str::<FileConfig>(&text).map_err(|e| StartError::Config {
+        message: format!("{}: {e}", path.display()),
+    })
+}
+
+/// Where the database is: all the administration commands (`glint user`, `project`, `token`,
+/// `metadefs`) need, read as `glint serve` reads it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DbArgs {
+    /// Folder for the SQLite database [default: glint-data]
+    #[arg(long, env = "GLINT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, `sqlite:PATH` or `postgres://...` [default: sqlite in the data folder]
+    #[arg(long, env = "GLINT_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The server's TOML file, whose data_dir and database_url are used
+    #[arg(long, env = "GLINT_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl DbArgs {
+    /// The database URL: flags and environment over the file over the default.
+    pub fn database_url(&self) -> Result<String, StartError> {
+        let file = read_file(self.config.as_deref())?;
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("glint-data"));
+        Ok(self
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| sqlite_url(&data_dir)))
+    }
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -321,17 +366,7 @@ impl Config {
 
     /// Resolves flags and environment (already merged by clap) over the TOML file and defaults.
     pub fn resolve(args: ServeArgs) -> Result<Config, StartError> {
-        let file = match &args.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| StartError::Config {
-                    message: format!("cannot read {}: {e}", path.display()),
-                })?;
-                toml::from_str::<FileConfig>(&text).map_err(|e| StartError::Config {
-                    message: format!("{}: {e}", path.display()),
-                })?
-            }
-            None => FileConfig::default(),
-        };
+        let file = read_file(args.config.as_deref())?;
         let keystone = match args.auth.clone().or(file.auth.clone()).as_deref() {
             None | Some("local") => None,
             Some("keystone") => {
@@ -759,6 +794,43 @@ mod tests {
         })
         .expect_err("unknown keys are refused");
         assert!(err.to_string().contains("colour"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn administration_reads_the_database_as_serve_does() {
+        let dir = std::env::temp_dir().join(format!("glint-dbargs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("glint.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/glint\"\nbind = \"127.0.0.1:7000\"\n",
+        )
+        .expect("write");
+        let from_file = DbArgs {
+            config: Some(file.clone()),
+            ..DbArgs::default()
+        };
+        assert_eq!(
+            from_file.database_url().expect("valid"),
+            "sqlite:/srv/glint/glint.db"
+        );
+        let serve = Config::resolve(ServeArgs {
+            config: Some(file.clone()),
+            ..ServeArgs::default()
+        })
+        .expect("valid");
+        assert_eq!(serve.database_url, from_file.database_url().expect("valid"));
+        let flag = DbArgs {
+            config: Some(file),
+            database_url: Some("postgres://db/glint".into()),
+            ..DbArgs::default()
+        };
+        assert_eq!(flag.database_url().expect("valid"), "postgres://db/glint");
+        assert_eq!(
+            DbArgs::default().database_url().expect("valid"),
+            "sqlite:glint-data/glint.db"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

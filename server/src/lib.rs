@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower::util::MapRequestLayer;
 
-pub use config::{Config, ServeArgs};
+pub use config::{Config, DbArgs, ServeArgs};
 pub use error::StartError;
 
 use api::AppState;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use glint_server::{Config, ServeArgs};
+use glint_server::{Config, DbArgs, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -16,34 +16,34 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the API server and the web UI.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage user accounts.
     User {
         #[command(subcommand)]
         action: UserAction,
         #[command(flatten)]
-        server: ServeArgs,
+        db: DbArgs,
     },
     /// Manage projects.
     Project {
         #[command(subcommand)]
         action: ProjectAction,
         #[command(flatten)]
-        server: ServeArgs,
+        db: DbArgs,
     },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
         action: TokenAction,
         #[command(flatten)]
-        server: ServeArgs,
+        db: DbArgs,
     },
     /// Manage the metadata definitions catalogue.
     Metadefs {
         #[command(subcommand)]
         action: MetadefsAction,
         #[command(flatten)]
-        server: ServeArgs,
+        db: DbArgs,
     },
 }
 
@@ -140,11 +140,11 @@ fn main() -> ExitCode {
         )
         .init();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
-        Command::User { action, server } => admin(server, Admin::User(action)),
-        Command::Project { action, server } => admin(server, Admin::Project(action)),
-        Command::Token { action, server } => admin(server, Admin::Token(action)),
-        Command::Metadefs { action, server } => metadefs(server, action),
+        Command::Serve(args) => serve(*args),
+        Command::User { action, db } => admin(db, Admin::User(action)),
+        Command::Project { action, db } => admin(db, Admin::Project(action)),
+        Command::Token { action, db } => admin(db, Admin::Token(action)),
+        Command::Metadefs { action, db } => metadefs(db, action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -231,9 +231,9 @@ fn read_password(from_stdin: bool) -> Result<String, glint_server::StartError> {
 }
 
 /// Account administration, straight on the database the server uses.
-fn admin(args: ServeArgs, what: Admin) -> Result<(), glint_server::StartError> {
+fn admin(args: DbArgs, what: Admin) -> Result<(), glint_server::StartError> {
     use glint_server::accounts::AccountError;
-    let config = Config::resolve(args)?;
+    let database_url = args.database_url()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -241,7 +241,7 @@ fn admin(args: ServeArgs, what: Admin) -> Result<(), glint_server::StartError> {
         message: e.to_string(),
     };
     runtime.block_on(async move {
-        let db = glint_server::db::Db::connect(&config.database_url).await?;
+        let db = glint_server::db::Db::connect(&database_url).await?;
         match what {
             Admin::Project(ProjectAction::Create { name }) => {
                 let p = db.create_project(&name).await.map_err(fail)?;
@@ -337,14 +337,14 @@ fn admin(args: ServeArgs, what: Admin) -> Result<(), glint_server::StartError> {
 }
 
 /// Catalogue administration, straight on the database the server uses.
-fn metadefs(args: ServeArgs, what: MetadefsAction) -> Result<(), glint_server::StartError> {
+fn metadefs(args: DbArgs, what: MetadefsAction) -> Result<(), glint_server::StartError> {
     use glint_server::catalogue::{LoadMode, Loaded, load_dir};
-    let config = Config::resolve(args)?;
+    let database_url = args.database_url()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let db = glint_server::db::Db::connect(&config.database_url).await?;
+        let db = glint_server::db::Db::connect(&database_url).await?;
         let MetadefsAction::Load {
             dir,
             merge,

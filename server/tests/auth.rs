@@ -297,3 +297,33 @@ async fn first_start_prints_a_password_once_and_honours_an_admin_token() {
         StatusCode::CREATED
     );
 }
+
+/// Each administration group takes what it needs, where the database is, and not the server's
+/// flags.
+#[test]
+fn administration_commands_take_only_their_own_flags() {
+    for group in ["user", "project", "token", "metadefs"] {
+        let out = StdCommand::new(env!("CARGO_BIN_EXE_glint"))
+            .args([group, "--help"])
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run glint");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{group}: {help}");
+        for own in ["--database-url", "--data-dir", "--config"] {
+            assert!(help.contains(own), "{group} --help lacks {own}: {help}");
+        }
+        for serve in [
+            "--bind",
+            "--ui-dir",
+            "--keystone-url",
+            "--s3-bucket",
+            "--auth",
+        ] {
+            assert!(
+                !help.contains(serve),
+                "{group} --help lists {serve}: {help}"
+            );
+        }
+    }
+}
