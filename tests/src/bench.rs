@@ -1,0 +1,243 @@
+//! Benchmarks: the criterion ones (`cargo glint bench`) and the HTTP bench against the real
+//! Glance 33 (`cargo glint bench-vs-glance`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::{Result, cargo, root, sh, step, target_dir};
+
+pub(crate) fn bench() -> Result {
+    step("criterion benchmarks");
+    sh(cargo().args(["bench", "-p", "glint-core"]))
+}
+
+/// Cases compared between Glance and Glint: (section, case, field, title, higher is better).
+pub(crate) const COMPARED: [(&str, &str, &str, &str, bool); 14] = [
+    (
+        "a_metadata_writes",
+        "create_sequential",
+        "rps",
+        "create, 1 client (req/s)",
+        true,
+    ),
+    (
+        "a_metadata_writes",
+        "create_concurrent",
+        "rps",
+        "create, 8 clients (req/s)",
+        true,
+    ),
+    (
+        "a_metadata_writes",
+        "patch_sequential",
+        "rps",
+        "PATCH, 1 client (req/s)",
+        true,
+    ),
+    (
+        "a_metadata_writes",
+        "patch_concurrent",
+        "rps",
+        "PATCH, 8 clients (req/s)",
+        true,
+    ),
+    (
+        "b_reads",
+        "get_image_c1",
+        "rps",
+        "show, 1 conn (req/s)",
+        true,
+    ),
+    (
+        "b_reads",
+        "get_image_c8",
+        "rps",
+        "show, 8 conn (req/s)",
+        true,
+    ),
+    (
+        "b_reads",
+        "list_limit20_c8",
+        "rps",
+        "list limit=20, 8 conn (req/s)",
+        true,
+    ),
+    (
+        "b_reads",
+        "list_property_filter_limit20_c8",
+        "rps",
+        "list by 2 properties, 8 conn (req/s)",
+        true,
+    ),
+    (
+        "d_list_scaling",
+        "first_page_limit20",
+        "p50_ms",
+        "first page at 10k images (p50 ms)",
+        false,
+    ),
+    (
+        "d_list_scaling",
+        "deep_page_limit20",
+        "p50_ms",
+        "deep page at 10k images (p50 ms)",
+        false,
+    ),
+    (
+        "c_data",
+        "upload",
+        "mb_per_s",
+        "1 GiB upload, md5+sha512 (MB/s)",
+        true,
+    ),
+    (
+        "c_data",
+        "download",
+        "mb_per_s",
+        "1 GiB download (MB/s)",
+        true,
+    ),
+    (
+        "c_data",
+        "upload",
+        "rss",
+        "server peak RSS during upload (MiB)",
+        false,
+    ),
+    (
+        "c_data",
+        "download",
+        "rss",
+        "server peak RSS during download (MiB)",
+        false,
+    ),
+];
+
+pub(crate) fn bench_value(
+    result: &serde_json::Value,
+    section: &str,
+    case: &str,
+    field: &str,
+) -> Option<f64> {
+    let case = &result[section][case];
+    if field == "rss" {
+        return case["server_memory"]["rss_peak_sum_mib"].as_f64();
+    }
+    case[field].as_f64()
+}
+
+pub(crate) fn free_port() -> Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+pub(crate) fn bench_vs_glance(args: &[String]) -> Result {
+    let quick = args.iter().any(|a| a == "--quick");
+    let bench_dir = std::env::var_os("GLINT_GLANCE_BENCH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("..").join("shared").join("bench"));
+    let script = bench_dir.join("glance_api_bench.py");
+    if !script.is_file() {
+        return Err(format!(
+            "{} not found: point GLINT_GLANCE_BENCH at the folder with glance_api_bench.py and start_glance.sh",
+            script.display()
+        ));
+    }
+    let out = target_dir()?.join("bench-vs-glance");
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let run_bench = |base: &str, label: &str, file: &Path| -> Result {
+        let mut cmd = Command::new("python3");
+        cmd.arg(&script)
+            .arg(base)
+            .args(["--label", label, "--out"])
+            .arg(file);
+        if quick {
+            cmd.arg("--quick");
+        }
+        sh(&mut cmd)
+    };
+
+    step("build glint (release)");
+    sh(cargo().args(["build", "--release", "-p", "glint-server"]))?;
+
+    step("Glance 33 (../shared/bench/start_glance.sh)");
+    let glance_port = free_port()?.to_string();
+    let start_glance = bench_dir.join("start_glance.sh");
+    sh(Command::new(&start_glance)
+        .arg("start")
+        .env("GLANCE_PORT", &glance_port))?;
+    let glance_json = out.join("glance.json");
+    let glance = run_bench(
+        &format!("http://127.0.0.1:{glance_port}"),
+        "Glance 33.0.0 (uwsgi, SQLite, file store)",
+        &glance_json,
+    );
+    let _ = Command::new(&start_glance).arg("stop").status();
+    glance?;
+
+    step("Glint (release, SQLite, filesystem store)");
+    let data = out.join("glint-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_port()?;
+    let bin = target_dir()?.join("release").join("glint");
+    let mut server = Command::new(&bin)
+        .args(["serve", "--insecure-noauth", "--bind"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(&data)
+        .env("GLINT_LOG", "warn")
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", bin.display()))?;
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed().as_secs() > 30 {
+            let _ = server.kill();
+            return Err("glint did not start".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let glint_json = out.join("glint.json");
+    let glint = run_bench(&base, "Glint (release, SQLite, file store)", &glint_json);
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&data);
+    glint?;
+
+    step("side by side");
+    sh(Command::new("python3")
+        .arg(&script)
+        .arg("table")
+        .arg(&glance_json)
+        .arg(&glint_json))?;
+    let read = |p: &Path| -> Result<serde_json::Value> {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let (g, n) = (read(&glance_json)?, read(&glint_json)?);
+    println!("\n| case | Glance 33 | Glint | Glint vs Glance |\n|---|---|---|---|");
+    for (section, case, field, title, higher) in COMPARED {
+        let (a, b) = (
+            bench_value(&g, section, case, field),
+            bench_value(&n, section, case, field),
+        );
+        let ratio = match (a, b) {
+            (Some(a), Some(b)) if a > 0.0 && b > 0.0 => {
+                let r = if higher { b / a } else { a / b };
+                format!("{r:.1}x {}", if higher { "faster" } else { "better" })
+            }
+            _ => "-".into(),
+        };
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+        println!("| {title} | {} | {} | {ratio} |", show(a), show(b));
+    }
+    println!(
+        "\nresults: {} and {}",
+        glance_json.display(),
+        glint_json.display()
+    );
+    Ok(())
+}
