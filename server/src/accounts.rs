@@ -75,16 +75,12 @@ fn new_id() -> String {
 pub fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("glint_{hex}")
+    format!("glint_{}", crate::hashing::hex(&bytes))
 }
 
 /// What the database keeps of a token.
 pub fn token_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hashing::hex(&Sha256::digest(secret.as_bytes()))
 }
 
 pub fn hash_password(password: &str) -> Result<String, AccountError> {

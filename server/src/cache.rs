@@ -261,11 +261,7 @@ impl ImageCache {
                 file.write_all(&chunk).await.map_err(|e| e.to_string())?;
             }
             file.sync_all().await.map_err(|e| e.to_string())?;
-            let digest: String = hasher
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let digest = crate::hashing::hex(&hasher.finalize());
             if written != size || md5.is_some_and(|m| m != digest) {
                 let _ = tokio::fs::remove_file(&partial).await;
                 return Err("the data read does not match the image's size or checksum".into());

@@ -30,7 +30,8 @@ fn spawn<D: Digest + Send + 'static>(
     (tx, thread)
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Bytes as lower-case hex, as digests are shown.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

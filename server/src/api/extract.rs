@@ -127,6 +127,15 @@ pub(crate) fn etag(version: i64) -> String {
     crate::images::etag(version)
 }
 
+/// A JSON request body read into `T`; what is wrong with it is a 400 that starts with
+/// `expected` (what the body should have been).
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    expected: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("{expected}: {e}")))
+}
+
 /// The request's `If-Match`, if it has one.
 pub(crate) fn if_match(headers: &HeaderMap) -> Option<&str> {
     headers

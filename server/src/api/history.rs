@@ -87,11 +87,10 @@ pub(crate) async fn restore(
     uri: Uri,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let body: RestoreBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "Expected {{\"properties\": [names]}} or {{\"change\": id}}: {e}"
-        ))
-    })?;
+    let body: RestoreBody = super::extract::json_body(
+        &body,
+        "Expected {\"properties\": [names]} or {\"change\": id}",
+    )?;
     let stored = crate::access::load_history(&state.db, &identity.caller, &id).await?;
     let readable = state.context(&identity.caller);
     let may_read = |k: &str| readable.may(k, glint_core::Operation::Read);

@@ -200,8 +200,7 @@ pub(crate) async fn update(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let dialect = PatchDialect::from_content_type(content_type)?;
-    let doc: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON in request body: {e}")))?;
+    let doc: Value = super::extract::json_body(&body, "Malformed JSON in request body")?;
     let patch = Patch::parse(dialect, &doc)?;
     let preview = wants_preview(&headers, uri.query());
     let request = Request::Patch(patch);

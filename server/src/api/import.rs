@@ -121,8 +121,7 @@ pub(crate) async fn import(
     headers: HeaderMap,
     RawBody(raw): RawBody,
 ) -> Result<StatusCode, ApiError> {
-    let body: ImportBody = serde_json::from_slice(&raw)
-        .map_err(|e| ApiError::BadRequest(format!("Invalid import request: {e}")))?;
+    let body: ImportBody = super::extract::json_body(&raw, "Invalid import request")?;
     let header = store_header(&headers)?;
     let method = Method::parse(&body.method.name)
         .filter(|m| state.import_methods.contains(m))

@@ -33,8 +33,7 @@ pub(crate) async fn add_location(
     Path(id): Path<String>,
     RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
-    let body: NewLocation = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("Invalid location: {e}")))?;
+    let body: NewLocation = super::extract::json_body(&body, "Invalid location")?;
     if let Some(data) = &body.validation_data {
         glint_core::image::check_validation_data(data)
             .map_err(|e| ApiError::BadRequest(format!("Invalid validation data: {e}")))?;
@@ -165,7 +164,7 @@ async fn hash_remote(
         md5::Digest::update(&mut md5, &chunk);
         secure.update(&chunk);
     }
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let hex = crate::hashing::hex;
     Ok((
         size,
         hex(&md5::Digest::finalize(md5)),

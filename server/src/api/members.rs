@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Identity, RawBody};
+use super::extract::{Identity, RawBody, json_body};
 use crate::db::Member;
 use crate::time;
 
@@ -48,9 +48,7 @@ pub(crate) async fn add(
     Path(id): Path<String>,
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let body: AddBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadRequest(format!("Expected {{\"member\": \"<project id>\"}}: {e}"))
-    })?;
+    let body: AddBody = json_body(&body, "Expected {\"member\": \"<project id>\"}")?;
     let m = state
         .images
         .add_member(&identity.actor(), &id, &body.member)
@@ -79,8 +77,7 @@ pub(crate) async fn update(
     Path((id, member)): Path<(String, String)>,
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let body: StatusBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("Expected {{\"status\": \"accepted\"}}: {e}")))?;
+    let body: StatusBody = json_body(&body, "Expected {\"status\": \"accepted\"}")?;
     let m = state
         .images
         .answer_share(&identity.actor(), &id, &member, &body.status)

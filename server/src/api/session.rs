@@ -42,11 +42,10 @@ pub(crate) async fn login(
     State(state): State<AppState>,
     RawBody(body): RawBody,
 ) -> Result<(StatusCode, [(HeaderName, String); 1], Json<Value>), ApiError> {
-    let login: Login = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "Expected {{\"username\": ..., \"password\": ..., \"project\": optional}}: {e}"
-        ))
-    })?;
+    let login: Login = super::extract::json_body(
+        &body,
+        "Expected {\"username\": ..., \"password\": ..., \"project\": optional}",
+    )?;
     state.auth.check_login_allowed(&login.username)?;
     if let Some(keystone) = state.auth.keystone() {
         let found = keystone

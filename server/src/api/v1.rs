@@ -515,10 +515,6 @@ pub(crate) async fn members(
     })))
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("Invalid {what}: {e}")))
-}
-
 #[derive(Debug, serde::Deserialize)]
 struct Membership {
     member_id: String,
@@ -539,7 +535,7 @@ pub(crate) async fn replace_members(
     super::extract::RawBody(body): super::extract::RawBody,
 ) -> Result<StatusCode, ApiError> {
     load_writable(&state, &identity, &id).await?;
-    let body: Memberships = json_body(&body, "memberships")?;
+    let body: Memberships = super::extract::json_body(&body, "Invalid memberships")?;
     let list: Vec<(String, Option<bool>)> = body
         .memberships
         .into_iter()
@@ -575,7 +571,7 @@ pub(crate) async fn put_member(
     let body: MemberBody = if body.is_empty() {
         MemberBody::default()
     } else {
-        json_body(&body, "member")?
+        super::extract::json_body(&body, "Invalid member")?
     };
     let can_share = body.member.and_then(|m| m.can_share);
     state

@@ -26,7 +26,7 @@ pub struct FsStore {
 }
 
 fn hex(text: &str) -> String {
-    text.bytes().map(|b| format!("{b:02x}")).collect()
+    crate::hashing::hex(text.as_bytes())
 }
 
 fn unhex(text: &str) -> Option<String> {
