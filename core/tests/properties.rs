@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
-use glint_core::{Edit, Image, Plan, Request, V1Update, apply};
+use glint_core::{Edit, Image, Plan, Request, Settings, V1Update, apply};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -17,8 +17,50 @@ fn key() -> impl Strategy<Value = String> {
         "[a-e][a-e_]{1,3}".prop_map(|s| s),
         Just("os_glance_x".to_string()),
         Just("a/b".to_string()),
+        Just("x_secret_k".to_string()),
     ]
 }
+
+/// Any client request: a v2.1 patch, an editor edit or a v1 update (with or without data).
+fn any_request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        proptest::collection::vec(op(), 0..8).prop_map(|ops| patch_request(&ops)),
+        edit_request().prop_map(Request::Edit),
+        (props(), any::<bool>(), any::<bool>()).prop_map(|(props, purge, has_data)| {
+            let mut headers: Vec<(String, String)> = props
+                .into_iter()
+                .filter(|(k, _)| !k.contains('/'))
+                .map(|(k, v)| (format!("x-image-meta-property-{k}"), v))
+                .collect();
+            headers.push((
+                "x-glance-registry-purge-props".into(),
+                purge.to_string(),
+            ));
+            Request::V1Update(
+                V1Update::from_headers(
+                    headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    has_data,
+                )
+                .expect("valid v1 headers"),
+            )
+        }),
+    ]
+}
+
+/// Only administrators read, or change, `x_secret_*` keys.
+const SECRET_RULES: &str = "
+[^x_secret_.*]
+create = admin
+read = admin
+update = admin
+delete = admin
+
+[.*]
+create = admin,member
+read = admin,member
+update = admin,member
+delete = admin,member
+";
 
 fn value() -> impl Strategy<Value = String> {
     "[xyz0-9]{0,3}"
@@ -219,6 +261,47 @@ proptest! {
         let again = plan_for(&before, &Request::Patch(plan.to_patch()));
         // The patch names only what changes, so its plan has no purge flag.
         prop_assert_eq!(Plan { purge: false, ..plan }, again);
+    }
+
+    /// Server-owned `os_glance*` keys are never added, changed or removed by a client request
+    /// that is allowed, purges included: they come through any request as they were.
+    #[test]
+    fn server_keys_are_never_written_by_clients(before in an_image(), request in any_request()) {
+        for caller in [member(), admin()] {
+            let plan = plan_with(&before, &request, &caller, &Settings::default(), None);
+            prop_assume!(plan.is_allowed());
+            for k in plan.added.keys().chain(plan.changed.keys()).chain(plan.removed.keys()) {
+                prop_assert!(!k.starts_with("os_glance"), "{} written: {}", k, plan);
+            }
+            let after = apply(&plan, &before);
+            for (k, v) in before.properties.iter().filter(|(k, _)| k.starts_with("os_glance")) {
+                prop_assert_eq!(after.properties.get(k), Some(v));
+            }
+        }
+    }
+
+    /// Keys a caller may not read are never listed in its plans with their values (kept,
+    /// changed or removed), whatever it asks; an allowed plan names none at all (a refused one
+    /// may echo a key the request itself named, with the violation); and they are always kept
+    /// as they were.
+    #[test]
+    fn unreadable_keys_are_never_listed_and_always_kept(
+        before in an_image(),
+        request in any_request(),
+    ) {
+        let rules = glint_core::PropertyProtections::parse(SECRET_RULES).expect("valid rules");
+        let plan = plan_with(&before, &request, &member(), &Settings::default(), Some(&rules));
+        let secret = |k: &&String| k.starts_with("x_secret_");
+        for k in plan.changed.keys().chain(plan.removed.keys()).chain(plan.kept.keys()) {
+            prop_assert!(!secret(&k), "{} listed: {}", k, plan);
+        }
+        if plan.is_allowed() {
+            prop_assert!(!plan.added.keys().any(|k| secret(&k)), "{}", plan);
+            let after = apply(&plan, &before);
+            for (k, v) in before.properties.iter().filter(|(k, _)| secret(k)) {
+                prop_assert_eq!(after.properties.get(k), Some(v), "{} not kept: {}", k, plan);
+            }
+        }
     }
 
     #[test]
