@@ -32,10 +32,7 @@ fn any_request() -> impl Strategy<Value = Request> {
                 .filter(|(k, _)| !k.contains('/'))
                 .map(|(k, v)| (format!("x-image-meta-property-{k}"), v))
                 .collect();
-            headers.push((
-                "x-glance-registry-purge-props".into(),
-                purge.to_string(),
-            ));
+            headers.push(("x-glance-registry-purge-props".into(), purge.to_string()));
             Request::V1Update(
                 V1Update::from_headers(
                     headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
