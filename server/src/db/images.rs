@@ -6,7 +6,7 @@ use glint_core::{Image, Location, Plan, Status, Visibility};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::sql::{Arg, Sql};
+use super::sql::Sql;
 use super::{Backend, Db, DbError, is_unique_violation};
 use crate::time;
 
@@ -63,97 +63,6 @@ pub(crate) struct Upload {
     pub(crate) locations: Vec<Location>,
 }
 
-/// A list filter.
-#[derive(Debug, Clone)]
-pub(crate) enum ImageFilter {
-    /// Column equals one of the values (`name`, `id`, `status`, formats, `owner`, `checksum`, ...).
-    In(&'static str, Vec<String>),
-    /// A boolean column.
-    Flag(&'static str, bool),
-    /// An integer column compared with `op` (`>=`, `<=`, `=`).
-    Int(&'static str, &'static str, i64),
-    /// A time column (`created_at`, `updated_at`) compared with `op`.
-    Time(&'static str, &'static str, i64),
-    /// A time column outside `[from, to)`.
-    TimeOutside(&'static str, i64, i64),
-    /// Carries this tag.
-    Tag(String),
-    /// Has this custom property with this value.
-    Property(String, String),
-    /// Visibility equals.
-    Visibility(Visibility),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SortKey {
-    Name,
-    Status,
-    ContainerFormat,
-    DiskFormat,
-    Size,
-    Id,
-    CreatedAt,
-    UpdatedAt,
-}
-
-impl SortKey {
-    pub(crate) fn parse(s: &str) -> Option<SortKey> {
-        Some(match s {
-            "name" => SortKey::Name,
-            "status" => SortKey::Status,
-            "container_format" => SortKey::ContainerFormat,
-            "disk_format" => SortKey::DiskFormat,
-            "size" => SortKey::Size,
-            "id" => SortKey::Id,
-            "created_at" => SortKey::CreatedAt,
-            "updated_at" => SortKey::UpdatedAt,
-            _ => return None,
-        })
-    }
-
-    fn column(self) -> &'static str {
-        match self {
-            SortKey::Name => "name",
-            SortKey::Status => "status",
-            SortKey::ContainerFormat => "container_format",
-            SortKey::DiskFormat => "disk_format",
-            SortKey::Size => "size",
-            SortKey::Id => "id",
-            SortKey::CreatedAt => "created_at",
-            SortKey::UpdatedAt => "updated_at",
-        }
-    }
-
-    /// Whether the column is never NULL.
-    fn never_null(self) -> bool {
-        matches!(
-            self,
-            SortKey::Status | SortKey::Id | SortKey::CreatedAt | SortKey::UpdatedAt
-        )
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SortDir {
-    Asc,
-    Desc,
-}
-
-/// Who is listing, which images they may see, and how to page.
-#[derive(Debug, Clone)]
-pub(crate) struct ListQuery {
-    pub(crate) filters: Vec<ImageFilter>,
-    pub(crate) sort: Vec<(SortKey, SortDir)>,
-    pub(crate) limit: i64,
-    pub(crate) marker: Option<StoredImage>,
-    pub(crate) project: Option<String>,
-    pub(crate) admin: bool,
-    /// Member status a shared image must have for the caller to see it listed (`None`: any).
-    pub(crate) member_status: Option<String>,
-    /// Whether the caller asked for community images explicitly.
-    pub(crate) community: bool,
-}
-
 const SQLITE_IMAGE_COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, owner, \
     disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \
     os_hash_algo, os_hash_value, created_at, updated_at, version, \
@@ -176,15 +85,15 @@ const POSTGRES_IMAGE_COLUMNS: &str = "id, name, status, visibility, protected, o
         CAST(l.metadata AS JSON)) ORDER BY l.position), '[]') AS TEXT) \
         FROM image_locations l WHERE l.image_id = images.id) AS locations_json";
 
-fn corrupt(what: impl std::fmt::Display) -> DbError {
+pub(super) fn corrupt(what: impl std::fmt::Display) -> DbError {
     DbError::Corrupt(what.to_string())
 }
 
-fn to_i64(n: u64) -> i64 {
+pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn from_row(row: &AnyRow) -> Result<StoredImage, DbError> {
+pub(super) fn from_row(row: &AnyRow) -> Result<StoredImage, DbError> {
     let status: String = row.try_get("status")?;
     let visibility: String = row.try_get("visibility")?;
     let created: i64 = row.try_get("created_at")?;
@@ -244,7 +153,7 @@ fn from_row(row: &AnyRow) -> Result<StoredImage, DbError> {
 impl Db {
     /// The columns of an image row, with its live properties, tags and locations aggregated as
     /// JSON, so that an image (or a page of them) is one query.
-    fn image_columns(&self) -> &'static str {
+    pub(super) fn image_columns(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite => SQLITE_IMAGE_COLUMNS,
             Backend::Postgres => POSTGRES_IMAGE_COLUMNS,
@@ -434,70 +343,6 @@ impl Db {
         Ok(q.query().execute(&self.writer).await?.rows_affected() == 1)
     }
 
-    /// Records finished data: size, checksums and location, and makes the image active, if
-    /// this process is still the one writing it.
-    pub(crate) async fn finish_upload(
-        &self,
-        id: &str,
-        from: Status,
-        upload_owner: &str,
-        upload: &Upload,
-    ) -> Result<bool, DbError> {
-        let now = time::now_micros();
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE images SET status = 'active', size = $1, virtual_size = $2, checksum = $3, \
-             os_hash_algo = $4, os_hash_value = $5, updated_at = $6, version = version + 1, \
-             upload_owner = NULL, upload_started = NULL \
-             WHERE id = $7 AND status = $9 AND upload_owner = $8 AND deleted = 0",
-        )
-        .bind(to_i64(upload.size))
-        .bind(upload.virtual_size.map(to_i64))
-        .bind(&upload.checksum)
-        .bind(&upload.os_hash_algo)
-        .bind(&upload.os_hash_value)
-        .bind(now)
-        .bind(id)
-        .bind(upload_owner)
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        replace_locations(&mut tx, id, &upload.locations, now).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    /// Moves a queued image to `importing` under `owner` with `location` as its only location
-    /// (the location import); `false` if it was not queued.
-    pub(crate) async fn claim_with_location(
-        &self,
-        id: &str,
-        owner: &str,
-        location: &Location,
-    ) -> Result<bool, DbError> {
-        let now = time::now_micros();
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE images SET status = 'importing', upload_owner = $1, upload_started = $2, \
-             updated_at = $2, version = version + 1 \
-             WHERE id = $3 AND status = 'queued' AND deleted = 0",
-        )
-        .bind(owner)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        replace_locations(&mut tx, id, std::slice::from_ref(location), now).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
     /// Sets properties the server keeps itself (an import's progress, `os_glance_*`), outside
     /// any plan: bookkeeping, not metadata someone changed.
     pub(crate) async fn set_server_properties(
@@ -519,237 +364,6 @@ impl Db {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Adds a location to an active image (a copy in another store). `false` if the image is
-    /// no longer active or was deleted.
-    pub(crate) async fn add_location(
-        &self,
-        id: &str,
-        location: &Location,
-    ) -> Result<bool, DbError> {
-        let now = time::now_micros();
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE images SET updated_at = $1, version = version + 1 \
-             WHERE id = $2 AND status IN ('active', 'deactivated') AND deleted = 0",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO image_locations (image_id, position, url, metadata, created_at) \
-             SELECT $1, COALESCE(MAX(position), -1) + 1, $2, $3, $4 FROM image_locations \
-             WHERE image_id = $1",
-        )
-        .bind(id)
-        .bind(&location.url)
-        .bind(serde_json::Value::Object(location.metadata.clone()).to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    /// Removes one location of an image (by URL), keeping at least one. `false` if it was the
-    /// last or is gone.
-    pub(crate) async fn remove_location(&self, id: &str, url: &str) -> Result<bool, DbError> {
-        let now = time::now_micros();
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "DELETE FROM image_locations WHERE image_id = $1 AND url = $2 \
-             AND (SELECT COUNT(*) FROM image_locations WHERE image_id = $1) > 1",
-        )
-        .bind(id)
-        .bind(url)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query("UPDATE images SET updated_at = $1, version = version + 1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    /// Takes the image's import lock for a task, unless another import holds it; `owner` is
-    /// `<node>/<token>` like an upload's.
-    pub(crate) async fn take_import_lock(
-        &self,
-        image_id: &str,
-        task_id: &str,
-        owner: &str,
-    ) -> Result<Option<String>, DbError> {
-        let taken = sqlx::query(
-            "INSERT INTO image_import_locks (image_id, task_id, owner, taken_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (image_id) DO NOTHING",
-        )
-        .bind(image_id)
-        .bind(task_id)
-        .bind(owner)
-        .bind(time::now_micros())
-        .execute(&self.writer)
-        .await?;
-        if taken.rows_affected() == 1 {
-            return Ok(None);
-        }
-        let holder = sqlx::query("SELECT task_id FROM image_import_locks WHERE image_id = $1")
-            .bind(image_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(Some(match holder {
-            Some(r) => r.try_get(0)?,
-            None => String::new(),
-        }))
-    }
-
-    pub(crate) async fn release_import_lock(
-        &self,
-        image_id: &str,
-        task_id: &str,
-    ) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM image_import_locks WHERE image_id = $1 AND task_id = $2")
-            .bind(image_id)
-            .bind(task_id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    /// Releases the import locks whose owner starts with `prefix` (a server's, at its start).
-    pub(crate) async fn release_import_locks(&self, prefix: &str) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM image_import_locks WHERE owner LIKE $1 || '%'")
-            .bind(prefix)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    /// Releases the import locks of servers not heard from since `alive_since`.
-    pub(crate) async fn release_orphaned_import_locks(
-        &self,
-        alive_since: i64,
-    ) -> Result<(), DbError> {
-        sqlx::query(
-            "DELETE FROM image_import_locks WHERE NOT EXISTS (SELECT 1 FROM nodes \
-             WHERE nodes.seen_at >= $1 AND image_import_locks.owner LIKE nodes.name || '/%')",
-        )
-        .bind(alive_since)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    /// The servers heard from since `alive_since` (microseconds).
-    pub(crate) async fn alive_nodes(&self, alive_since: i64) -> Result<Vec<String>, DbError> {
-        let rows = sqlx::query("SELECT name FROM nodes WHERE seen_at >= $1")
-            .bind(alive_since)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| r.try_get(0).map_err(DbError::from))
-            .collect()
-    }
-
-    /// Records that `node` is alive now.
-    pub(crate) async fn heartbeat(&self, node: &str) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO nodes (name, seen_at) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at",
-        )
-        .bind(node)
-        .bind(time::now_micros())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    /// Puts back to `queued` the uploads, stages and imports owned by servers not seen alive
-    /// since `alive_since` (microseconds), and returns those images.
-    pub(crate) async fn requeue_orphans(&self, alive_since: i64) -> Result<Vec<String>, DbError> {
-        let rows = sqlx::query(
-            "SELECT id, status, upload_owner FROM images WHERE deleted = 0 \
-             AND upload_owner IS NOT NULL AND status IN ('saving', 'importing', 'uploading') \
-             AND NOT EXISTS (SELECT 1 FROM nodes WHERE nodes.seen_at >= $1 \
-                             AND images.upload_owner LIKE nodes.name || '/%')",
-        )
-        .bind(alive_since)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut requeued = Vec::new();
-        for r in &rows {
-            let (id, status, owner): (String, String, String) =
-                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-            let done = sqlx::query(
-                "UPDATE images SET status = 'queued', version = version + 1, updated_at = $1, \
-                 upload_owner = NULL, upload_started = NULL, size = NULL, virtual_size = NULL, \
-                 checksum = NULL, os_hash_algo = NULL, os_hash_value = NULL \
-                 WHERE id = $2 AND status = $3 AND upload_owner = $4 AND deleted = 0",
-            )
-            .bind(time::now_micros())
-            .bind(&id)
-            .bind(&status)
-            .bind(&owner)
-            .execute(&self.writer)
-            .await?;
-            if done.rows_affected() == 1 {
-                requeued.push(id);
-            }
-        }
-        Ok(requeued)
-    }
-
-    /// Images whose data a writer that is gone was saving, staging or importing: those owned
-    /// by `owner_prefix` (this process's earlier life), or by no one.
-    pub(crate) async fn stale_uploads(
-        &self,
-        owner_prefix: &str,
-    ) -> Result<Vec<(String, Status)>, DbError> {
-        let rows = sqlx::query(
-            "SELECT id, status FROM images WHERE deleted = 0 \
-             AND (status IN ('saving', 'importing') OR (status = 'uploading' AND upload_owner IS NOT NULL)) \
-             AND (upload_owner LIKE $1 OR upload_owner IS NULL)",
-        )
-        .bind(format!("{owner_prefix}%"))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let status: String = r.try_get(1)?;
-                let status = Status::parse(&status).ok_or_else(|| corrupt(&status))?;
-                Ok((r.try_get(0)?, status))
-            })
-            .collect()
-    }
-
-    /// Records staged data: the image stays `uploading`, with its size, ready for import.
-    pub(crate) async fn finish_stage(
-        &self,
-        id: &str,
-        upload_owner: &str,
-        size: u64,
-    ) -> Result<bool, DbError> {
-        let done = sqlx::query(
-            "UPDATE images SET size = $1, updated_at = $2, version = version + 1, \
-             upload_owner = NULL, upload_started = NULL \
-             WHERE id = $3 AND status = 'uploading' AND upload_owner = $4 AND deleted = 0",
-        )
-        .bind(to_i64(size))
-        .bind(time::now_micros())
-        .bind(id)
-        .bind(upload_owner)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// Soft-deletes an image.
@@ -812,240 +426,9 @@ impl Db {
             })
             .collect()
     }
-
-    /// One page of images.
-    pub(crate) async fn list_images(&self, q: &ListQuery) -> Result<Vec<StoredImage>, DbError> {
-        // A property filter that few images match is best answered from the property index; one
-        // that many match, by walking images in the requested order until the page is full.
-        // Which is which is measured (with a bounded count), not guessed.
-        // Few: not many more than a page's worth, so reading them all costs less than walking
-        // past the images that do not match.
-        let few = q.limit.saturating_mul(5).saturating_add(50);
-        let mut selective = Vec::new();
-        for f in &q.filters {
-            if let ImageFilter::Property(name, value) = f {
-                selective.push(self.few_match(name, value, few).await?);
-            }
-        }
-        let mut selective = selective.into_iter();
-        // The page's ids first; the full rows (with their aggregated properties) only for them.
-        let mut sql = Sql::new(&format!(
-            "SELECT {} FROM images WHERE id IN (\
-             SELECT id FROM images WHERE deleted = 0 AND status <> 'killed'",
-            self.image_columns()
-        ));
-        // Who may see what.
-        if !q.admin {
-            sql.push(" AND (visibility = 'public'");
-            if q.community {
-                sql.push(" OR visibility = 'community'");
-            }
-            if let Some(project) = &q.project {
-                sql.push(" OR owner = ").text(project.clone());
-                sql.push(
-                    " OR (visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m \
-                     WHERE m.image_id = images.id AND m.member = ",
-                )
-                .text(project.clone());
-                if let Some(status) = &q.member_status {
-                    sql.push(" AND m.status = ").text(status.clone());
-                }
-                sql.push("))");
-            }
-            sql.push(")");
-        } else if !q.community {
-            sql.push(" AND (visibility <> 'community'");
-            if let Some(project) = &q.project {
-                sql.push(" OR owner = ").text(project.clone());
-            }
-            sql.push(")");
-        }
-        for f in &q.filters {
-            match f {
-                ImageFilter::In(col, values) => {
-                    sql.push(" AND ").push(col).push(" IN ").list(values);
-                }
-                ImageFilter::Flag(col, v) => {
-                    sql.push(" AND ").push(col).push(" = ").int(i64::from(*v));
-                }
-                ImageFilter::Int(col, op, v) | ImageFilter::Time(col, op, v) => {
-                    sql.push(" AND ")
-                        .push(col)
-                        .push(" ")
-                        .push(op)
-                        .push(" ")
-                        .int(*v);
-                }
-                ImageFilter::TimeOutside(col, from, to) => {
-                    sql.push(" AND (").push(col).push(" < ").int(*from);
-                    sql.push(" OR ").push(col).push(" >= ").int(*to).push(")");
-                }
-                ImageFilter::Tag(tag) => {
-                    sql.push(
-                        " AND EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = images.id AND t.value = ",
-                    )
-                    .text(tag.clone())
-                    .push(")");
-                }
-                ImageFilter::Property(name, value) => {
-                    if selective.next().unwrap_or(false) {
-                        sql.push(
-                            " AND id IN (SELECT p.image_id FROM image_properties p \
-                             WHERE p.deleted = 0 AND p.name = ",
-                        );
-                    } else {
-                        sql.push(
-                            " AND EXISTS (SELECT 1 FROM image_properties p \
-                             WHERE p.image_id = images.id AND p.deleted = 0 AND p.name = ",
-                        );
-                    }
-                    sql.text(name.clone())
-                        .push(" AND p.value = ")
-                        .text(value.clone());
-                    if self.backend == Backend::Postgres {
-                        // What PostgreSQL's index on (name, md5(value)) answers.
-                        sql.push(" AND md5(p.value) = md5(")
-                            .text(value.clone())
-                            .push(")");
-                    }
-                    sql.push(")");
-                }
-                ImageFilter::Visibility(v) => {
-                    sql.push(" AND visibility = ").text(v.as_str());
-                }
-            }
-        }
-        // Keyset paging: rows strictly after the marker in the sort order.
-        if let Some(marker) = &q.marker {
-            keyset(&mut sql, &q.sort, marker);
-        }
-        let order = order_by(&q.sort);
-        sql.push(&order).push(" LIMIT ").int(q.limit);
-        sql.push(")").push(&order);
-        let rows = sql.query().fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
-    }
 }
 
-impl Db {
-    /// Whether at most `few` live properties have this name and value (a bounded count).
-    async fn few_match(&self, name: &str, value: &str, few: i64) -> Result<bool, DbError> {
-        let sql = match self.backend {
-            Backend::Sqlite => {
-                "SELECT COUNT(*) FROM (SELECT 1 FROM image_properties \
-                 WHERE name = $1 AND value = $2 AND deleted = 0 LIMIT $3) AS found"
-            }
-            Backend::Postgres => {
-                "SELECT COUNT(*) FROM (SELECT 1 FROM image_properties \
-                 WHERE name = $1 AND md5(value) = md5($2) AND value = $2 AND deleted = 0 \
-                 LIMIT $3) AS found"
-            }
-        };
-        let row = sqlx::query(sql)
-            .bind(name)
-            .bind(value)
-            .bind(few + 1)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get::<i64, _>(0)? <= few)
-    }
-}
-
-/// ` ORDER BY ...` for a sort spec. NULLs come first in ascending order and last in descending
-/// order in both databases: SQLite's own order, and that of the PostgreSQL indexes on nullable
-/// sort columns (made `NULLS FIRST`). A column that is never NULL gets no `NULLS` clause, so
-/// PostgreSQL also reads its index backwards for a descending sort.
-fn order_by(sort: &[(SortKey, SortDir)]) -> String {
-    let mut out = String::from(" ORDER BY ");
-    for (i, (key, dir)) in sort.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        let dir = match (dir, key.never_null()) {
-            (SortDir::Asc, true) => "ASC",
-            (SortDir::Desc, true) => "DESC",
-            (SortDir::Asc, false) => "ASC NULLS FIRST",
-            (SortDir::Desc, false) => "DESC NULLS LAST",
-        };
-        out.push_str(&format!("{} {dir}", key.column()));
-    }
-    out
-}
-
-/// A sort key's value on the marker image (`None` for NULL).
-fn marker_value(key: SortKey, marker: &StoredImage) -> Option<Arg> {
-    let m = &marker.image;
-    match key {
-        SortKey::Name => m.name.clone().map(Arg::Text),
-        SortKey::Status => Some(Arg::Text(m.status.as_str().into())),
-        SortKey::ContainerFormat => m.container_format.clone().map(Arg::Text),
-        SortKey::DiskFormat => m.disk_format.clone().map(Arg::Text),
-        SortKey::Size => m.size.map(|n| Arg::Int(to_i64(n))),
-        SortKey::Id => Some(Arg::Text(m.id.clone())),
-        SortKey::CreatedAt => Some(Arg::Int(marker.created_micros)),
-        SortKey::UpdatedAt => Some(Arg::Int(marker.updated_micros)),
-    }
-}
-
-/// Appends ` AND <rows after the marker in this order>`.
-fn keyset(sql: &mut Sql, sort: &[(SortKey, SortDir)], marker: &StoredImage) {
-    let values: Vec<Option<Arg>> = sort.iter().map(|(k, _)| marker_value(*k, marker)).collect();
-    // One direction over columns that are never NULL: a row-value comparison, which both
-    // databases answer from an index range.
-    let same_dir = sort.iter().all(|(_, d)| *d == sort[0].1);
-    let never_null = sort.iter().all(|(k, _)| k.never_null());
-    if same_dir && never_null {
-        let columns: Vec<&str> = sort.iter().map(|(k, _)| k.column()).collect();
-        let op = if sort[0].1 == SortDir::Asc { ">" } else { "<" };
-        sql.push(&format!(" AND ({}) {op} (", columns.join(", ")));
-        for (i, v) in values.into_iter().flatten().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.arg(v);
-        }
-        sql.push(")");
-        return;
-    }
-    sql.push(" AND (");
-    for i in 0..sort.len() {
-        if i > 0 {
-            sql.push(" OR ");
-        }
-        sql.push("(");
-        for (j, (key, dir)) in sort.iter().enumerate().take(i + 1) {
-            if j > 0 {
-                sql.push(" AND ");
-            }
-            let col = key.column();
-            match (&values[j], j < i, dir) {
-                (Some(v), true, _) => {
-                    sql.push(&format!("{col} = ")).arg(v.clone());
-                }
-                (None, true, _) => {
-                    sql.push(&format!("{col} IS NULL"));
-                }
-                (Some(v), false, SortDir::Asc) => {
-                    sql.push(&format!("{col} > ")).arg(v.clone());
-                }
-                (None, false, SortDir::Asc) => {
-                    sql.push(&format!("{col} IS NOT NULL"));
-                }
-                (Some(v), false, SortDir::Desc) => {
-                    sql.push(&format!("({col} < ")).arg(v.clone());
-                    sql.push(&format!(" OR {col} IS NULL)"));
-                }
-                (None, false, SortDir::Desc) => {
-                    sql.push("1 = 0");
-                }
-            }
-        }
-        sql.push(")");
-    }
-    sql.push(")");
-}
-
-type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+pub(super) type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
 /// Inserts or revives property rows, many per statement.
 async fn upsert_properties<'a>(
@@ -1098,7 +481,7 @@ async fn write_tags(
 }
 
 /// An image's locations, all replaced by `locations`.
-async fn replace_locations(
+pub(super) async fn replace_locations(
     tx: &mut Tx<'_>,
     image_id: &str,
     locations: &[Location],
@@ -1111,7 +494,7 @@ async fn replace_locations(
     write_locations(tx, image_id, locations, now).await
 }
 
-async fn write_locations(
+pub(super) async fn write_locations(
     tx: &mut Tx<'_>,
     image_id: &str,
     locations: &[Location],
@@ -1133,7 +516,7 @@ async fn write_locations(
     Ok(())
 }
 
-async fn record_change(
+pub(super) async fn record_change(
     tx: &mut Tx<'_>,
     image_id: &str,
     plan: &Plan,
@@ -1167,207 +550,6 @@ async fn record_change(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-impl Db {
-    /// Whether `project` is a member of the image (any member status).
-    pub(crate) async fn is_member(&self, image_id: &str, project: &str) -> Result<bool, DbError> {
-        let row = sqlx::query("SELECT 1 FROM image_members WHERE image_id = $1 AND member = $2")
-            .bind(image_id)
-            .bind(project)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
-    }
-}
-
-/// One membership of a shared image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Member {
-    pub(crate) image_id: String,
-    pub(crate) member: String,
-    pub(crate) status: String,
-    pub(crate) can_share: bool,
-    pub(crate) created_at: i64,
-    pub(crate) updated_at: i64,
-}
-
-fn member_from_row(r: &AnyRow) -> Result<Member, DbError> {
-    Ok(Member {
-        image_id: r.try_get(0)?,
-        member: r.try_get(1)?,
-        status: r.try_get(2)?,
-        can_share: r.try_get::<i64, _>(3)? != 0,
-        created_at: r.try_get(4)?,
-        updated_at: r.try_get(5)?,
-    })
-}
-
-/// Adds a pending member, or touches an existing one (and sets `can_share` when given).
-fn member_upsert(image_id: &str, member: &str, can_share: Option<bool>, now: i64) -> Sql {
-    let mut q = Sql::new(
-        "INSERT INTO image_members (image_id, member, status, can_share, created_at, updated_at) VALUES (",
-    );
-    q.text(image_id)
-        .push(", ")
-        .text(member)
-        .push(", 'pending', ");
-    q.int(i64::from(can_share.unwrap_or(false)))
-        .push(", ")
-        .int(now)
-        .push(", ")
-        .int(now);
-    q.push(") ON CONFLICT (image_id, member) DO UPDATE SET updated_at = excluded.updated_at");
-    if can_share.is_some() {
-        q.push(", can_share = excluded.can_share");
-    }
-    q
-}
-
-const MEMBER_COLUMNS: &str = "image_id, member, status, can_share, created_at, updated_at";
-
-impl Db {
-    /// The members of an image.
-    pub(crate) async fn members(&self, image_id: &str) -> Result<Vec<Member>, DbError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {MEMBER_COLUMNS} FROM image_members WHERE image_id = $1 ORDER BY created_at, member"
-        ))
-        .bind(image_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(member_from_row).collect()
-    }
-
-    /// Images shared with a project.
-    pub(crate) async fn shared_with(&self, member: &str) -> Result<Vec<Member>, DbError> {
-        let rows = sqlx::query(
-            "SELECT m.image_id, m.member, m.status, m.can_share, m.created_at, m.updated_at \
-             FROM image_members m JOIN images i ON i.id = m.image_id \
-             WHERE m.member = $1 AND i.deleted = 0 ORDER BY m.created_at",
-        )
-        .bind(member)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(member_from_row).collect()
-    }
-
-    /// Adds a member, or updates `can_share` of an existing one when `can_share` is given.
-    pub(crate) async fn put_member(
-        &self,
-        image_id: &str,
-        member: &str,
-        can_share: Option<bool>,
-    ) -> Result<(), DbError> {
-        member_upsert(image_id, member, can_share, time::now_micros())
-            .query()
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    /// Removes a member; returns whether there was one.
-    pub(crate) async fn delete_member(
-        &self,
-        image_id: &str,
-        member: &str,
-    ) -> Result<bool, DbError> {
-        let done = sqlx::query("DELETE FROM image_members WHERE image_id = $1 AND member = $2")
-            .bind(image_id)
-            .bind(member)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// Replaces the whole member list (v1 `PUT /members`).
-    pub(crate) async fn replace_members(
-        &self,
-        image_id: &str,
-        members: &[(String, Option<bool>)],
-    ) -> Result<(), DbError> {
-        let now = time::now_micros();
-        let mut tx = self.writer.begin().await?;
-        let keep: Vec<String> = members.iter().map(|(m, _)| m.clone()).collect();
-        let mut q = Sql::new("DELETE FROM image_members WHERE image_id = ");
-        q.text(image_id);
-        if !keep.is_empty() {
-            q.push(" AND member NOT IN ").list(&keep);
-        }
-        q.query().execute(&mut *tx).await?;
-        for (member, can_share) in members {
-            member_upsert(image_id, member, *can_share, now)
-                .query()
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-}
-
-impl Db {
-    /// Adds a member (pending); `DbError::Duplicate` if it is one already.
-    pub(crate) async fn add_member(&self, image_id: &str, member: &str) -> Result<Member, DbError> {
-        let now = time::now_micros();
-        let inserted = sqlx::query(
-            "INSERT INTO image_members (image_id, member, status, can_share, created_at, updated_at) \
-             VALUES ($1, $2, 'pending', 0, $3, $3)",
-        )
-        .bind(image_id)
-        .bind(member)
-        .bind(now)
-        .execute(&self.writer)
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => Err(DbError::Duplicate(format!(
-                "Member {member} of image {image_id}"
-            ))),
-            Err(e) => Err(e.into()),
-            Ok(_) => Ok(Member {
-                image_id: image_id.to_string(),
-                member: member.to_string(),
-                status: "pending".into(),
-                can_share: false,
-                created_at: now,
-                updated_at: now,
-            }),
-        }
-    }
-
-    /// One membership.
-    pub(crate) async fn member(
-        &self,
-        image_id: &str,
-        member: &str,
-    ) -> Result<Option<Member>, DbError> {
-        let row = sqlx::query(&format!(
-            "SELECT {MEMBER_COLUMNS} FROM image_members WHERE image_id = $1 AND member = $2"
-        ))
-        .bind(image_id)
-        .bind(member)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(member_from_row).transpose()
-    }
-
-    /// Sets a member's status; returns the updated membership.
-    pub(crate) async fn set_member_status(
-        &self,
-        image_id: &str,
-        member: &str,
-        status: &str,
-    ) -> Result<Option<Member>, DbError> {
-        sqlx::query(
-            "UPDATE image_members SET status = $1, updated_at = $2 WHERE image_id = $3 AND member = $4",
-        )
-        .bind(status)
-        .bind(time::now_micros())
-        .bind(image_id)
-        .bind(member)
-        .execute(&self.writer)
-        .await?;
-        self.member(image_id, member).await
-    }
 }
 
 impl Db {

@@ -2,18 +2,21 @@
 //! set of queries. Schema migrations for both live in `server/migrations/`.
 
 mod images;
+mod listing;
+mod members;
 pub mod metadefs;
 mod sql;
 mod tasks;
+mod uploads;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Connection, Executor, Row};
 use thiserror::Error;
 
-pub(crate) use images::{
-    ChangeRecord, ImageFilter, ListQuery, Member, SortDir, SortKey, StoredImage, Upload,
-};
+pub(crate) use images::{ChangeRecord, StoredImage, Upload};
+pub(crate) use listing::{ImageFilter, ListQuery, SortDir, SortKey};
+pub(crate) use members::Member;
 pub(crate) use tasks::{Task, TaskQuery};
 
 /// Why a database operation failed.
