@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::{Result, cargo, root, sh, step, target_dir};
+use crate::{Result, cargo, sh, step, target_dir};
 
 pub(crate) fn bench() -> Result {
     step("criterion benchmarks");
@@ -136,13 +136,23 @@ pub(crate) fn free_port() -> Result<u16> {
 
 pub(crate) fn bench_vs_glance(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
-    let bench_dir = std::env::var_os("GLINT_GLANCE_BENCH")
+    // The bench and Glance's start script are not part of this repository: their folder is
+    // given, never guessed.
+    let bench_dir = args
+        .iter()
+        .position(|a| a == "--bench-dir")
+        .and_then(|i| args.get(i + 1))
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("..").join("shared").join("bench"));
+        .or_else(|| std::env::var_os("GLINT_GLANCE_BENCH").map(PathBuf::from))
+        .ok_or_else(|| {
+            "give the folder with glance_api_bench.py and start_glance.sh: \
+             cargo glint bench-vs-glance --bench-dir DIR (or GLINT_GLANCE_BENCH=DIR)"
+                .to_string()
+        })?;
     let script = bench_dir.join("glance_api_bench.py");
     if !script.is_file() {
         return Err(format!(
-            "{} not found: point GLINT_GLANCE_BENCH at the folder with glance_api_bench.py and start_glance.sh",
+            "{} not found: --bench-dir names the folder with glance_api_bench.py and start_glance.sh",
             script.display()
         ));
     }

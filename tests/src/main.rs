@@ -11,9 +11,10 @@
 //! - `cargo glint bench`: the criterion benchmarks (`bench.rs`).
 //! - `cargo glint tempest`: Tempest's image v2 tests and glance-tempest-plugin's RBAC tests against
 //!   Glint behind a real Keystone.
-//! - `cargo glint bench-vs-glance [--quick]`: the HTTP benchmark (`../shared/bench/`) against the
-//!   real Glance 33 and against Glint, on this machine, one after the other; prints both tables
-//!   and Glint's ratio to Glance for each case.
+//! - `cargo glint bench-vs-glance --bench-dir DIR [--quick]`: the HTTP benchmark (DIR holds
+//!   `glance_api_bench.py` and `start_glance.sh`) against the real Glance 33 and against Glint,
+//!   on this machine, one after the other; prints both tables and Glint's ratio to Glance for
+//!   each case.
 
 mod bench;
 mod check;
@@ -44,7 +45,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo glint <run [-- serve flags] | setup | test [--quick] | ui | bench | \
-                 bench-vs-glance [--quick] | tempest>"
+                 bench-vs-glance --bench-dir DIR [--quick] | tempest>"
             );
             return if task == "help" {
                 ExitCode::SUCCESS
