@@ -32,8 +32,8 @@ pub struct ServeArgs {
     #[arg(long, env = "GLINT_INSECURE_NOAUTH")]
     pub insecure_noauth: bool,
     /// Who checks tokens: `local` (Glint's own accounts) or `keystone` [default: local]
-    #[arg(long, env = "GLINT_AUTH", value_parser = ["local", "keystone"])]
-    pub auth: Option<String>,
+    #[arg(long, env = "GLINT_AUTH", value_enum)]
+    pub auth: Option<AuthMode>,
     /// Keystone's URL, e.g. http://keystone:5000 (keystone mode)
     #[arg(long, env = "GLINT_KEYSTONE_URL")]
     pub keystone_url: Option<String>,
@@ -100,8 +100,8 @@ pub struct ServeArgs {
     #[arg(long, env = "GLINT_NODE_NAME")]
     pub node_name: Option<String>,
     /// Where image data goes: `fs` (files under the data folder) or `s3` [default: fs]
-    #[arg(long, env = "GLINT_STORE", value_parser = ["fs", "s3"])]
-    pub store: Option<String>,
+    #[arg(long, env = "GLINT_STORE", value_enum)]
+    pub store: Option<DataStore>,
     /// The S3 endpoint, e.g. http://127.0.0.1:9000 (none for AWS itself)
     #[arg(long, env = "GLINT_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
@@ -175,7 +175,7 @@ struct FileConfig {
     node_name: Option<String>,
     require_format_match: Option<bool>,
     insecure_noauth: Option<bool>,
-    auth: Option<String>,
+    auth: Option<AuthMode>,
     keystone_url: Option<String>,
     keystone_username: Option<String>,
     keystone_password: Option<String>,
@@ -192,7 +192,7 @@ struct FileConfig {
     import_allowed_ports: Option<Vec<String>>,
     import_disallowed_ports: Option<Vec<String>>,
     import_read_timeout: Option<u64>,
-    store: Option<String>,
+    store: Option<DataStore>,
     s3_endpoint: Option<String>,
     s3_region: Option<String>,
     s3_bucket: Option<String>,
@@ -219,8 +219,8 @@ pub struct StoreConfig {
     pub id: String,
     /// `fs` (a folder), `s3` (a prefix in the bucket the S3 settings name) or `http` (read-only:
     /// data at http(s) locations).
-    #[serde(default = "fs_kind")]
-    pub kind: String,
+    #[serde(default)]
+    pub kind: StoreKind,
     /// The folder of an `fs` store [default: stores/<id> in the data folder].
     pub path: Option<PathBuf>,
     pub description: Option<String>,
@@ -230,8 +230,48 @@ pub struct StoreConfig {
     pub read_only: bool,
 }
 
-fn fs_kind() -> String {
-    "fs".into()
+/// How callers are authenticated: Glint's own accounts, or Keystone's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    #[default]
+    Local,
+    Keystone,
+}
+
+/// Where the one store of a deployment without named stores keeps data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DataStore {
+    /// Files under the data folder.
+    #[default]
+    Fs,
+    /// The S3 bucket the S3 settings name.
+    S3,
+}
+
+/// The kind of a named store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// A folder.
+    #[default]
+    Fs,
+    /// A prefix in the bucket the S3 settings name.
+    S3,
+    /// Read-only: data at http(s) locations.
+    Http,
+}
+
+impl StoreKind {
+    /// The kind as `/v2/info/stores/detail` names it (Glance's names).
+    pub fn glance_name(self) -> &'static str {
+        match self {
+            StoreKind::Fs => "file",
+            StoreKind::S3 => "s3",
+            StoreKind::Http => "http",
+        }
+    }
 }
 
 /// How Glint authenticates Keystone tokens (keystone mode).
@@ -367,9 +407,9 @@ impl Config {
     /// Resolves flags and environment (already merged by clap) over the TOML file and defaults.
     pub fn resolve(args: ServeArgs) -> Result<Config, StartError> {
         let file = read_file(args.config.as_deref())?;
-        let keystone = match args.auth.clone().or(file.auth.clone()).as_deref() {
-            None | Some("local") => None,
-            Some("keystone") => {
+        let keystone = match args.auth.or(file.auth).unwrap_or_default() {
+            AuthMode::Local => None,
+            AuthMode::Keystone => {
                 let need = |value, name| required(value, "--auth keystone", name);
                 Some(KeystoneConfig {
                     url: need(
@@ -409,15 +449,10 @@ impl Config {
                         .unwrap_or(300),
                 })
             }
-            Some(other) => {
-                return Err(StartError::Config {
-                    message: format!("--auth {other}: expected local or keystone"),
-                });
-            }
         };
-        let s3 = match args.store.clone().or(file.store.clone()).as_deref() {
-            None | Some("fs") => None,
-            Some("s3") => {
+        let s3 = match args.store.or(file.store).unwrap_or_default() {
+            DataStore::Fs => None,
+            DataStore::S3 => {
                 let need = |value, name| required(value, "--store s3", name);
                 Some(crate::store::S3Settings {
                     endpoint: args.s3_endpoint.clone().or(file.s3_endpoint.clone()),
@@ -440,11 +475,6 @@ impl Config {
                     )?,
                     path_style: args.s3_path_style.or(file.s3_path_style).unwrap_or(true),
                 })
-            }
-            Some(other) => {
-                return Err(StartError::Config {
-                    message: format!("--store {other}: expected fs or s3"),
-                });
             }
         };
         let insecure_noauth = args.insecure_noauth || file.insecure_noauth.unwrap_or(false);
@@ -477,7 +507,7 @@ impl Config {
                     })?;
                     Ok(StoreConfig {
                         id: id.trim().to_string(),
-                        kind: fs_kind(),
+                        kind: StoreKind::Fs,
                         path: Some(PathBuf::from(path.trim())),
                         description: None,
                         weight: 0,
@@ -488,12 +518,7 @@ impl Config {
             true => file.stores.clone().unwrap_or_default(),
         };
         for s in &stores {
-            if !matches!(s.kind.as_str(), "fs" | "s3" | "http") {
-                return Err(StartError::Config {
-                    message: format!("store {}: kind '{}': expected fs, s3 or http", s.id, s.kind),
-                });
-            }
-            if s.kind == "s3" && s3.is_none() {
+            if s.kind == StoreKind::S3 && s3.is_none() {
                 return Err(StartError::Config {
                     message: format!("store {} is an S3 store: the S3 settings are needed", s.id),
                 });
@@ -868,7 +893,7 @@ mod tests {
     #[test]
     fn keystone_mode_needs_its_url_and_service_user() {
         let err = Config::resolve(ServeArgs {
-            auth: Some("keystone".into()),
+            auth: Some(AuthMode::Keystone),
             keystone_username: Some("glint".into()),
             keystone_password: Some("pw".into()),
             ..ServeArgs::default()
@@ -876,7 +901,7 @@ mod tests {
         .expect_err("no URL");
         assert!(err.to_string().contains("GLINT_KEYSTONE_URL"), "{err}");
         let config = Config::resolve(ServeArgs {
-            auth: Some("keystone".into()),
+            auth: Some(AuthMode::Keystone),
             keystone_url: Some("http://127.0.0.1:5000".into()),
             keystone_username: Some("glint".into()),
             keystone_password: Some("pw".into()),
@@ -890,7 +915,7 @@ mod tests {
         );
         assert_eq!(k.cache_seconds, 300);
         let both = Config::resolve(ServeArgs {
-            auth: Some("keystone".into()),
+            auth: Some(AuthMode::Keystone),
             keystone_url: Some("http://127.0.0.1:5000".into()),
             keystone_username: Some("glint".into()),
             keystone_password: Some("pw".into()),

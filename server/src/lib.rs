@@ -33,6 +33,7 @@ pub use config::{Config, DbArgs, ServeArgs};
 pub use error::StartError;
 
 use api::AppState;
+use config::StoreKind;
 use db::Db;
 use store::{FsStore, HttpStore, NamedStore, S3Store, Store, Stores};
 
@@ -73,37 +74,32 @@ fn open_stores(config: &Config, http: HttpStore) -> Result<(Stores, Arc<dyn Stor
     }
     let mut named = Vec::with_capacity(config.stores.len());
     for s in &config.stores {
-        let (store, properties): (Arc<dyn Store>, serde_json::Value) =
-            match (s.kind.as_str(), &config.s3) {
-                ("http", _) => (Arc::new(http.clone()), serde_json::json!({})),
-                ("s3", Some(s3)) => {
-                    let prefix = format!("stores/{}", s.id);
-                    (
-                        Arc::new(S3Store::new(s3, &prefix)?),
-                        serde_json::json!({"bucket": s3.bucket, "prefix": prefix}),
-                    )
-                }
-                _ => {
-                    let dir = s
-                        .path
-                        .clone()
-                        .unwrap_or_else(|| config.data_dir.join("stores").join(&s.id));
-                    (
-                        Arc::new(FsStore::new(&dir, &config.node_name)?),
-                        serde_json::json!({"datadir": dir.display().to_string()}),
-                    )
-                }
-            };
+        let (store, properties): (Arc<dyn Store>, serde_json::Value) = match (s.kind, &config.s3) {
+            (StoreKind::Http, _) => (Arc::new(http.clone()), serde_json::json!({})),
+            (StoreKind::S3, Some(s3)) => {
+                let prefix = format!("stores/{}", s.id);
+                (
+                    Arc::new(S3Store::new(s3, &prefix)?),
+                    serde_json::json!({"bucket": s3.bucket, "prefix": prefix}),
+                )
+            }
+            _ => {
+                let dir = s
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| config.data_dir.join("stores").join(&s.id));
+                (
+                    Arc::new(FsStore::new(&dir, &config.node_name)?),
+                    serde_json::json!({"datadir": dir.display().to_string()}),
+                )
+            }
+        };
         named.push(NamedStore {
             id: s.id.clone(),
             description: s.description.clone(),
             weight: s.weight,
-            read_only: s.read_only || s.kind == "http",
-            kind: match s.kind.as_str() {
-                "s3" => "s3",
-                "http" => "http",
-                _ => "file",
-            },
+            read_only: s.read_only || s.kind == StoreKind::Http,
+            kind: s.kind.glance_name(),
             properties,
             store,
         });

@@ -353,7 +353,7 @@ async fn discovery_documents() {
         c.image_cache_max_size = 0;
         c.stores = vec![glint_server::config::StoreConfig {
             id: "one".into(),
-            kind: "fs".into(),
+            kind: glint_server::config::StoreKind::Fs,
             path: None,
             description: None,
             weight: 0,

@@ -99,7 +99,7 @@ pub(crate) fn shared_node(shared: &Path, name: &str) -> impl FnOnce(&mut Config)
         c.node_name = name;
         c.stores = vec![glint_server::config::StoreConfig {
             id: "shared".into(),
-            kind: "fs".into(),
+            kind: glint_server::config::StoreKind::Fs,
             path: Some(path),
             description: None,
             weight: 0,

@@ -60,7 +60,7 @@ async fn locations_are_guarded_validated_and_read(postgres: bool) {
         c.import_filter.exceptions = vec![format!("127.0.0.1:{port}")];
         let fs = |id: &str| StoreConfig {
             id: id.into(),
-            kind: "fs".into(),
+            kind: glint_server::config::StoreKind::Fs,
             path: None,
             description: None,
             weight: 10,
@@ -70,7 +70,7 @@ async fn locations_are_guarded_validated_and_read(postgres: bool) {
             fs("local"),
             StoreConfig {
                 id: "web".into(),
-                kind: "http".into(),
+                kind: glint_server::config::StoreKind::Http,
                 path: None,
                 description: None,
                 weight: 0,

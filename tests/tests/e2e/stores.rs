@@ -12,7 +12,7 @@ use glint_server::config::StoreConfig;
 fn store(id: &str, weight: i64, read_only: bool) -> StoreConfig {
     StoreConfig {
         id: id.into(),
-        kind: "fs".into(),
+        kind: glint_server::config::StoreKind::Fs,
         path: None,
         description: Some(format!("The {id} store")),
         weight,

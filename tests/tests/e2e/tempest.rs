@@ -172,7 +172,7 @@ async fn glint(name: &str, keystone: &Keystone, source_port: u16, database: &Tem
         c.keystone = Some(keystone);
         let store = |id: &str, weight: i64| StoreConfig {
             id: id.into(),
-            kind: "fs".into(),
+            kind: glint_server::config::StoreKind::Fs,
             path: Some(database.0.join("stores").join(id)),
             description: Some(format!("store {id}")),
             weight,
@@ -180,7 +180,7 @@ async fn glint(name: &str, keystone: &Keystone, source_port: u16, database: &Tem
         };
         let web = StoreConfig {
             id: "web".into(),
-            kind: "http".into(),
+            kind: glint_server::config::StoreKind::Http,
             path: None,
             description: Some("images at http(s) locations".into()),
             weight: 0,
