@@ -185,7 +185,6 @@ pub async fn run(
         db: db.clone(),
         stores,
         image_size_cap: config.image_size_cap,
-        self_url: config.worker_self_reference_url.as_deref().map(Arc::from),
         cache: match config.image_cache_max_size {
             0 => None,
             max => Some(
@@ -196,27 +195,32 @@ pub async fn run(
                 })?,
             ),
         },
-        peers: reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| StartError::Config {
-                message: format!("HTTP client: {e}"),
-            })?,
         staging,
         settings,
         node,
-        ui_index: Arc::from(config.ui_dir.join("index.html").as_path()),
-        auth: Arc::new(auth::Auth::new(
-            db.clone(),
-            config.insecure_noauth,
-            keystone,
-        )),
-        token_ttl: config.token_ttl,
         protections,
         storage_quota: config.storage_quota,
-        web_client,
-        web_guard,
-        import_methods: Arc::from(config.enabled_import_methods.as_slice()),
+        imports: api::Imports {
+            methods: Arc::from(config.enabled_import_methods.as_slice()),
+            guard: web_guard,
+            client: web_client,
+            self_url: config.worker_self_reference_url.as_deref().map(Arc::from),
+            peers: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .build()
+                .map_err(|e| StartError::Config {
+                    message: format!("HTTP client: {e}"),
+                })?,
+        },
+        http: api::HttpSettings {
+            auth: Arc::new(auth::Auth::new(
+                db.clone(),
+                config.insecure_noauth,
+                keystone,
+            )),
+            token_ttl: config.token_ttl,
+            ui_index: Arc::from(config.ui_dir.join("index.html").as_path()),
+        },
     };
     // A deleted image's copy leaves this server's cache with it.
     if let Some(cache) = state.cache.clone() {

@@ -495,7 +495,7 @@ pub(crate) async fn stage(
     .await;
     guard.settle(result).await?;
     // Where the staged data is, for an import asked of another server.
-    if let Some(url) = &state.self_url {
+    if let Some(url) = &state.imports.self_url {
         let host = [("os_glance_stage_host".to_string(), url.to_string())];
         state.db.set_server_properties(&image.id, &host).await?;
     }

@@ -73,7 +73,7 @@ pub(crate) async fn root(State(state): State<AppState>, headers: HeaderMap) -> R
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if wants_html {
-        return super::ui::index(&state.ui_index).await;
+        return super::ui::index(&state.http.ui_index).await;
     }
     (
         StatusCode::MULTIPLE_CHOICES,
@@ -238,7 +238,7 @@ pub(crate) async fn schema_tasks() -> Json<Value> {
 
 /// The import methods this deployment offers (Glance's `enabled_import_methods`).
 pub(crate) fn import_methods(state: &AppState) -> Vec<&'static str> {
-    state.import_methods.iter().map(|m| m.name()).collect()
+    state.imports.methods.iter().map(|m| m.name()).collect()
 }
 
 pub(crate) async fn info_import(State(state): State<AppState>) -> Json<Value> {

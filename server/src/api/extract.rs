@@ -72,6 +72,7 @@ impl FromRequestParts<AppState> for Identity {
             && parts.uri.path().contains("images/")
             && parts.uri.path().ends_with("/file");
         let who = state
+            .http
             .auth
             .authenticate(&presented(&parts.headers, download))
             .await?;

@@ -124,7 +124,7 @@ pub(crate) async fn import(
     let body: ImportBody = super::extract::json_body(&raw, "Invalid import request")?;
     let header = store_header(&headers)?;
     let method = Method::parse(&body.method.name)
-        .filter(|m| state.import_methods.contains(m))
+        .filter(|m| state.imports.methods.contains(m))
         .ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "Unknown import method name '{}'.",
@@ -141,7 +141,7 @@ pub(crate) async fn import(
     let image = load_writable(&state, &identity, &id).await?.image;
     if body.method.name == "glance-direct"
         && let Some(host) = image.properties.get("os_glance_stage_host")
-        && state.self_url.as_deref() != Some(host.as_str())
+        && state.imports.self_url.as_deref() != Some(host.as_str())
     {
         return forward_import(&state, host, &id, &headers, raw).await;
     }
@@ -224,7 +224,7 @@ async fn glance_download(
     body: &ImportBody,
     headers: &HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    if state.auth.keystone().is_none() {
+    if state.http.auth.keystone().is_none() {
         return Err(ApiError::NotFound(
             "Import method glance-download needs Keystone (--auth keystone).".into(),
         ));
@@ -293,6 +293,7 @@ async fn download_from_glance(
     targets: &Targets,
 ) -> Result<Value, ApiError> {
     let keystone = state
+        .http
         .auth
         .keystone()
         .ok_or_else(|| ApiError::Internal("Keystone mode ended".into()))?;
@@ -311,6 +312,7 @@ async fn download_from_glance(
         .to_string();
     let fetch = |path: String| {
         state
+            .imports
             .peers
             .get(format!("{base}{path}"))
             .header("X-Auth-Token", &from.token)
@@ -397,6 +399,7 @@ async fn forward_import(
     body: bytes::Bytes,
 ) -> Result<StatusCode, ApiError> {
     let mut request = state
+        .imports
         .peers
         .post(format!("{host}/v2/images/{id}/import"))
         .header("Content-Type", "application/json")
@@ -875,11 +878,16 @@ async fn copy_image_to(
 pub(crate) async fn checked_source(state: &AppState, uri: &str) -> Result<reqwest::Url, ApiError> {
     let url = reqwest::Url::parse(uri)
         .map_err(|e| ApiError::BadRequest(format!("Invalid URI for web-download: {e}")))?;
-    state.web_guard.check_resolving(&url).await.map_err(|why| {
-        ApiError::BadRequest(format!(
-            "URI for web-download does not pass filtering: {why}"
-        ))
-    })?;
+    state
+        .imports
+        .guard
+        .check_resolving(&url)
+        .await
+        .map_err(|why| {
+            ApiError::BadRequest(format!(
+                "URI for web-download does not pass filtering: {why}"
+            ))
+        })?;
     Ok(url)
 }
 
@@ -918,7 +926,8 @@ pub(crate) async fn fetch_guarded(
     failed: &str,
 ) -> Result<reqwest::Response, ApiError> {
     let response = state
-        .web_client
+        .imports
+        .client
         .get(url)
         .send()
         .await

@@ -39,37 +39,51 @@ use crate::store::Store;
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
-    /// The image operations (create, update by plan) and what they need.
+    /// The image operations (create, update by plan, delete, sharing) and what they need.
     pub(crate) images: crate::images::Images,
     pub(crate) db: Db,
     pub(crate) stores: Arc<crate::store::Stores>,
-    /// The largest image accepted, in bytes (Glance's `image_size_cap`).
-    pub(crate) image_size_cap: u64,
-    /// Where other servers reach this one (imports of data staged here are sent to it).
-    pub(crate) self_url: Option<Arc<str>>,
-    /// For requests to other servers of the deployment.
-    pub(crate) peers: reqwest::Client,
     /// This server's image cache, when enabled.
     pub(crate) cache: Option<crate::cache::ImageCache>,
     /// Where `PUT /stage` keeps data until it is imported.
     pub(crate) staging: Arc<dyn Store>,
     pub(crate) settings: Arc<Settings>,
+    /// Property protections, when the deployment has a protections file.
+    pub(crate) protections: Option<Arc<glint_core::PropertyProtections>>,
     /// This process's name in upload ownership records.
     pub(crate) node: Arc<str>,
-    /// The web UI's `index.html`, served at `/` to browsers.
-    pub(crate) ui_index: Arc<std::path::Path>,
+    /// The largest image accepted, in bytes (Glance's `image_size_cap`).
+    pub(crate) image_size_cap: u64,
+    /// Most bytes of image data per project.
+    pub(crate) storage_quota: Option<u64>,
+    /// What imports need: the methods offered, the fetch guard and its client, the servers.
+    pub(crate) imports: Imports,
+    /// Who is calling and the web UI's session: authentication, tokens, the UI's page.
+    pub(crate) http: HttpSettings,
+}
+
+/// What imports need beyond the image operations.
+#[derive(Debug, Clone)]
+pub(crate) struct Imports {
+    /// The import methods offered and accepted (Glance's `enabled_import_methods`).
+    pub(crate) methods: Arc<[crate::config::ImportMethod]>,
+    /// The guard for every fetch made on a user's behalf, and its HTTP client.
+    pub(crate) guard: crate::webdownload::Guard,
+    pub(crate) client: reqwest::Client,
+    /// Where other servers reach this one (imports of data staged here are sent to it).
+    pub(crate) self_url: Option<Arc<str>>,
+    /// For requests to other servers of the deployment.
+    pub(crate) peers: reqwest::Client,
+}
+
+/// The HTTP side's own settings.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpSettings {
     pub(crate) auth: Arc<crate::auth::Auth>,
     /// How long tokens issued at login stay valid, in seconds.
     pub(crate) token_ttl: i64,
-    /// Property protections, when the deployment has a protections file.
-    pub(crate) protections: Option<Arc<glint_core::PropertyProtections>>,
-    /// Most bytes of image data per project.
-    pub(crate) storage_quota: Option<u64>,
-    /// The web-download import's guard, and its HTTP client (which applies the guard).
-    pub(crate) web_guard: crate::webdownload::Guard,
-    pub(crate) web_client: reqwest::Client,
-    /// The import methods offered and accepted (Glance's `enabled_import_methods`).
-    pub(crate) import_methods: Arc<[crate::config::ImportMethod]>,
+    /// The web UI's `index.html`, served at `/` to browsers.
+    pub(crate) ui_index: Arc<std::path::Path>,
 }
 
 impl AppState {

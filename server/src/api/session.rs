@@ -46,12 +46,15 @@ pub(crate) async fn login(
         &body,
         "Expected {\"username\": ..., \"password\": ..., \"project\": optional}",
     )?;
-    state.auth.check_login_allowed(&login.username)?;
-    if let Some(keystone) = state.auth.keystone() {
+    state.http.auth.check_login_allowed(&login.username)?;
+    if let Some(keystone) = state.http.auth.keystone() {
         let found = keystone
             .login(&login.username, &login.password, login.project.as_deref())
             .await?;
-        state.auth.record_login(&login.username, found.is_some());
+        state
+            .http
+            .auth
+            .record_login(&login.username, found.is_some());
         let Some((token, who)) = found else {
             return Err(ApiError::Unauthorized(
                 "Keystone refused the user name, password or project.".into(),
@@ -60,7 +63,7 @@ pub(crate) async fn login(
         let max_age = who
             .expires_at
             .map(|at| (at - time::now_micros()) / 1_000_000)
-            .unwrap_or(state.token_ttl)
+            .unwrap_or(state.http.token_ttl)
             .max(0);
         return Ok((
             StatusCode::CREATED,
@@ -79,7 +82,10 @@ pub(crate) async fn login(
         .check_password(&login.username, &login.password)
         .await
         .map_err(account_error)?;
-    state.auth.record_login(&login.username, user.is_some());
+    state
+        .http
+        .auth
+        .record_login(&login.username, user.is_some());
     let Some(user) = user else {
         return Err(ApiError::Unauthorized(
             "The user name or password is wrong.".into(),
@@ -90,7 +96,7 @@ pub(crate) async fn login(
         .issue_token(
             &user.id,
             login.project.as_deref(),
-            state.token_ttl,
+            state.http.token_ttl,
             Some("login"),
             None,
         )
@@ -100,7 +106,10 @@ pub(crate) async fn login(
     // Downloads from the web UI are plain links; this cookie authenticates only those.
     Ok((
         StatusCode::CREATED,
-        [(SET_COOKIE, session_cookie(&issued.secret, state.token_ttl))],
+        [(
+            SET_COOKIE,
+            session_cookie(&issued.secret, state.http.token_ttl),
+        )],
         Json(json!({
             "token": issued.secret,
             "expires_at": time::format(id.expires_at),
@@ -132,14 +141,14 @@ pub(crate) async fn logout(
     headers: HeaderMap,
 ) -> Result<(StatusCode, [(HeaderName, String); 1]), ApiError> {
     if let Some(token) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
-        if state.auth.keystone().is_none() {
+        if state.http.auth.keystone().is_none() {
             state
                 .db
                 .revoke_token(token.trim())
                 .await
                 .map_err(account_error)?;
         }
-        state.auth.forget(token.trim());
+        state.http.auth.forget(token.trim());
     }
     Ok((
         StatusCode::NO_CONTENT,
