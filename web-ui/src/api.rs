@@ -84,14 +84,32 @@ async fn error_of(response: Response) -> ApiError {
     ApiError { status, message }
 }
 
+thread_local! {
+    /// What the app does when the server says the session is over.
+    static SESSION_ENDED: std::cell::RefCell<Option<std::rc::Rc<dyn Fn()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Sets what happens when a request that carried a token is answered 401 (the token expired
+/// or was revoked): one place for every call the UI makes.
+pub(crate) fn on_session_end(then: impl Fn() + 'static) {
+    SESSION_ENDED.with(|s| *s.borrow_mut() = Some(std::rc::Rc::new(then)));
+}
+
 async fn send(request: std::result::Result<Request, gloo_net::Error>) -> Result<Response> {
     let request = request.map_err(unreachable_server)?;
     let response = request.send().await.map_err(unreachable_server)?;
     if response.ok() {
-        Ok(response)
-    } else {
-        Err(error_of(response).await)
+        return Ok(response);
     }
+    let error = error_of(response).await;
+    if error.status == 401 && token().is_some() {
+        set_token(None);
+        if let Some(then) = SESSION_ENDED.with(|s| s.borrow().clone()) {
+            then();
+        }
+    }
+    Err(error)
 }
 
 async fn json_of<T: for<'de> Deserialize<'de>>(response: Response) -> Result<T> {

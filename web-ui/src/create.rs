@@ -124,7 +124,6 @@ pub(crate) fn CreateImage() -> impl IntoView {
             match api::create_image(&body).await {
                 Ok(image) => created.set(Some(image)),
                 Err(e) => {
-                    ctx.check(&e);
                     error.set(Some(e.to_string()));
                 }
             }

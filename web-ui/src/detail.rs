@@ -16,7 +16,6 @@ use crate::widgets::{ErrorBox, Modal, StatusBadge, bytes};
 
 #[component]
 pub(crate) fn ImagePage(id: String, tab: Tab) -> impl IntoView {
-    let ctx = Ctx::get();
     let current = RwSignal::new(None::<Versioned>);
     let error = RwSignal::new(None::<String>);
     let reload = {
@@ -27,7 +26,6 @@ pub(crate) fn ImagePage(id: String, tab: Tab) -> impl IntoView {
                 match api::get_image(&id).await {
                     Ok(v) => current.set(Some(v)),
                     Err(e) => {
-                        ctx.check(&e);
                         error.set(Some(e.to_string()));
                     }
                 }
@@ -100,7 +98,6 @@ fn Overview(current: Versioned, reload: Callback<()>) -> impl IntoView {
                         reload.run(());
                     }
                     Err(e) => {
-                        ctx.check(&e);
                         error.set(Some(e.to_string()));
                     }
                 }

@@ -49,7 +49,6 @@ fn with(query: &[(String, String)], key: &str, value: Option<&str>) -> Vec<(Stri
 
 #[component]
 pub(crate) fn ImageList(query: Vec<(String, String)>) -> impl IntoView {
-    let ctx = Ctx::get();
     let error = RwSignal::new(None::<String>);
     let images = RwSignal::new(Vec::<Image>::new());
     let next = RwSignal::new(None::<String>);
@@ -65,7 +64,6 @@ pub(crate) fn ImageList(query: Vec<(String, String)>) -> impl IntoView {
                 next.set(page.next);
             }
             Err(e) => {
-                ctx.check(&e);
                 error.set(Some(e.to_string()));
             }
         }

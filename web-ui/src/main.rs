@@ -40,14 +40,6 @@ impl Ctx {
     pub(crate) fn get() -> Ctx {
         expect_context::<Ctx>()
     }
-
-    /// Handles an error that means the session is over (401) by going to the login page.
-    pub(crate) fn check(&self, error: &api::ApiError) {
-        if error.status == 401 {
-            self.session.set(None);
-            route::go(&Route::Login);
-        }
-    }
 }
 
 #[component]
@@ -56,6 +48,11 @@ fn App() -> impl IntoView {
     let session = RwSignal::new(None::<Session>);
     let checked = RwSignal::new(false);
     provide_context(Ctx { session });
+    // A session the server ended (401) leads to the login page, whichever call found out.
+    api::on_session_end(move || {
+        session.set(None);
+        route::go(&Route::Login);
+    });
     if api::token().is_some() {
         spawn_local(async move {
             match api::whoami().await {

@@ -301,7 +301,6 @@ pub(crate) fn PropertyEditor(current: RwSignal<Option<Versioned>>) -> impl IntoV
                     Err(e) => error.set(Some(e.to_string())),
                 },
                 Err(e) => {
-                    ctx.check(&e);
                     error.set(Some(e.to_string()));
                 }
             }

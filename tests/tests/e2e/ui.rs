@@ -574,7 +574,20 @@ async fn a_reader_sees_no_history(b: &Browser, app: &TestApp, id: &str) {
         .await
         .expect("history");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    log_out(b).await;
+
+    // The session ends on the server (here: a token it does not know): the next call's 401
+    // leads to the login page and the token is forgotten, whichever page made the call.
+    b.js(
+        "localStorage.setItem('glint.token', 'expired-token')",
+        json!([]),
+    )
+    .await;
+    b.goto(&app.url("/#/images?name=anything")).await;
+    b.wait_for("#login-user").await;
+    let token = b
+        .js("return localStorage.getItem('glint.token')", json!([]))
+        .await;
+    assert_eq!(token, Value::Null, "the ended session's token is forgotten");
 }
 
 async fn log_out(b: &Browser) {
