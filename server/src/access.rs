@@ -43,6 +43,23 @@ pub(crate) async fn visible(db: &Db, caller: &Caller, image: &Image) -> Result<b
     }
 }
 
+/// Glance's get_member(s): administrators and the owner project (readers included) see
+/// every member of an image; a member project sees its own membership.
+pub(crate) fn sees_member(caller: &Caller, image_owner: Option<&str>, member: &str) -> bool {
+    caller.is_admin() || caller.owns(image_owner) || caller.project_id.as_deref() == Some(member)
+}
+
+/// Whether the caller sees a task of an image it sees: those who may change the image see all
+/// of its tasks, others their own project's (a task's input can carry what only its maker
+/// should read, such as a signed web-download URL).
+pub(crate) fn sees_image_task(
+    caller: &Caller,
+    image_owner: Option<&str>,
+    task_owner: Option<&str>,
+) -> bool {
+    caller.may_write(image_owner) || caller.owns(task_owner)
+}
+
 /// The id as images are stored (lower-case), or `NotFound` for anything that is not an id.
 pub(crate) fn image_id(id: &str) -> Result<String, Denied> {
     if glint_core::image::is_uuid(id) {

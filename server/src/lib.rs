@@ -196,9 +196,7 @@ pub async fn run(
             ),
         },
         staging,
-        settings,
         node,
-        protections,
         storage_quota: config.storage_quota,
         imports: api::Imports {
             methods: Arc::from(config.enabled_import_methods.as_slice()),

@@ -76,15 +76,20 @@ pub(crate) fn ensure_node() -> Result {
 
 /// The tools the tests make real disk images with, from Debian's packages.
 pub(crate) fn ensure_image_tools() -> Result {
-    let missing: Vec<&str> = [
+    ensure_packages(&[
         ("qemu-img", "qemu-utils"),
         ("genisoimage", "genisoimage"),
         ("parted", "parted"),
-    ]
-    .into_iter()
-    .filter(|(tool, _)| !on_path(tool))
-    .map(|(_, package)| package)
-    .collect();
+    ])
+}
+
+/// Installs the Debian package of each (tool, package) whose tool is not on the path.
+fn ensure_packages(tools: &[(&str, &str)]) -> Result {
+    let missing: Vec<&str> = tools
+        .iter()
+        .filter(|(tool, _)| !on_path(tool))
+        .map(|(_, package)| *package)
+        .collect();
     if missing.is_empty() {
         Ok(())
     } else {
@@ -158,17 +163,8 @@ pub(crate) fn wasm_opt() -> Option<PathBuf> {
 
 /// Debian's Chromium and its WebDriver, for the UI's end-to-end tests.
 pub(crate) fn ensure_browser() -> Result {
-    let missing: Vec<&str> = [
+    ensure_packages(&[
         ("chromium", "chromium"),
         ("chromedriver", "chromium-driver"),
-    ]
-    .into_iter()
-    .filter(|(tool, _)| !on_path(tool))
-    .map(|(_, package)| package)
-    .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        apt_install(&missing)
-    }
+    ])
 }

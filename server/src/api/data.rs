@@ -263,8 +263,12 @@ where
     let mut virtual_size = None;
     if let (Some(i), Some(disk_format)) = (inspector, inspect_as) {
         let verdict = i.finish();
-        inspect::check(&verdict, disk_format, state.settings.require_format_match)
-            .map_err(refuse)?;
+        inspect::check(
+            &verdict,
+            disk_format,
+            state.images.settings.require_format_match,
+        )
+        .map_err(refuse)?;
         virtual_size = verdict.virtual_size;
     }
     let digests = match hashes {

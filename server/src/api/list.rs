@@ -340,7 +340,7 @@ pub(crate) async fn list_images(
         }
     }
     let images = state.db.list_images(&query).await?;
-    let show_locations = state.settings.locations_enabled;
+    let show_locations = state.images.settings.locations_enabled;
     let mut body = json!({
         "images": images
             .iter()

@@ -28,7 +28,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
-use glint_core::Settings;
 
 pub use error::ApiError;
 use error::{ErrorFormat, PendingError};
@@ -47,9 +46,6 @@ pub(crate) struct AppState {
     pub(crate) cache: Option<crate::cache::ImageCache>,
     /// Where `PUT /stage` keeps data until it is imported.
     pub(crate) staging: Arc<dyn Store>,
-    pub(crate) settings: Arc<Settings>,
-    /// Property protections, when the deployment has a protections file.
-    pub(crate) protections: Option<Arc<glint_core::PropertyProtections>>,
     /// This process's name in upload ownership records.
     pub(crate) node: Arc<str>,
     /// The largest image accepted, in bytes (Glance's `image_size_cap`).

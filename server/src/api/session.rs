@@ -129,8 +129,8 @@ pub(crate) async fn whoami(State(state): State<AppState>, identity: Identity) ->
         "roles": identity.caller.roles,
         "expires_at": identity.expires_at.map(time::format),
         "planning": {
-            "settings": *state.settings,
-            "property_protections": state.protections.as_ref().map(|p| p.source()),
+            "settings": *state.images.settings,
+            "property_protections": state.images.protections.as_ref().map(|p| p.source()),
         },
     }))
 }

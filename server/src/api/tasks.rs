@@ -43,16 +43,18 @@ pub(crate) async fn image_tasks(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let stored = load_visible(&state, &identity, &id).await?;
-    // A task's input can carry what only its maker should read (a signed web-download URL):
-    // those who may change the image see all of its tasks, others only their project's.
-    let caller = &identity.caller;
-    let all = caller.may_write(stored.image.owner.as_deref());
     let tasks: Vec<Value> = state
         .db
         .image_tasks(&stored.image.id)
         .await?
         .iter()
-        .filter(|t| all || caller.owns(t.owner.as_deref()))
+        .filter(|t| {
+            crate::access::sees_image_task(
+                &identity.caller,
+                stored.image.owner.as_deref(),
+                t.owner.as_deref(),
+            )
+        })
         .map(task_json)
         .collect();
     Ok(Json(json!({ "tasks": tasks })))

@@ -534,8 +534,8 @@ pub(crate) async fn replace_members(
     Path(id): Path<String>,
     super::extract::RawBody(body): super::extract::RawBody,
 ) -> Result<StatusCode, ApiError> {
-    load_writable(&state, &identity, &id).await?;
-    let body: Memberships = super::extract::json_body(&body, "Invalid memberships")?;
+    let body: Memberships =
+        body_or_access(&state, &identity, &id, &body, "Invalid memberships").await?;
     let list: Vec<(String, Option<bool>)> = body
         .memberships
         .into_iter()
@@ -567,11 +567,10 @@ pub(crate) async fn put_member(
     Path((id, member)): Path<(String, String)>,
     super::extract::RawBody(body): super::extract::RawBody,
 ) -> Result<StatusCode, ApiError> {
-    load_writable(&state, &identity, &id).await?;
     let body: MemberBody = if body.is_empty() {
         MemberBody::default()
     } else {
-        super::extract::json_body(&body, "Invalid member")?
+        body_or_access(&state, &identity, &id, &body, "Invalid member").await?
     };
     let can_share = body.member.and_then(|m| m.can_share);
     state
@@ -587,12 +586,35 @@ pub(crate) async fn delete_member(
     identity: Identity,
     Path((id, member)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    load_writable(&state, &identity, &id).await?;
-    state
+    match state
         .images
         .remove_member(&identity.actor(), &id, &member)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+        .await
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(crate::images::ImageError::Denied(crate::access::Denied::Forbidden(_))) => Err(
+            ApiError::Forbidden("You are not authorized to change this image.".into()),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A member request's body, read after the image's access where it is malformed, so that a
+/// caller who may not change the image hears 404 or 403 first, as Glance's v1 answered.
+async fn body_or_access<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    identity: &Identity,
+    id: &str,
+    body: &[u8],
+    expected: &str,
+) -> Result<T, ApiError> {
+    match super::extract::json_body(body, expected) {
+        Ok(parsed) => Ok(parsed),
+        Err(malformed) => {
+            load_writable(state, identity, id).await?;
+            Err(malformed)
+        }
+    }
 }
 
 /// `GET /v1/shared-images/{member}`.

@@ -6,7 +6,7 @@
 use glint_core::Visibility;
 
 use super::{Actor, ImageError, Images};
-use crate::access::{load_visible, load_writable};
+use crate::access::{load_visible, load_writable, sees_member};
 use crate::db::Member;
 use crate::events::Event;
 
@@ -17,14 +17,6 @@ const MEMBER_QUOTA: usize = 128;
 const STATUSES: [&str; 3] = ["pending", "accepted", "rejected"];
 
 impl Images {
-    /// Glance's get_member(s): administrators and the owner project (readers included) see
-    /// every member; a member project sees its own membership.
-    fn sees_member(actor: &Actor, owner: Option<&str>, member: &str) -> bool {
-        actor.caller.is_admin()
-            || actor.caller.owns(owner)
-            || actor.caller.project_id.as_deref() == Some(member)
-    }
-
     /// The members of an image the caller sees, as far as it may see them.
     pub(crate) async fn members(&self, actor: &Actor, id: &str) -> Result<Vec<Member>, ImageError> {
         let stored = load_visible(&self.db, &actor.caller, id).await?;
@@ -34,7 +26,7 @@ impl Images {
             .members(&stored.image.id)
             .await?
             .into_iter()
-            .filter(|m| Self::sees_member(actor, owner, &m.member))
+            .filter(|m| sees_member(&actor.caller, owner, &m.member))
             .collect())
     }
 
@@ -46,7 +38,7 @@ impl Images {
         member: &str,
     ) -> Result<Member, ImageError> {
         let stored = load_visible(&self.db, &actor.caller, id).await?;
-        let may_see = Self::sees_member(actor, stored.image.owner.as_deref(), member);
+        let may_see = sees_member(&actor.caller, stored.image.owner.as_deref(), member);
         match self.db.member(&stored.image.id, member).await? {
             Some(m) if may_see => Ok(m),
             _ => Err(ImageError::NoSuchMember(
