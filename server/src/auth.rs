@@ -40,7 +40,7 @@ pub(crate) enum AuthError {
 pub(crate) struct Auth {
     insecure_noauth: bool,
     db: Db,
-    keystone: Option<Keystone>,
+    keystone: Option<std::sync::Arc<Keystone>>,
     /// How long a validated token is trusted without asking again.
     cache_ttl: Duration,
     cache: Mutex<HashMap<String, (Authenticated, Instant)>>,
@@ -79,7 +79,11 @@ fn local_identity(identity: TokenIdentity) -> Authenticated {
 
 impl Auth {
     /// Tokens checked against the database, or by `keystone` when given.
-    pub(crate) fn new(db: Db, insecure_noauth: bool, keystone: Option<Keystone>) -> Auth {
+    pub(crate) fn new(
+        db: Db,
+        insecure_noauth: bool,
+        keystone: Option<std::sync::Arc<Keystone>>,
+    ) -> Auth {
         let cache_ttl = match &keystone {
             Some(k) => Duration::from_secs(k.cache_seconds()),
             None => CACHE_TTL,
@@ -155,7 +159,7 @@ impl Auth {
 
     /// The Keystone client, in keystone mode.
     pub(crate) fn keystone(&self) -> Option<&Keystone> {
-        self.keystone.as_ref()
+        self.keystone.as_deref()
     }
 
     /// Forgets a token at once (logout), rather than when the cache would.

@@ -1,5 +1,5 @@
 //! What the image operations did, told to whoever listens: one place where every operation's
-//! outcome is emitted (`images`), and where notifications, metrics and audit subscribe. A
+//! outcome is emitted (`images` for metadata and sharing, `data` for data and tasks), and where notifications, metrics and audit subscribe. A
 //! subscriber is called in line, after the change is written, and must not block; one that has
 //! slow work to do hands it to a task of its own.
 
@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use glint_core::{Image, Plan};
 
-use crate::db::Member;
+use crate::db::{Member, Task};
 
 /// Who did it, as change records name them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,20 @@ pub(crate) enum Event {
     MemberUpdated { member: Member, by: By },
     /// A share ended.
     MemberDeleted { member: Member, by: By },
+    /// Data for an image starts to arrive (an upload, or an import's data), for `stores`.
+    Prepared {
+        image: Box<Image>,
+        stores: Vec<String>,
+        by: By,
+    },
+    /// An image's data was written and recorded (its size and checksums set).
+    Uploaded { image: Box<Image>, by: By },
+    /// An image became active with its data.
+    Activated { image: Box<Image>, by: By },
+    /// A task started (an import).
+    TaskCreated { task: Box<Task>, by: By },
+    /// A task ended, well (`success`) or not (`failure`).
+    TaskEnded { task: Box<Task>, by: By },
 }
 
 impl Event {
@@ -54,13 +68,26 @@ impl Event {
             Event::MemberCreated { .. } => "image.member.create",
             Event::MemberUpdated { .. } => "image.member.update",
             Event::MemberDeleted { .. } => "image.member.delete",
+            Event::Prepared { .. } => "image.prepare",
+            Event::Uploaded { .. } => "image.upload",
+            Event::Activated { .. } => "image.activate",
+            Event::TaskCreated { .. } => "task.create",
+            Event::TaskEnded { task, .. } if task.status == "success" => "task.success",
+            Event::TaskEnded { .. } => "task.failure",
         }
     }
 
     /// The id of the image the event is about.
     pub(crate) fn image_id(&self) -> &str {
         match self {
-            Event::Created { image, .. } | Event::Deleted { image, .. } => &image.id,
+            Event::Created { image, .. }
+            | Event::Deleted { image, .. }
+            | Event::Prepared { image, .. }
+            | Event::Uploaded { image, .. }
+            | Event::Activated { image, .. } => &image.id,
+            Event::TaskCreated { task, .. } | Event::TaskEnded { task, .. } => {
+                task.image_id.as_deref().unwrap_or_default()
+            }
             Event::Updated { after, .. } => &after.id,
             Event::MemberCreated { member, .. }
             | Event::MemberUpdated { member, .. }
@@ -118,6 +145,35 @@ pub(crate) fn audit(event: &Event) {
             ..
         } => (by, Some(&**plan), action.as_str(), Some(before.status)),
         Event::Deleted { by, .. } => (by, None, "delete", None),
+        Event::Prepared { image, stores, by } => {
+            tracing::info!(
+                target: "glint::audit",
+                event = event.name(),
+                image = %image.id,
+                status = %image.status,
+                stores = %stores.join(","),
+                project = by.project_id.as_deref().unwrap_or("-"),
+                user = by.user_id.as_deref().unwrap_or("-"),
+                request = %by.request_id,
+            );
+            return;
+        }
+        Event::Uploaded { by, .. } => (by, None, "upload", None),
+        Event::Activated { by, .. } => (by, None, "activate", None),
+        Event::TaskCreated { task, by } | Event::TaskEnded { task, by } => {
+            tracing::info!(
+                target: "glint::audit",
+                event = event.name(),
+                image = %event.image_id(),
+                task = %task.id,
+                kind = %task.kind,
+                status = %task.status,
+                project = by.project_id.as_deref().unwrap_or("-"),
+                user = by.user_id.as_deref().unwrap_or("-"),
+                request = %by.request_id,
+            );
+            return;
+        }
         Event::MemberCreated { member, by }
         | Event::MemberUpdated { member, by }
         | Event::MemberDeleted { member, by } => {
@@ -135,7 +191,10 @@ pub(crate) fn audit(event: &Event) {
         }
     };
     let status = match event {
-        Event::Created { image, .. } | Event::Deleted { image, .. } => image.status,
+        Event::Created { image, .. }
+        | Event::Deleted { image, .. }
+        | Event::Uploaded { image, .. }
+        | Event::Activated { image, .. } => image.status,
         Event::Updated { after, .. } => after.status,
         _ => return,
     };

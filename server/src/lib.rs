@@ -7,6 +7,7 @@ mod auth;
 mod cache;
 pub mod catalogue;
 pub mod config;
+mod data;
 pub mod db;
 pub mod error;
 mod events;
@@ -180,25 +181,25 @@ pub async fn run(
         events: events::Events::default(),
     };
     images.events.subscribe(events::audit);
-    let state = AppState {
-        images,
-        db: db.clone(),
-        stores,
-        image_size_cap: config.image_size_cap,
-        cache: match config.image_cache_max_size {
-            0 => None,
-            max => Some(
-                cache::ImageCache::open(&config.data_dir.join("cache"), max).map_err(|e| {
-                    StartError::Config {
-                        message: format!("image cache: {e}"),
-                    }
-                })?,
-            ),
-        },
-        staging,
+    let keystone = keystone.map(Arc::new);
+    let cache = match config.image_cache_max_size {
+        0 => None,
+        max => Some(
+            cache::ImageCache::open(&config.data_dir.join("cache"), max).map_err(|e| {
+                StartError::Config {
+                    message: format!("image cache: {e}"),
+                }
+            })?,
+        ),
+    };
+    let data = data::Data {
+        images: images.clone(),
+        staging: staging.clone(),
         node,
+        size_cap: config.image_size_cap,
         storage_quota: config.storage_quota,
-        imports: api::Imports {
+        cache: cache.clone(),
+        imports: data::Imports {
             methods: Arc::from(config.enabled_import_methods.as_slice()),
             guard: web_guard,
             client: web_client,
@@ -209,7 +210,14 @@ pub async fn run(
                 .map_err(|e| StartError::Config {
                     message: format!("HTTP client: {e}"),
                 })?,
+            keystone: keystone.clone(),
         },
+    };
+    let state = AppState {
+        images,
+        data,
+        db: db.clone(),
+        stores,
         http: api::HttpSettings {
             auth: Arc::new(auth::Auth::new(
                 db.clone(),
@@ -221,7 +229,7 @@ pub async fn run(
         },
     };
     // A deleted image's copy leaves this server's cache with it.
-    if let Some(cache) = state.cache.clone() {
+    if let Some(cache) = cache {
         state.images.events.subscribe(move |event| {
             if let events::Event::Deleted { image, .. } = event {
                 cache.delete(&image.id);
@@ -236,7 +244,7 @@ pub async fn run(
         let timeout = config.node_timeout as i64 * 1_000_000;
         let node_timeout = config.node_timeout;
         let swept_stores = state.stores.clone();
-        let swept_staging = state.staging.clone();
+        let swept_staging = staging.clone();
         let every = std::time::Duration::from_millis((config.node_timeout * 1000 / 3).max(500));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);

@@ -22,6 +22,7 @@ fn cache_for<'a>(
         )));
     }
     state
+        .data
         .cache
         .as_ref()
         .ok_or_else(|| ApiError::NotFound("The image cache is not enabled on this server.".into()))

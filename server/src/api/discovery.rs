@@ -18,7 +18,7 @@ fn versions_doc(state: &AppState, headers: &HeaderMap) -> Value {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    let cache = state.cache.is_some();
+    let cache = state.data.cache.is_some();
     let mut versions: Vec<(&str, &str)> = Vec::new();
     if cache {
         versions.extend([
@@ -238,7 +238,12 @@ pub(crate) async fn schema_tasks() -> Json<Value> {
 
 /// The import methods this deployment offers (Glance's `enabled_import_methods`).
 pub(crate) fn import_methods(state: &AppState) -> Vec<&'static str> {
-    state.imports.methods.iter().map(|m| m.name()).collect()
+    state
+        .data
+        .import_methods()
+        .iter()
+        .map(|m| m.name())
+        .collect()
 }
 
 pub(crate) async fn info_import(State(state): State<AppState>) -> Json<Value> {

@@ -100,20 +100,6 @@ impl ApiError {
             other => other.to_string(),
         }
     }
-
-    /// What a task that ended with this error says: the same rule as a response, internal
-    /// details only in the log.
-    pub(crate) fn task_message(&self) -> String {
-        match self {
-            ApiError::Db(DbError::Duplicate(_)) => self.public_message(),
-            ApiError::Db(_) | ApiError::Store(_) | ApiError::Internal(_) => {
-                "The import failed in the server (its storage or database); the server's log \
-                 has the details."
-                    .into()
-            }
-            other => other.to_string(),
-        }
-    }
 }
 
 impl From<crate::auth::AuthError> for ApiError {
@@ -144,6 +130,27 @@ impl From<crate::images::ImageError> for ApiError {
             e @ ImageError::NoSuchMember(..) => ApiError::NotFound(e.to_string()),
             e @ ImageError::Busy => ApiError::Conflict(e.to_string()),
             ImageError::Db(e) => ApiError::Db(e),
+        }
+    }
+}
+
+impl From<crate::data::DataError> for ApiError {
+    fn from(e: crate::data::DataError) -> ApiError {
+        use crate::data::DataError;
+        match e {
+            DataError::Image(e) => e.into(),
+            DataError::Invalid(m) => ApiError::BadRequest(m),
+            DataError::WrongFormat(m) => ApiError::UnsupportedMediaType(m),
+            DataError::TooLarge(m) => ApiError::PayloadTooLarge(m),
+            DataError::Forbidden(m) => ApiError::Forbidden(m),
+            DataError::NotFound(m) => ApiError::NotFound(m),
+            DataError::Conflict(m) => ApiError::Conflict(m),
+            DataError::Gone(m) => ApiError::Gone(m),
+            DataError::NoToken(m) => ApiError::Unauthorized(m),
+            DataError::Keystone(e) => ApiError::Keystone(e),
+            DataError::Store(e) => ApiError::Store(e),
+            DataError::Db(e) => ApiError::Db(e),
+            DataError::Internal(m) => ApiError::Internal(m),
         }
     }
 }

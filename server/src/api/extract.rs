@@ -144,11 +144,6 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Option<&str> {
         .map(|v| v.to_str().unwrap_or_default())
 }
 
-/// Checks `If-Match` against the current version: 412 when it names another one.
-pub(crate) fn check_if_match(headers: &HeaderMap, version: i64) -> Result<(), ApiError> {
-    Ok(crate::images::check_version(if_match(headers), version)?)
-}
-
 /// Whether the client asks for a dry run: `Prefer: return=preview` or `?dry_run=true`.
 pub(crate) fn wants_preview(headers: &HeaderMap, query: Option<&str>) -> bool {
     let prefer = headers

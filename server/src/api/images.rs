@@ -117,16 +117,6 @@ pub(crate) fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// Creates an image from a create request, as `POST /v2/images` does, refusing it on the
-/// first violation of the plan or of the image quota.
-pub(crate) async fn create_image(
-    state: &AppState,
-    identity: &Identity,
-    create: Create,
-) -> Result<StoredImage, ApiError> {
-    Ok(state.images.create(&identity.actor(), create).await?)
-}
-
 pub(crate) async fn create(
     State(state): State<AppState>,
     identity: Identity,

@@ -33,43 +33,18 @@ pub use error::ApiError;
 use error::{ErrorFormat, PendingError};
 
 use crate::db::Db;
-use crate::store::Store;
 
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     /// The image operations (create, update by plan, delete, sharing) and what they need.
     pub(crate) images: crate::images::Images,
+    /// The data operations (uploads, imports, tasks, reads) and what they need.
+    pub(crate) data: crate::data::Data,
     pub(crate) db: Db,
     pub(crate) stores: Arc<crate::store::Stores>,
-    /// This server's image cache, when enabled.
-    pub(crate) cache: Option<crate::cache::ImageCache>,
-    /// Where `PUT /stage` keeps data until it is imported.
-    pub(crate) staging: Arc<dyn Store>,
-    /// This process's name in upload ownership records.
-    pub(crate) node: Arc<str>,
-    /// The largest image accepted, in bytes (Glance's `image_size_cap`).
-    pub(crate) image_size_cap: u64,
-    /// Most bytes of image data per project.
-    pub(crate) storage_quota: Option<u64>,
-    /// What imports need: the methods offered, the fetch guard and its client, the servers.
-    pub(crate) imports: Imports,
     /// Who is calling and the web UI's session: authentication, tokens, the UI's page.
     pub(crate) http: HttpSettings,
-}
-
-/// What imports need beyond the image operations.
-#[derive(Debug, Clone)]
-pub(crate) struct Imports {
-    /// The import methods offered and accepted (Glance's `enabled_import_methods`).
-    pub(crate) methods: Arc<[crate::config::ImportMethod]>,
-    /// The guard for every fetch made on a user's behalf, and its HTTP client.
-    pub(crate) guard: crate::webdownload::Guard,
-    pub(crate) client: reqwest::Client,
-    /// Where other servers reach this one (imports of data staged here are sent to it).
-    pub(crate) self_url: Option<Arc<str>>,
-    /// For requests to other servers of the deployment.
-    pub(crate) peers: reqwest::Client,
 }
 
 /// The HTTP side's own settings.

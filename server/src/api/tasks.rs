@@ -10,10 +10,8 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Identity, RawBody};
-use super::images::{create_image, load_visible};
-use super::import::{
-    Targets, TaskOrder, checked_source, claim_for_import, fetch_into, start_import,
-};
+use super::images::load_visible;
+use crate::data::LegacyImport;
 use crate::db::{Task, TaskQuery};
 use crate::time;
 
@@ -282,7 +280,6 @@ pub(crate) async fn create(
              of supported uri ['http', 'https']",
         ));
     }
-    let url = checked_source(&state, &from).await?;
     props
         .entry("disk_format")
         .or_insert_with(|| Value::String(format.clone()));
@@ -290,24 +287,12 @@ pub(crate) async fn create(
         .entry("container_format")
         .or_insert_with(|| Value::String("bare".into()));
     let create = glint_core::Create::from_body(Value::Object(props).to_string().as_bytes())?;
-    let stored = create_image(&state, &identity, create).await?;
-    let owner = claim_for_import(&state, &stored.image, glint_core::Status::Queued).await?;
-    let order = TaskOrder {
-        kind: "import",
+    let order = LegacyImport {
+        from,
+        image: create,
         input: raw_input,
     };
-    let targets = Targets::default_for(&state, None)?;
-    let task = start_import(
-        state,
-        &identity,
-        stored.image,
-        owner,
-        glint_core::Status::Queued,
-        order,
-        targets,
-        move |state, image, store| Box::pin(fetch_into(state, image, url, store)),
-    )
-    .await?;
+    let task = state.data.legacy_import(&identity.actor(), order).await?;
     let mut response = (StatusCode::CREATED, Json(task_json(&task))).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/v2/tasks/{}", task.id)) {
         response.headers_mut().insert(header::LOCATION, v);

@@ -13,7 +13,7 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::data::{check_declared, receive};
+use super::data::declared_size;
 use super::error::ApiError;
 use super::extract::{Identity, wants_preview};
 use super::images::{load_visible, load_writable, modify, preview_response};
@@ -187,22 +187,25 @@ fn image_response(status: StatusCode, stored: &StoredImage) -> Response {
 /// image as it is afterwards.
 async fn take_data(
     state: &AppState,
+    identity: &Identity,
     stored: &StoredImage,
     body: Body,
     headers: &HeaderMap,
     update: &V1Update,
 ) -> Result<StoredImage, ApiError> {
     let expected = update.fields.get(&glint_core::v1::V1Field::Checksum);
-    let declared = check_declared(state, headers)?;
-    receive(
-        state,
-        &stored.image,
-        body,
-        declared,
-        expected.map(String::as_str),
-        state.stores.default_store(),
-    )
-    .await?;
+    let declared = declared_size(headers)?;
+    state
+        .data
+        .receive(
+            &identity.actor(),
+            &stored.image,
+            body.into_data_stream(),
+            declared,
+            expected.map(String::as_str),
+            state.stores.default_store(),
+        )
+        .await?;
     state
         .db
         .image(&stored.image.id)
@@ -249,7 +252,7 @@ pub(crate) async fn create(
         .insert_planned(&identity.actor(), &template, &plan, "v1_create")
         .await?;
     if let Some(body) = data {
-        stored = take_data(&state, &stored, body, &headers, &update).await?;
+        stored = take_data(&state, &identity, &stored, body, &headers, &update).await?;
     }
     let mut response = image_response(StatusCode::CREATED, &shown(&state, &identity, &stored));
     let h = response.headers_mut();
@@ -352,7 +355,7 @@ pub(crate) async fn update(
         super::images::Outcome::Applied(stored) => stored,
     };
     if let Some(body) = data {
-        stored = take_data(&state, &stored, body, &headers, &update).await?;
+        stored = take_data(&state, &identity, &stored, body, &headers, &update).await?;
     }
     Ok(image_response(
         StatusCode::OK,

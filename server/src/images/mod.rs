@@ -288,7 +288,7 @@ impl Images {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Mutex;
 
     use glint_core::{Patch, PatchDialect};
@@ -297,7 +297,7 @@ mod tests {
     use super::*;
     use crate::store::{FsStore, HttpStore, NamedStore};
 
-    async fn images(dir: &std::path::Path) -> Images {
+    pub(crate) async fn images(dir: &std::path::Path) -> Images {
         crate::install_tls_provider();
         let db = Db::connect(&format!("sqlite:{}", dir.join("glint.db").display()))
             .await
