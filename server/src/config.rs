@@ -5,12 +5,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::StartError;
 
-/// Flags of `glint serve`. Each has a `GLINT_*` environment variable.
-#[derive(Debug, Clone, Default, Args)]
+/// The settings of `glint serve`, each declared once: a flag, its `GLINT_*` environment
+/// variable, and a key of the TOML file (the flag's name with `_` for `-`). Secrets and flags
+/// that only make sense on a command line (the admin password and token, `--file-stores`,
+/// `--config`) are not read from the file.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:9292]
     #[arg(long, env = "GLINT_BIND")]
@@ -30,6 +34,7 @@ pub struct ServeArgs {
     pub require_format_match: Option<bool>,
     /// Development only: trust X-Tenant-Id / X-Roles headers instead of checking tokens
     #[arg(long, env = "GLINT_INSECURE_NOAUTH")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub insecure_noauth: bool,
     /// Who checks tokens: `local` (Glint's own accounts) or `keystone` [default: local]
     #[arg(long, env = "GLINT_AUTH", value_enum)]
@@ -59,9 +64,11 @@ pub struct ServeArgs {
     pub keystone_cache_seconds: Option<u64>,
     /// The admin account's password on first start (otherwise a random one is printed)
     #[arg(long, env = "GLINT_ADMIN_PASSWORD", hide_env_values = true)]
+    #[serde(skip)]
     pub admin_password: Option<String>,
     /// A token for the admin account, made valid at start (for scripted set-ups and tests)
     #[arg(long, env = "GLINT_ADMIN_TOKEN", hide_env_values = true)]
+    #[serde(skip)]
     pub admin_token: Option<String>,
     /// A property protections file in Glance's roles format
     #[arg(long, env = "GLINT_PROPERTY_PROTECTIONS")]
@@ -128,7 +135,7 @@ pub struct ServeArgs {
     /// Hosts (`host` or `host:port`, comma separated) the web-download import may fetch from
     /// even when they are internal addresses or use other ports than 80 and 443
     #[arg(long, env = "GLINT_WEB_DOWNLOAD_ALLOW", value_delimiter = ',')]
-    pub web_download_allow: Vec<String>,
+    pub web_download_allow: Option<Vec<String>>,
     /// URI schemes the server may fetch images from; when set, only these
     /// [default: http,https]
     #[arg(long, env = "GLINT_IMPORT_ALLOWED_SCHEMES", value_delimiter = ',')]
@@ -155,65 +162,45 @@ pub struct ServeArgs {
     /// Named file stores, `id=path` (comma separated): several stores, as Glance's
     /// `enabled_backends` (a TOML file also sets descriptions and weights, and S3 stores)
     #[arg(long, env = "GLINT_FILE_STORES", value_delimiter = ',')]
+    #[serde(skip)]
     pub file_stores: Vec<String>,
     /// The store that takes data no store was asked for [default: the first]
     #[arg(long, env = "GLINT_DEFAULT_STORE")]
     pub default_store: Option<String>,
     /// A TOML file with any of these settings (keys as the flags, with `_` for `-`)
     #[arg(long, env = "GLINT_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
+    /// Named stores, with their kinds, descriptions and weights (`[[stores]]`: the file only)
+    #[arg(skip)]
+    pub stores: Option<Vec<StoreConfig>>,
 }
 
-/// Settings as a TOML file gives them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    bind: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    ui_dir: Option<PathBuf>,
-    node_name: Option<String>,
-    require_format_match: Option<bool>,
-    insecure_noauth: Option<bool>,
-    auth: Option<AuthMode>,
-    keystone_url: Option<String>,
-    keystone_username: Option<String>,
-    keystone_password: Option<String>,
-    keystone_project: Option<String>,
-    keystone_user_domain: Option<String>,
-    keystone_project_domain: Option<String>,
-    keystone_cache_seconds: Option<u64>,
-    node_timeout: Option<u64>,
-    web_download_allow: Option<Vec<String>>,
-    import_allowed_schemes: Option<Vec<String>>,
-    import_disallowed_schemes: Option<Vec<String>>,
-    import_allowed_hosts: Option<Vec<String>>,
-    import_disallowed_hosts: Option<Vec<String>>,
-    import_allowed_ports: Option<Vec<String>>,
-    import_disallowed_ports: Option<Vec<String>>,
-    import_read_timeout: Option<u64>,
-    store: Option<DataStore>,
-    s3_endpoint: Option<String>,
-    s3_region: Option<String>,
-    s3_bucket: Option<String>,
-    s3_access_key: Option<String>,
-    s3_secret_key: Option<String>,
-    s3_path_style: Option<bool>,
-    token_ttl: Option<i64>,
-    property_protections: Option<PathBuf>,
-    image_quota: Option<u64>,
-    storage_quota: Option<String>,
-    image_size_cap: Option<String>,
-    show_multiple_locations: Option<bool>,
-    enabled_import_methods: Option<Vec<String>>,
-    worker_self_reference_url: Option<String>,
-    image_cache_max_size: Option<String>,
-    default_store: Option<String>,
-    stores: Option<Vec<StoreConfig>>,
+impl ServeArgs {
+    /// These settings (flags and environment) over `file`'s: a setting given here replaces
+    /// the file's; the flag-only ones are taken from here.
+    fn over(&self, file: ServeArgs) -> Result<ServeArgs, StartError> {
+        let broken = |e: serde_json::Error| StartError::Config {
+            message: format!("settings: {e}"),
+        };
+        let mut merged = serde_json::to_value(file).map_err(broken)?;
+        let given = serde_json::to_value(self).map_err(broken)?;
+        if let (Some(merged), Some(given)) = (merged.as_object_mut(), given.as_object()) {
+            for (key, value) in given.iter().filter(|(_, v)| !v.is_null()) {
+                merged.insert(key.clone(), value.clone());
+            }
+        }
+        let mut out: ServeArgs = serde_json::from_value(merged).map_err(broken)?;
+        out.admin_password = self.admin_password.clone();
+        out.admin_token = self.admin_token.clone();
+        out.file_stores = self.file_stores.clone();
+        out.config = self.config.clone();
+        Ok(out)
+    }
 }
 
 /// One named store (`[[stores]]` in the TOML file).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub id: String,
@@ -231,7 +218,7 @@ pub struct StoreConfig {
 }
 
 /// How callers are authenticated: Glint's own accounts, or Keystone's tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     #[default]
@@ -240,7 +227,7 @@ pub enum AuthMode {
 }
 
 /// Where the one store of a deployment without named stores keeps data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum DataStore {
     /// Files under the data folder.
@@ -251,7 +238,7 @@ pub enum DataStore {
 }
 
 /// The kind of a named store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     /// A folder.
@@ -287,14 +274,14 @@ pub struct KeystoneConfig {
 }
 
 /// The TOML file's settings (none without a file).
-fn read_file(path: Option<&Path>) -> Result<FileConfig, StartError> {
+fn read_file(path: Option<&Path>) -> Result<ServeArgs, StartError> {
     let Some(path) = path else {
-        return Ok(FileConfig::default());
+        return Ok(ServeArgs::default());
     };
     let text = std::fs::read_to_string(path).map_err(|e| StartError::Config {
         message: format!("cannot read {}: {e}", path.display()),
     })?;
-    toml::from_str::<FileConfig>(&text).map_err(|e| StartError::Config {
+    toml::from_str::<ServeArgs>(&text).map_err(|e| StartError::Config {
         message: format!("{}: {e}", path.display()),
     })
 }
@@ -375,121 +362,62 @@ pub struct Config {
 impl Config {
     /// Defaults for a server whose data lives in `data_dir` (used by tests).
     pub fn for_data_dir(data_dir: &Path) -> Config {
-        Config {
-            bind: SocketAddr::from(([127, 0, 0, 1], 9292)),
-            data_dir: data_dir.to_path_buf(),
-            database_url: sqlite_url(data_dir),
-            ui_dir: PathBuf::from("web-ui/dist"),
-            node_name: "glint".into(),
-            node_timeout: 30,
-            import_filter: crate::webdownload::ImportFilter::default(),
-            require_format_match: true,
-            insecure_noauth: false,
-            keystone: None,
-            s3: None,
-            stores: Vec::new(),
-            default_store: None,
-            admin_password: None,
-            admin_token: None,
-            token_ttl: 86_400,
-            property_protections: None,
-            image_quota: None,
-            storage_quota: None,
-            image_size_cap: IMAGE_SIZE_CAP,
-            show_multiple_locations: false,
-            enabled_import_methods: ImportMethod::DEFAULT.to_vec(),
-            worker_self_reference_url: None,
-            image_cache_max_size: IMAGE_CACHE_MAX_SIZE,
-            maintenance_every: std::time::Duration::from_secs(15),
-        }
+        let args = ServeArgs {
+            data_dir: Some(data_dir.to_path_buf()),
+            ..ServeArgs::default()
+        };
+        Config::resolve(args).expect("the defaults are valid")
     }
 
     /// Resolves flags and environment (already merged by clap) over the TOML file and defaults.
     pub fn resolve(args: ServeArgs) -> Result<Config, StartError> {
-        let file = read_file(args.config.as_deref())?;
-        let keystone = match args.auth.or(file.auth).unwrap_or_default() {
+        let a = args.over(read_file(args.config.as_deref())?)?;
+        let keystone = match a.auth.unwrap_or_default() {
             AuthMode::Local => None,
             AuthMode::Keystone => {
                 let need = |value, name| required(value, "--auth keystone", name);
                 Some(KeystoneConfig {
-                    url: need(
-                        args.keystone_url.clone().or(file.keystone_url.clone()),
-                        "GLINT_KEYSTONE_URL",
-                    )?,
-                    username: need(
-                        args.keystone_username
-                            .clone()
-                            .or(file.keystone_username.clone()),
-                        "GLINT_KEYSTONE_USERNAME",
-                    )?,
-                    password: need(
-                        args.keystone_password
-                            .clone()
-                            .or(file.keystone_password.clone()),
-                        "GLINT_KEYSTONE_PASSWORD",
-                    )?,
-                    project: args
+                    url: need(a.keystone_url.clone(), "GLINT_KEYSTONE_URL")?,
+                    username: need(a.keystone_username.clone(), "GLINT_KEYSTONE_USERNAME")?,
+                    password: need(a.keystone_password.clone(), "GLINT_KEYSTONE_PASSWORD")?,
+                    project: a
                         .keystone_project
                         .clone()
-                        .or(file.keystone_project.clone())
                         .unwrap_or_else(|| "service".into()),
-                    user_domain: args
+                    user_domain: a
                         .keystone_user_domain
                         .clone()
-                        .or(file.keystone_user_domain.clone())
                         .unwrap_or_else(|| "Default".into()),
-                    project_domain: args
+                    project_domain: a
                         .keystone_project_domain
                         .clone()
-                        .or(file.keystone_project_domain.clone())
                         .unwrap_or_else(|| "Default".into()),
-                    cache_seconds: args
-                        .keystone_cache_seconds
-                        .or(file.keystone_cache_seconds)
-                        .unwrap_or(300),
+                    cache_seconds: a.keystone_cache_seconds.unwrap_or(300),
                 })
             }
         };
-        let s3 = match args.store.or(file.store).unwrap_or_default() {
+        let s3 = match a.store.unwrap_or_default() {
             DataStore::Fs => None,
             DataStore::S3 => {
                 let need = |value, name| required(value, "--store s3", name);
                 Some(crate::store::S3Settings {
-                    endpoint: args.s3_endpoint.clone().or(file.s3_endpoint.clone()),
-                    region: args
-                        .s3_region
-                        .clone()
-                        .or(file.s3_region.clone())
-                        .unwrap_or_else(|| "us-east-1".into()),
-                    bucket: need(
-                        args.s3_bucket.clone().or(file.s3_bucket.clone()),
-                        "GLINT_S3_BUCKET",
-                    )?,
-                    access_key: need(
-                        args.s3_access_key.clone().or(file.s3_access_key.clone()),
-                        "GLINT_S3_ACCESS_KEY",
-                    )?,
-                    secret_key: need(
-                        args.s3_secret_key.clone().or(file.s3_secret_key.clone()),
-                        "GLINT_S3_SECRET_KEY",
-                    )?,
-                    path_style: args.s3_path_style.or(file.s3_path_style).unwrap_or(true),
+                    endpoint: a.s3_endpoint.clone(),
+                    region: a.s3_region.clone().unwrap_or_else(|| "us-east-1".into()),
+                    bucket: need(a.s3_bucket.clone(), "GLINT_S3_BUCKET")?,
+                    access_key: need(a.s3_access_key.clone(), "GLINT_S3_ACCESS_KEY")?,
+                    secret_key: need(a.s3_secret_key.clone(), "GLINT_S3_SECRET_KEY")?,
+                    path_style: a.s3_path_style.unwrap_or(true),
                 })
             }
         };
-        let insecure_noauth = args.insecure_noauth || file.insecure_noauth.unwrap_or(false);
-        if insecure_noauth && keystone.is_some() {
+        if a.insecure_noauth && keystone.is_some() {
             return Err(StartError::Config {
                 message: "--insecure-noauth and --auth keystone exclude each other".into(),
             });
         }
-        let import_filter = import_filter(&args, &file)?;
-        let enabled_import_methods = match args
-            .enabled_import_methods
-            .clone()
-            .or(file.enabled_import_methods.clone())
-        {
-            Some(names) => import_methods(&names)?,
+        let import_filter = import_filter(&a)?;
+        let enabled_import_methods = match &a.enabled_import_methods {
+            Some(names) => import_methods(names)?,
             None => ImportMethod::DEFAULT.to_vec(),
         };
         if enabled_import_methods.contains(&ImportMethod::GlanceDownload) && keystone.is_none() {
@@ -497,8 +425,8 @@ impl Config {
                 message: "the glance-download import method needs --auth keystone".into(),
             });
         }
-        let stores = match args.file_stores.is_empty() {
-            false => args
+        let stores = match a.file_stores.is_empty() {
+            false => a
                 .file_stores
                 .iter()
                 .map(|s| {
@@ -515,7 +443,7 @@ impl Config {
                     })
                 })
                 .collect::<Result<Vec<_>, StartError>>()?,
-            true => file.stores.clone().unwrap_or_default(),
+            true => a.stores.clone().unwrap_or_default(),
         };
         for s in &stores {
             if s.kind == StoreKind::S3 && s3.is_none() {
@@ -524,73 +452,60 @@ impl Config {
                 });
             }
         }
-        let default_store = args.default_store.clone().or(file.default_store.clone());
-        let data_dir = args
+        let size = |value: &Option<String>, what: &str, example: &str, default: u64| match value {
+            Some(v) => parse_bytes(v).ok_or_else(|| StartError::Config {
+                message: format!("{what} '{v}': expected a size such as {example}"),
+            }),
+            None => Ok(default),
+        };
+        let data_dir = a
             .data_dir
-            .or(file.data_dir)
+            .clone()
             .unwrap_or_else(|| PathBuf::from("glint-data"));
-        let database_url = args
-            .database_url
-            .or(file.database_url)
-            .unwrap_or_else(|| sqlite_url(&data_dir));
         Ok(Config {
-            bind: args
+            bind: a
                 .bind
-                .or(file.bind)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9292))),
-            database_url,
-            ui_dir: args
+            database_url: a
+                .database_url
+                .clone()
+                .unwrap_or_else(|| sqlite_url(&data_dir)),
+            ui_dir: a
                 .ui_dir
-                .or(file.ui_dir)
+                .clone()
                 .unwrap_or_else(|| PathBuf::from("web-ui/dist")),
-            node_name: args
-                .node_name
-                .or(file.node_name)
-                .unwrap_or_else(|| "glint".into()),
-            node_timeout: args.node_timeout.or(file.node_timeout).unwrap_or(30).max(3),
+            node_name: a.node_name.clone().unwrap_or_else(|| "glint".into()),
+            node_timeout: a.node_timeout.unwrap_or(30).max(3),
             import_filter,
-            require_format_match: args
-                .require_format_match
-                .or(file.require_format_match)
-                .unwrap_or(true),
-            insecure_noauth,
+            require_format_match: a.require_format_match.unwrap_or(true),
+            insecure_noauth: a.insecure_noauth,
             keystone,
             s3,
             stores,
-            default_store,
-            admin_password: args.admin_password,
-            admin_token: args.admin_token,
-            token_ttl: args.token_ttl.or(file.token_ttl).unwrap_or(86_400).max(60),
-            property_protections: args.property_protections.or(file.property_protections),
-            image_quota: args.image_quota.or(file.image_quota),
-            storage_quota: match args.storage_quota.or(file.storage_quota) {
-                Some(q) => Some(parse_bytes(&q).ok_or_else(|| StartError::Config {
-                    message: format!("storage quota '{q}': expected a size such as 500GB"),
-                })?),
+            default_store: a.default_store.clone(),
+            admin_password: a.admin_password.clone(),
+            admin_token: a.admin_token.clone(),
+            token_ttl: a.token_ttl.unwrap_or(86_400).max(60),
+            property_protections: a.property_protections.clone(),
+            image_quota: a.image_quota,
+            storage_quota: match &a.storage_quota {
+                Some(_) => Some(size(&a.storage_quota, "storage quota", "500GB", 0)?),
                 None => None,
             },
-            image_cache_max_size: match args.image_cache_max_size.or(file.image_cache_max_size) {
-                Some(c) => parse_bytes(&c).ok_or_else(|| StartError::Config {
-                    message: format!("image cache size '{c}': expected a size such as 10GB"),
-                })?,
-                None => IMAGE_CACHE_MAX_SIZE,
-            },
+            image_cache_max_size: size(
+                &a.image_cache_max_size,
+                "image cache size",
+                "10GB",
+                IMAGE_CACHE_MAX_SIZE,
+            )?,
             maintenance_every: std::time::Duration::from_secs(15),
-            worker_self_reference_url: args
+            worker_self_reference_url: a
                 .worker_self_reference_url
-                .or(file.worker_self_reference_url)
+                .as_deref()
                 .map(|u| u.trim_end_matches('/').to_string()),
-            show_multiple_locations: args
-                .show_multiple_locations
-                .or(file.show_multiple_locations)
-                .unwrap_or(false),
+            show_multiple_locations: a.show_multiple_locations.unwrap_or(false),
             enabled_import_methods,
-            image_size_cap: match args.image_size_cap.or(file.image_size_cap) {
-                Some(c) => parse_bytes(&c).ok_or_else(|| StartError::Config {
-                    message: format!("image size cap '{c}': expected a size such as 100GB"),
-                })?,
-                None => IMAGE_SIZE_CAP,
-            },
+            image_size_cap: size(&a.image_size_cap, "image size cap", "100GB", IMAGE_SIZE_CAP)?,
             data_dir,
         })
     }
@@ -653,23 +568,16 @@ fn import_methods(names: &[String]) -> Result<Vec<ImportMethod>, StartError> {
 
 /// The import filtering lists: flags and environment over the file over Glance's defaults. An
 /// empty value (`GLINT_IMPORT_ALLOWED_PORTS=`) sets an empty list.
-fn import_filter(
-    args: &ServeArgs,
-    file: &FileConfig,
-) -> Result<crate::webdownload::ImportFilter, StartError> {
+fn import_filter(a: &ServeArgs) -> Result<crate::webdownload::ImportFilter, StartError> {
     let defaults = crate::webdownload::ImportFilter::default();
-    let list =
-        |arg: &Option<Vec<String>>, file: &Option<Vec<String>>, default: Vec<String>| match arg
-            .as_ref()
-            .or(file.as_ref())
-        {
-            Some(values) => values
-                .iter()
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-                .collect(),
-            None => default,
-        };
+    let list = |values: &Option<Vec<String>>, default: Vec<String>| match values {
+        Some(values) => values
+            .iter()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect(),
+        None => default,
+    };
     let ports = |values: Vec<String>, name: &str| {
         values
             .iter()
@@ -682,50 +590,20 @@ fn import_filter(
     };
     let default_ports = defaults.allowed_ports.iter().map(u16::to_string).collect();
     Ok(crate::webdownload::ImportFilter {
-        allowed_schemes: list(
-            &args.import_allowed_schemes,
-            &file.import_allowed_schemes,
-            defaults.allowed_schemes,
-        ),
-        disallowed_schemes: list(
-            &args.import_disallowed_schemes,
-            &file.import_disallowed_schemes,
-            Vec::new(),
-        ),
-        allowed_hosts: list(
-            &args.import_allowed_hosts,
-            &file.import_allowed_hosts,
-            Vec::new(),
-        ),
-        disallowed_hosts: list(
-            &args.import_disallowed_hosts,
-            &file.import_disallowed_hosts,
-            Vec::new(),
-        ),
+        allowed_schemes: list(&a.import_allowed_schemes, defaults.allowed_schemes),
+        disallowed_schemes: list(&a.import_disallowed_schemes, Vec::new()),
+        allowed_hosts: list(&a.import_allowed_hosts, Vec::new()),
+        disallowed_hosts: list(&a.import_disallowed_hosts, Vec::new()),
         allowed_ports: ports(
-            list(
-                &args.import_allowed_ports,
-                &file.import_allowed_ports,
-                default_ports,
-            ),
+            list(&a.import_allowed_ports, default_ports),
             "--import-allowed-ports",
         )?,
         disallowed_ports: ports(
-            list(
-                &args.import_disallowed_ports,
-                &file.import_disallowed_ports,
-                Vec::new(),
-            ),
+            list(&a.import_disallowed_ports, Vec::new()),
             "--import-disallowed-ports",
         )?,
-        exceptions: match args.web_download_allow.is_empty() {
-            true => file.web_download_allow.clone().unwrap_or_default(),
-            false => args.web_download_allow.clone(),
-        },
-        read_timeout: args
-            .import_read_timeout
-            .or(file.import_read_timeout)
-            .unwrap_or(defaults.read_timeout),
+        exceptions: a.web_download_allow.clone().unwrap_or_default(),
+        read_timeout: a.import_read_timeout.unwrap_or(defaults.read_timeout),
     })
 }
 
@@ -819,6 +697,63 @@ mod tests {
         })
         .expect_err("unknown keys are refused");
         assert!(err.to_string().contains("colour"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Every `glint serve` flag but the command-line-only ones is a key of the file, and the
+    /// file's value is used unless the flag (or its variable) is given: false and empty values
+    /// given on the command line win too.
+    #[test]
+    fn each_setting_is_declared_once_for_flags_and_file() {
+        use clap::Args as _;
+        let command = ServeArgs::augment_args(clap::Command::new("serve"));
+        let flag_only = ["admin-password", "admin-token", "file-stores", "config"];
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let key = long.replace('-', "_");
+            let parsed = toml::from_str::<ServeArgs>(&format!("{key} = 0"));
+            let unknown = parsed
+                .as_ref()
+                .err()
+                .is_some_and(|e| e.to_string().contains("unknown field"));
+            assert_eq!(unknown, flag_only.contains(&long), "{long}: {parsed:?}");
+        }
+
+        let dir = std::env::temp_dir().join(format!("glint-merge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("glint.toml");
+        std::fs::write(
+            &file,
+            "require_format_match = true\nshow_multiple_locations = true\n\
+             insecure_noauth = true\nimport_allowed_hosts = [\"a.example\"]\n\
+             web_download_allow = [\"b.example\"]\nimage_quota = 7\n",
+        )
+        .expect("write");
+        let from_file = Config::resolve(ServeArgs {
+            config: Some(file.clone()),
+            ..ServeArgs::default()
+        })
+        .expect("valid");
+        assert!(from_file.require_format_match && from_file.show_multiple_locations);
+        assert!(from_file.insecure_noauth);
+        assert_eq!(from_file.import_filter.allowed_hosts, ["a.example"]);
+        assert_eq!(from_file.import_filter.exceptions, ["b.example"]);
+        assert_eq!(from_file.image_quota, Some(7));
+        let flags = Config::resolve(ServeArgs {
+            config: Some(file),
+            require_format_match: Some(false),
+            import_allowed_hosts: Some(Vec::new()),
+            image_quota: Some(3),
+            ..ServeArgs::default()
+        })
+        .expect("valid");
+        assert!(!flags.require_format_match);
+        assert!(
+            flags.show_multiple_locations,
+            "the file's, not given as a flag"
+        );
+        assert!(flags.import_filter.allowed_hosts.is_empty());
+        assert_eq!(flags.image_quota, Some(3));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
