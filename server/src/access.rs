@@ -161,3 +161,20 @@ pub(crate) async fn load_downloadable(
     )
     .await
 }
+
+/// Whether the caller may look at metadata definitions at all (any role that reads images);
+/// others are told there is nothing there.
+pub(crate) fn may_browse_metadefs(caller: &Caller) -> bool {
+    caller.is_admin() || caller.may_read()
+}
+
+/// Whether the caller may read a metadata definitions namespace: an administrator any, a
+/// reader the public ones and its project's.
+pub(crate) fn sees_namespace(caller: &Caller, visibility: &str, owner: Option<&str>) -> bool {
+    caller.is_admin() || (caller.may_read() && (visibility == "public" || caller.owns(owner)))
+}
+
+/// Whether the caller may create, change or delete metadata definitions: administrators.
+pub(crate) fn may_change_metadefs(caller: &Caller) -> bool {
+    caller.is_admin()
+}

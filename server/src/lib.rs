@@ -216,6 +216,7 @@ pub async fn run(
     let state = AppState {
         images,
         data,
+        metadefs: metadefs::Metadefs { db: db.clone() },
         db: db.clone(),
         stores,
         http: api::HttpSettings {

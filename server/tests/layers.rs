@@ -130,6 +130,50 @@ fn the_servers_modules_import_each_other_without_a_circle() {
     );
 }
 
+/// The API's modules every handler module may use: the state and router (`mod.rs`), errors,
+/// request reading, what handlers share, and the image's JSON.
+const API_SHARED: [&str; 5] = ["AppState", "error", "extract", "shared", "wire"];
+
+#[test]
+fn api_handler_modules_use_only_the_shared_ones() {
+    let api = src().join("api");
+    for (path, text) in sources(&api) {
+        let name = path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .expect("a name")
+            .to_string();
+        // `mod.rs` routes, `ui.rs` puts the UI's files around the routes.
+        if ["mod", "ui"].contains(&name.as_str()) || API_SHARED.contains(&name.as_str()) {
+            continue;
+        }
+        for (i, _) in text.match_indices("super::") {
+            let word: String = text[i + "super::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '{')
+                .collect();
+            let used: Vec<String> = match word.strip_suffix('{').or(word.strip_prefix('{')) {
+                // `super::{AppState, RequestId}`: each name of the group.
+                Some(_) => text[i + "super::{".len()..]
+                    .split('}')
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|w| w.trim().split("::").next().unwrap_or_default().to_string())
+                    .collect(),
+                None => vec![word],
+            };
+            for used in used.iter().filter(|u| !u.is_empty()) {
+                assert!(
+                    API_SHARED.contains(&used.as_str()) || used == "RequestId",
+                    "{} uses super::{used}: a handler module uses only {API_SHARED:?}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn the_core_depends_on_no_io_crate() {
     let manifest = std::fs::read_to_string(

@@ -60,7 +60,7 @@ pub(crate) async fn queue(
 ) -> Result<StatusCode, ApiError> {
     no_body(&body)?;
     let cache = cache_for(&state, &identity, "cache_image")?.clone();
-    let image = super::images::load_visible(&state, &identity, &id)
+    let image = super::shared::load_visible(&state, &identity, &id)
         .await?
         .image;
     let Some(size) = image

@@ -8,22 +8,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Identity, etag, if_match};
+use super::extract::{Identity, declared_size, etag, if_match, store_header};
 use crate::data::Readable;
-
-pub(super) fn declared_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    for name in ["x-openstack-image-size", "content-length"] {
-        if let Some(v) = headers.get(name) {
-            let n = v
-                .to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .ok_or_else(|| ApiError::BadRequest(format!("Invalid {name} header.")))?;
-            return Ok(Some(n));
-        }
-    }
-    Ok(None)
-}
 
 fn require_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
     let content_type = headers
@@ -36,17 +22,6 @@ fn require_octet_stream(headers: &HeaderMap) -> Result<(), ApiError> {
         Err(ApiError::UnsupportedMediaType(format!(
             "Content-Type '{content_type}' is not supported for image data: use application/octet-stream."
         )))
-    }
-}
-
-/// The `X-Image-Meta-Store` header: the store a client asks for.
-pub(super) fn store_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-    match headers.get("x-image-meta-store") {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .map(|s| Some(s.trim()))
-            .map_err(|_| ApiError::BadRequest("Invalid X-Image-Meta-Store header.".into())),
     }
 }
 

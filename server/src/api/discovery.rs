@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::Identity;
+use super::shared::import_methods;
 use axum::extract::State;
 
 /// The versions document, as Glance builds it: 2.18 (the cache's clean and prune) is current
@@ -73,7 +74,7 @@ pub(crate) async fn root(State(state): State<AppState>, headers: HeaderMap) -> R
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if wants_html {
-        return super::ui::index(&state.http.ui_index).await;
+        return super::shared::ui_page(&state.http.ui_index).await;
     }
     (
         StatusCode::MULTIPLE_CHOICES,
@@ -234,16 +235,6 @@ pub(crate) async fn schema_tasks() -> Json<Value> {
             {"rel": "describedby", "href": "{schema}"}
         ]
     }))
-}
-
-/// The import methods this deployment offers (Glance's `enabled_import_methods`).
-pub(crate) fn import_methods(state: &AppState) -> Vec<&'static str> {
-    state
-        .data
-        .import_methods()
-        .iter()
-        .map(|m| m.name())
-        .collect()
 }
 
 pub(crate) async fn info_import(State(state): State<AppState>) -> Json<Value> {

@@ -155,6 +155,18 @@ impl From<crate::data::DataError> for ApiError {
     }
 }
 
+impl From<crate::metadefs::MetadefError> for ApiError {
+    fn from(e: crate::metadefs::MetadefError) -> ApiError {
+        use crate::metadefs::MetadefError;
+        match e {
+            MetadefError::NotFound(m) => ApiError::NotFound(m),
+            MetadefError::Forbidden(m) => ApiError::Forbidden(m),
+            MetadefError::Conflict(m) => ApiError::Conflict(m),
+            MetadefError::Db(e) => ApiError::Db(e),
+        }
+    }
+}
+
 impl From<crate::access::Denied> for ApiError {
     fn from(e: crate::access::Denied) -> ApiError {
         match e {

@@ -2,7 +2,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, header};
 use glint_core::Caller;
 
 use super::error::ApiError;
@@ -157,4 +157,39 @@ pub(crate) fn wants_preview(headers: &HeaderMap, query: Option<&str>) -> bool {
             .any(|kv| kv.eq_ignore_ascii_case("dry_run=true") || kv == "dry_run=1")
     });
     prefer || query
+}
+
+/// The size a client declares for image data (`x-openstack-image-size`, else `Content-Length`).
+pub(crate) fn declared_size(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    for name in ["x-openstack-image-size", "content-length"] {
+        if let Some(v) = headers.get(name) {
+            let n = v
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::BadRequest(format!("Invalid {name} header.")))?;
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
+}
+
+/// The `X-Image-Meta-Store` header: the store a client asks for.
+pub(crate) fn store_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    match headers.get("x-image-meta-store") {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.trim()))
+            .map_err(|_| ApiError::BadRequest("Invalid X-Image-Meta-Store header.".into())),
+    }
+}
+
+/// The URL the client called this server at.
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
 }

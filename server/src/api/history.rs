@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Identity, RawBody, wants_preview};
-use super::images::modify;
+use super::shared::modify;
 use crate::time;
 
 pub(crate) async fn history(
@@ -146,5 +146,5 @@ pub(crate) async fn restore(
         Ok(edit.clone())
     })
     .await?;
-    Ok(super::images::outcome_response(&state, &identity, outcome))
+    Ok(super::shared::outcome_response(&state, &identity, outcome))
 }

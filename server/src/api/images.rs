@@ -1,121 +1,19 @@
 //! `/v2/images` and `/v2/images/{id}`: create, show, update, delete, tags, (de)activation.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use glint_core::{Create, Edit, Image, Patch, PatchDialect, Plan, Request, Status};
+use axum::response::Response;
+use glint_core::{Create, Edit, Patch, PatchDialect, Request, Status};
 use serde_json::Value;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Identity, RawBody, etag, no_body, wants_preview};
-use super::wire::image_json;
-use crate::db::StoredImage;
-
-pub(crate) fn image_response(
-    state: &AppState,
-    identity: &Identity,
-    stored: &StoredImage,
-    status: StatusCode,
-) -> Response {
-    let mut response = (
-        status,
-        Json(image_json(
-            &state.shown(&identity.caller, &stored.image),
-            state.images.settings.locations_enabled,
-        )),
-    )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
-        response.headers_mut().insert(header::ETAG, v);
-    }
-    response
-}
-
-/// Loads an image the caller may see; 404 otherwise.
-pub(crate) async fn load_visible(
-    state: &AppState,
-    identity: &Identity,
-    id: &str,
-) -> Result<StoredImage, ApiError> {
-    Ok(crate::access::load_visible(&state.db, &identity.caller, id).await?)
-}
-
-/// Loads an image the caller may change: 404 if they cannot see it, 403 if they only can see it.
-pub(crate) async fn load_writable(
-    state: &AppState,
-    identity: &Identity,
-    id: &str,
-) -> Result<StoredImage, ApiError> {
-    Ok(crate::access::load_writable(&state.db, &identity.caller, id).await?)
-}
-
-pub(crate) use crate::images::Outcome;
-
-/// The answer to an update: the image, or the plan a preview asked for.
-pub(crate) fn outcome_response(
-    state: &AppState,
-    identity: &Identity,
-    outcome: Outcome,
-) -> Response {
-    match outcome {
-        Outcome::Applied(stored) => image_response(state, identity, &stored, StatusCode::OK),
-        Outcome::Preview(plan, stored) => preview_response(state, identity, &plan, stored.version),
-    }
-}
-
-/// A plan answered instead of applied (`Prefer: return=preview`), as the caller may see it.
-pub(crate) fn preview_response(
-    state: &AppState,
-    identity: &Identity,
-    plan: &Plan,
-    version: i64,
-) -> Response {
-    let shown = state.shown_plan(&identity.caller, plan);
-    let mut response = (StatusCode::OK, Json(shown)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag(version)) {
-        response.headers_mut().insert(header::ETAG, v);
-    }
-    response.headers_mut().insert(
-        "Preference-Applied",
-        HeaderValue::from_static("return=preview"),
-    );
-    response
-}
-
-/// Plans and applies a metadata change as the caller (`Images::update`), with the request's
-/// `If-Match`.
-pub(crate) async fn modify(
-    state: &AppState,
-    identity: &Identity,
-    id: &str,
-    headers: &HeaderMap,
-    preview: bool,
-    action: &str,
-    build: impl FnMut(&Image) -> Result<Request, crate::images::ImageError>,
-) -> Result<Outcome, ApiError> {
-    Ok(state
-        .images
-        .update(
-            &identity.actor(),
-            id,
-            super::extract::if_match(headers),
-            preview,
-            action,
-            build,
-        )
-        .await?)
-}
-
-pub(crate) fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
-}
+use super::extract::{Identity, RawBody, base_url, no_body, wants_preview};
+use super::shared::{
+    image_response, import_methods, load_visible, load_writable, modify, outcome_response,
+    preview_response,
+};
 
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -148,7 +46,7 @@ pub(crate) async fn create(
     )) {
         h.insert(header::LOCATION, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&super::discovery::import_methods(&state).join(",")) {
+    if let Ok(v) = HeaderValue::from_str(&import_methods(&state).join(",")) {
         h.insert("OpenStack-image-import-methods", v);
     }
     if state.stores.is_multi() {

@@ -7,9 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 use super::AppState;
-use super::data::store_header;
 use super::error::ApiError;
-use super::extract::{Identity, RawBody};
+use super::extract::{Identity, RawBody, store_header};
 use crate::data::{ImportRequest, Started};
 
 /// `POST /v2/images/{id}/import`.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Identity, RawBody};
-use super::images::load_visible;
+use super::shared::load_visible;
 use crate::data::NewLocation;
 
 /// `POST /v2/images/{id}/locations` (API 2.17): gives a queued image its data at an http(s)

@@ -1,7 +1,7 @@
 //! The metadata definitions catalogue (`/v2/metadefs/...`, `/v2/schemas/metadefs/*`):
 //! namespaces with their properties, objects and tags, resource types and associations.
 //!
-//! As in Glance: reading needs the reader (or member) role and sees public namespaces and the
+//! The rules and refusals are `metadefs`'s. As in Glance: reading needs the reader (or member) role and sees public namespaces and the
 //! caller's project's; writing is for administrators (a non-administrator gets 403 on a
 //! namespace it can see, 404 on one it cannot); a protected namespace and its parts cannot be
 //! deleted. Where Glance answers 500 (a rename onto a taken name, a non-integer limit, odd
@@ -15,15 +15,11 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Identity, RawBody, no_body};
-use super::images::base_url;
-use crate::db::DbError;
-use crate::db::metadefs::{
-    Association, Clash, Entry, Kind, Namespace, NamespaceQuery, NamespaceSort,
-};
+use super::extract::{Identity, RawBody, base_url, no_body};
+use crate::db::metadefs::{Association, Entry, Kind, Namespace, NamespaceSort};
 use crate::metadefs::{
-    READ_ONLY, TIMESTAMPS, association_from, namespace_doc, object_from, only_keys, property_from,
-    tag_from,
+    Contents, ListNamespaces, READ_ONLY, TIMESTAMPS, association_from, namespace_doc, object_from,
+    only_keys, property_from, tag_from,
 };
 use crate::time;
 use glint_core::metadefs::DefinitionError;
@@ -44,77 +40,6 @@ fn time_field(o: &mut Map<String, Value>, key: &str, micros: Option<i64>) {
     if let Some(t) = micros {
         o.insert(key.into(), Value::String(time::format(t)));
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Who may do what.
-
-/// Whether the caller may read this namespace.
-fn visible(identity: &Identity, ns: &Namespace) -> bool {
-    identity.caller.is_admin()
-        || (identity.caller.may_read()
-            && (ns.visibility == "public" || identity.caller.owns(ns.owner.as_deref())))
-}
-
-/// Administrators only; others get 403 when they can see the namespace (or when there is
-/// none), 404 when they cannot.
-fn require_admin(identity: &Identity, rule: &str, ns: Option<&Namespace>) -> Result<(), ApiError> {
-    if identity.caller.is_admin() {
-        return Ok(());
-    }
-    match ns {
-        Some(ns) if !visible(identity, ns) => Err(ns_not_found(&ns.namespace)),
-        None if !identity.caller.may_read() => Err(ApiError::NotFound(
-            "The resource could not be found.".into(),
-        )),
-        _ => Err(ApiError::Forbidden(format!(
-            "You are not authorized to complete {rule} action."
-        ))),
-    }
-}
-
-fn ns_not_found(name: &str) -> ApiError {
-    ApiError::NotFound(format!(
-        "Metadata definition namespace={name} was not found."
-    ))
-}
-
-/// The namespace, if it exists and the caller may read it.
-async fn namespace_for(
-    state: &AppState,
-    identity: &Identity,
-    name: &str,
-) -> Result<Namespace, ApiError> {
-    match state.db.namespace(name).await? {
-        Some(ns) if visible(identity, &ns) => Ok(ns),
-        _ => Err(ns_not_found(name)),
-    }
-}
-
-/// The namespace a write goes to: visible, and the caller an administrator.
-async fn namespace_to_change(
-    state: &AppState,
-    identity: &Identity,
-    name: &str,
-    rule: &str,
-) -> Result<Namespace, ApiError> {
-    let ns = state.db.namespace(name).await?;
-    match &ns {
-        Some(found) => require_admin(identity, rule, Some(found))?,
-        None if !identity.caller.is_admin() && !identity.caller.may_read() => {
-            return Err(ApiError::NotFound(
-                "The resource could not be found.".into(),
-            ));
-        }
-        None => {}
-    }
-    ns.ok_or_else(|| ns_not_found(name))
-}
-
-fn protected(what: &str, name: &str) -> ApiError {
-    ApiError::Forbidden(format!(
-        "Metadata definition {what} {name} is protected and cannot be deleted."
-    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,11 +194,7 @@ pub(crate) async fn list_namespaces(
     identity: Identity,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    if !identity.caller.is_admin() && !identity.caller.may_read() {
-        return Err(ApiError::NotFound(
-            "The resource could not be found.".into(),
-        ));
-    }
+    state.metadefs.check_browse(&identity.caller)?;
     let query = pairs(&uri);
     let mut limit = 25;
     let (mut marker_name, mut visibility) = (None, None);
@@ -303,39 +224,30 @@ pub(crate) async fn list_namespaces(
             _ => {}
         }
     }
-    let marker = match &marker_name {
-        Some(m) => Some(namespace_for(&state, &identity, m).await?),
-        None => None,
-    };
-    let visible_to = match identity.caller.is_admin() {
-        true => None,
-        false => Some(identity.caller.project_id.as_deref()),
+    let list = ListNamespaces {
+        visibility,
+        resource_types,
+        sort_key,
+        ascending,
+        marker: marker_name,
+        limit,
     };
     let found = state
-        .db
-        .namespaces(&NamespaceQuery {
-            visible_to,
-            visibility: visibility.as_deref(),
-            resource_types: &resource_types,
-            sort_key,
-            ascending,
-            marker: marker.as_ref(),
-            limit,
-        })
+        .metadefs
+        .list_namespaces(&identity.caller, &list)
         .await?;
-    let ids: Vec<String> = found.iter().map(|n| n.id.clone()).collect();
-    let associations = state.db.associations(&ids).await?;
     let namespaces: Vec<Value> = found
         .iter()
-        .map(|ns| {
+        .map(|(ns, associations)| {
             let mut o = namespace_json(ns);
-            let mine: Vec<Value> = associations
-                .iter()
-                .filter(|(id, _)| *id == ns.id)
-                .map(|(_, a)| association_json(a, true))
-                .collect();
-            if !mine.is_empty() {
-                o.insert("resource_type_associations".into(), Value::Array(mine));
+            if !associations.is_empty() {
+                o.insert(
+                    "resource_type_associations".into(),
+                    associations
+                        .iter()
+                        .map(|a| association_json(a, true))
+                        .collect(),
+                );
             }
             Value::Object(o)
         })
@@ -360,7 +272,7 @@ pub(crate) async fn list_namespaces(
     });
     if limit > 0
         && found.len() as i64 == limit
-        && let Some(last) = found.last()
+        && let Some((last, _)) = found.last()
     {
         body["next"] = json!(link(Some(&last.namespace)));
     }
@@ -375,25 +287,13 @@ pub(crate) async fn create_namespace(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    require_admin(&identity, "add_metadef_namespace", None)?;
+    let creator = state
+        .metadefs
+        .may_create(&identity.caller, "add_metadef_namespace")?;
     let map = object_body(&body, &READ_ONLY)?;
     let doc = namespace_doc(&map, identity.caller.project_id.clone(), false)
         .map_err(|e| schema_error("namespace", e))?;
-    state
-        .db
-        .insert_namespace(&doc)
-        .await
-        .map_err(|(clash, e)| {
-            let ns = &doc.namespace.namespace;
-            match (clash, e) {
-                (Clash::Namespace, DbError::Duplicate(_)) => ApiError::Conflict(format!(
-                    "The metadata definition namespace={ns} already exists."
-                )),
-                (Clash::Entry(kind, name), DbError::Duplicate(_)) => duplicate(kind, &name, ns),
-                (Clash::Association(rt), DbError::Duplicate(_)) => association_exists(&rt, ns),
-                (_, e) => e.into(),
-            }
-        })?;
+    state.metadefs.create_namespace(&creator, &doc).await?;
     let ns = &doc.namespace;
     let mut o = namespace_json(ns);
     if !doc.associations.is_empty() {
@@ -440,28 +340,6 @@ pub(crate) async fn create_namespace(
     Ok(response)
 }
 
-fn duplicate(kind: Kind, name: &str, ns: &str) -> ApiError {
-    ApiError::Conflict(match kind {
-        Kind::Property => format!(
-            "A metadata definition property with name={name} already exists in namespace={ns}."
-        ),
-        Kind::Object => format!(
-            "A metadata definition object with name={name} already exists in namespace={ns}."
-        ),
-        Kind::Tag => format!(
-            "A metadata tag with name={name} already exists in namespace={ns}. \
-             (Please note that metadata tag names are case insensitive)."
-        ),
-    })
-}
-
-fn association_exists(rt: &str, ns: &str) -> ApiError {
-    ApiError::Conflict(format!(
-        "The metadata definition resource-type association of resource-type={rt} to \
-         namespace={ns} already exists."
-    ))
-}
-
 /// `GET /v2/metadefs/namespaces/{ns}`: the namespace with everything in it; with
 /// `?resource_type=`, property keys and required names carry that association's prefix.
 pub(crate) async fn show_namespace(
@@ -472,7 +350,7 @@ pub(crate) async fn show_namespace(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     no_body(&body)?;
-    let ns = namespace_for(&state, &identity, &name).await?;
+    let ns = state.metadefs.readable(&identity.caller, &name).await?;
     let mut resource_type = None;
     for (k, v) in pairs(&uri) {
         match k.as_str() {
@@ -483,28 +361,22 @@ pub(crate) async fn show_namespace(
             _ => {}
         }
     }
-    Ok(Json(
-        full_namespace(&state, &ns, resource_type.as_deref()).await?,
-    ))
+    let contents = state
+        .metadefs
+        .contents(&ns, resource_type.as_deref())
+        .await?;
+    Ok(Json(full_namespace(&ns, &contents)))
 }
 
-/// A namespace as `GET` shows it, with the prefix of its association with `resource_type`.
-async fn full_namespace(
-    state: &AppState,
-    ns: &Namespace,
-    resource_type: Option<&str>,
-) -> Result<Value, ApiError> {
-    let associations: Vec<Association> = state
-        .db
-        .associations(std::slice::from_ref(&ns.id))
-        .await?
-        .into_iter()
-        .map(|(_, a)| a)
-        .collect();
-    let prefix = resource_type
-        .and_then(|rt| associations.iter().find(|a| a.name == rt))
-        .and_then(|a| a.prefix.clone())
-        .unwrap_or_default();
+/// A namespace as `GET` shows it, property keys and required names with `contents.prefix`.
+fn full_namespace(ns: &Namespace, contents: &Contents) -> Value {
+    let Contents {
+        associations,
+        properties,
+        objects,
+        tags,
+        prefix,
+    } = contents;
     let mut o = namespace_json(ns);
     if !associations.is_empty() {
         o.insert(
@@ -515,7 +387,6 @@ async fn full_namespace(
                 .collect(),
         );
     }
-    let properties = state.db.entries(&ns.id, Kind::Property).await?;
     if !properties.is_empty() {
         o.insert(
             "properties".into(),
@@ -527,27 +398,22 @@ async fn full_namespace(
             ),
         );
     }
-    let objects = state.db.entries(&ns.id, Kind::Object).await?;
     if !objects.is_empty() {
         o.insert(
             "objects".into(),
             objects
                 .iter()
-                .map(|e| object_json(&ns.namespace, e, &prefix))
+                .map(|e| object_json(&ns.namespace, e, prefix))
                 .collect(),
         );
     }
-    let tags = state
-        .db
-        .tags(&ns.id, "created_at", false, None, i64::MAX)
-        .await?;
     if !tags.is_empty() {
         o.insert(
             "tags".into(),
             tags.iter().map(|t| json!({"name": t.name})).collect(),
         );
     }
-    Ok(Value::Object(o))
+    Value::Object(o)
 }
 
 /// `PUT /v2/metadefs/namespaces/{ns}`: replaces the namespace's own fields (what the body
@@ -559,24 +425,14 @@ pub(crate) async fn update_namespace(
     Path(name): Path<String>,
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let old = namespace_to_change(&state, &identity, &name, "modify_metadef_namespace").await?;
+    let old = state
+        .metadefs
+        .changeable(&identity.caller, &name, "modify_metadef_namespace")
+        .await?;
     let map = object_body(&body, &READ_ONLY)?;
     let doc = namespace_doc(&map, identity.caller.project_id.clone(), false)
         .map_err(|e| schema_error("namespace", e))?;
-    let new = Namespace {
-        id: old.id.clone(),
-        created_at: old.created_at,
-        updated_at: Some(time::now_micros()),
-        ..doc.namespace
-    };
-    state.db.update_namespace(&new).await.map_err(|e| match e {
-        DbError::Duplicate(_) => ApiError::Conflict(format!(
-            "Invalid update. It would result in a duplicate metadata definition namespace \
-             with the same name of {}",
-            new.namespace
-        )),
-        e => e.into(),
-    })?;
+    let new = state.metadefs.update_namespace(&old, doc).await?;
     Ok(Json(Value::Object(namespace_json(&new))))
 }
 
@@ -588,11 +444,11 @@ pub(crate) async fn delete_namespace(
     RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
     no_body(&body)?;
-    let ns = namespace_to_change(&state, &identity, &name, "delete_metadef_namespace").await?;
-    if ns.protected {
-        return Err(protected("namespace", &ns.namespace));
-    }
-    state.db.delete_namespace(&ns.id).await?;
+    let ns = state
+        .metadefs
+        .changeable(&identity.caller, &name, "delete_metadef_namespace")
+        .await?;
+    state.metadefs.delete_namespace(&ns).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -603,11 +459,11 @@ async fn delete_all(
     name: String,
     kind: Kind,
 ) -> Result<StatusCode, ApiError> {
-    let ns = namespace_to_change(&state, &identity, &name, "delete_metadef_namespace").await?;
-    if ns.protected {
-        return Err(protected("namespace", &ns.namespace));
-    }
-    state.db.delete_entries(&ns.id, kind, None).await?;
+    let ns = state
+        .metadefs
+        .changeable(&identity.caller, &name, "delete_metadef_namespace")
+        .await?;
+    state.metadefs.delete_all(&ns, kind).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -638,17 +494,13 @@ pub(crate) async fn delete_tags(
 // ---------------------------------------------------------------------------------------------
 // Objects.
 
-fn object_not_found(name: &str) -> ApiError {
-    ApiError::NotFound(format!("Could not find metadata object {name}"))
-}
-
 pub(crate) async fn list_objects(
     State(state): State<AppState>,
     identity: Identity,
     Path(name): Path<String>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let ns = namespace_for(&state, &identity, &name).await?;
+    let ns = state.metadefs.readable(&identity.caller, &name).await?;
     for (k, v) in pairs(&uri) {
         match k.as_str() {
             "limit" => {
@@ -660,7 +512,7 @@ pub(crate) async fn list_objects(
             _ => {}
         }
     }
-    let objects = state.db.entries(&ns.id, Kind::Object).await?;
+    let objects = state.metadefs.entries(&ns, Kind::Object).await?;
     Ok(Json(json!({
         "objects": objects.iter().map(|e| object_json(&ns.namespace, e, "")).collect::<Vec<_>>(),
         "schema": "/v2/schemas/metadefs/objects",
@@ -673,22 +525,14 @@ pub(crate) async fn create_object(
     Path(name): Path<String>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let ns = namespace_to_change(&state, &identity, &name, "add_metadef_object").await?;
+    let ns = state
+        .metadefs
+        .changeable(&identity.caller, &name, "add_metadef_object")
+        .await?;
     let map = object_body(&body, &READ_ONLY)?;
     let entry = object_from(&Value::Object(map)).map_err(|e| schema_error("object", e))?;
-    state
-        .db
-        .add_entry(&ns.id, Kind::Object, &entry)
-        .await
-        .map_err(|e| entry_error(e, Kind::Object, &entry.name, &ns.namespace))?;
+    state.metadefs.add_entry(&ns, Kind::Object, &entry).await?;
     Ok(created(object_json(&ns.namespace, &entry, "")))
-}
-
-fn entry_error(e: DbError, kind: Kind, name: &str, ns: &str) -> ApiError {
-    match e {
-        DbError::Duplicate(_) => duplicate(kind, name, ns),
-        e => e.into(),
-    }
 }
 
 pub(crate) async fn show_object(
@@ -698,12 +542,8 @@ pub(crate) async fn show_object(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     no_body(&body)?;
-    let ns = namespace_for(&state, &identity, &name).await?;
-    let entry = state
-        .db
-        .entry(&ns.id, Kind::Object, &object)
-        .await?
-        .ok_or_else(|| object_not_found(&object))?;
+    let ns = state.metadefs.readable(&identity.caller, &name).await?;
+    let entry = state.metadefs.entry(&ns, Kind::Object, &object).await?;
     Ok(Json(object_json(&ns.namespace, &entry, "")))
 }
 
@@ -713,42 +553,17 @@ pub(crate) async fn update_object(
     Path((name, object)): Path<(String, String)>,
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let ns = namespace_to_change(&state, &identity, &name, "modify_metadef_object").await?;
+    let ns = state
+        .metadefs
+        .changeable(&identity.caller, &name, "modify_metadef_object")
+        .await?;
     let map = object_body(&body, &READ_ONLY)?;
     let mut entry = object_from(&Value::Object(map)).map_err(|e| schema_error("object", e))?;
-    replace(&state, &ns, Kind::Object, &object, &mut entry).await?;
+    state
+        .metadefs
+        .replace_entry(&ns, Kind::Object, &object, &mut entry)
+        .await?;
     Ok(Json(object_json(&ns.namespace, &entry, "")))
-}
-
-/// Replaces entry `old_name` of `ns` with `entry` (keeping its creation time), or says why not.
-async fn replace(
-    state: &AppState,
-    ns: &Namespace,
-    kind: Kind,
-    old_name: &str,
-    entry: &mut Entry,
-) -> Result<(), ApiError> {
-    let not_found = || match kind {
-        Kind::Object => object_not_found(old_name),
-        Kind::Property => property_not_found(old_name),
-        Kind::Tag => tag_not_found(old_name),
-    };
-    let old = state
-        .db
-        .entry(&ns.id, kind, old_name)
-        .await?
-        .ok_or_else(not_found)?;
-    entry.created_at = old.created_at;
-    entry.updated_at = Some(time::now_micros());
-    let done = state
-        .db
-        .replace_entry(&ns.id, kind, old_name, entry)
-        .await
-        .map_err(|e| entry_error(e, kind, &entry.name, &ns.namespace))?;
-    match done {
-        true => Ok(()),
-        false => Err(not_found()),
-    }
 }
 
 /// Deletes one entry of a namespace.
@@ -759,26 +574,11 @@ async fn delete_one(
     kind: Kind,
     entry: &str,
 ) -> Result<StatusCode, ApiError> {
-    let (rule, what, not_found) = match kind {
-        Kind::Object => ("delete_metadef_object", "object", object_not_found(entry)),
-        Kind::Property => (
-            "remove_metadef_property",
-            "property",
-            property_not_found(entry),
-        ),
-        Kind::Tag => ("delete_metadef_tag", "tag", tag_not_found(entry)),
-    };
-    let ns = namespace_to_change(state, identity, name, rule).await?;
-    if state.db.entry(&ns.id, kind, entry).await?.is_none() {
-        return Err(not_found);
-    }
-    if ns.protected {
-        return Err(protected(what, entry));
-    }
-    match state.db.delete_entries(&ns.id, kind, Some(entry)).await? {
-        true => Ok(StatusCode::NO_CONTENT),
-        false => Err(not_found),
-    }
+    state
+        .metadefs
+        .delete_entry(&identity.caller, name, kind, entry)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(crate) async fn delete_object(
@@ -794,17 +594,13 @@ pub(crate) async fn delete_object(
 // ---------------------------------------------------------------------------------------------
 // Properties.
 
-fn property_not_found(name: &str) -> ApiError {
-    ApiError::NotFound(format!("Could not find property {name}"))
-}
-
 pub(crate) async fn list_properties(
     State(state): State<AppState>,
     identity: Identity,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let ns = namespace_for(&state, &identity, &name).await?;
-    let properties = state.db.entries(&ns.id, Kind::Property).await?;
+    let ns = state.metadefs.readable(&identity.caller, &name).await?;
+    let properties = state.metadefs.entries(&ns, Kind::Property).await?;
     Ok(Json(json!({
         "properties": properties
             .iter()
@@ -830,13 +626,15 @@ pub(crate) async fn create_property(
     Path(name): Path<String>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let ns = namespace_to_change(&state, &identity, &name, "add_metadef_property").await?;
+    let ns = state
+        .metadefs
+        .changeable(&identity.caller, &name, "add_metadef_property")
+        .await?;
     let entry = property_body(&body)?;
     state
-        .db
-        .add_entry(&ns.id, Kind::Property, &entry)
-        .await
-        .map_err(|e| entry_error(e, Kind::Property, &entry.name, &ns.namespace))?;
+        .metadefs
+        .add_entry(&ns, Kind::Property, &entry)
+        .await?;
     Ok(created(property_json(&entry, &entry.name)))
 }
 
@@ -848,54 +646,15 @@ pub(crate) async fn show_property(
     Path((name, property)): Path<(String, String)>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let ns = namespace_for(&state, &identity, &name).await?;
-    let mut key = property.clone();
-    if let Some((_, rt)) = pairs(&uri).into_iter().find(|(k, _)| k == "resource_type") {
-        let association = state
-            .db
-            .associations(std::slice::from_ref(&ns.id))
-            .await?
-            .into_iter()
-            .map(|(_, a)| a)
-            .find(|a| a.name == rt);
-        let Some(association) = association else {
-            let known = state
-                .db
-                .resource_types()
-                .await?
-                .iter()
-                .any(|t| t.name == rt);
-            return Err(ApiError::NotFound(match known {
-                false => {
-                    format!("The metadata definition resource-type with name={rt}, was not found.")
-                }
-                true => format!(
-                    "The metadata definition resource-type association of resource-type={rt} \
-                     to namespace={}, was not found.",
-                    ns.namespace
-                ),
-            }));
-        };
-        let prefix = association.prefix.clone().unwrap_or_default();
-        key = match property
-            .strip_prefix(&prefix)
-            .filter(|_| !prefix.is_empty())
-        {
-            Some(k) => k.to_string(),
-            None => {
-                return Err(ApiError::NotFound(format!(
-                    "Property {property} does not start with the expected resource type \
-                     association prefix of '{}'.",
-                    association.prefix.as_deref().unwrap_or("None")
-                )));
-            }
-        };
-    }
+    let ns = state.metadefs.readable(&identity.caller, &name).await?;
+    let resource_type = pairs(&uri)
+        .into_iter()
+        .find(|(k, _)| k == "resource_type")
+        .map(|(_, v)| v);
     let entry = state
-        .db
-        .entry(&ns.id, Kind::Property, &key)
-        .await?
-        .ok_or_else(|| property_not_found(&property))?;
+        .metadefs
+        .property(&ns, &property, resource_type.as_deref())
+        .await?;
     Ok(Json(property_json(&entry, &entry.name)))
 }
 
@@ -905,9 +664,15 @@ pub(crate) async fn update_property(
     Path((name, property)): Path<(String, String)>,
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let ns = namespace_to_change(&state, &identity, &name, "modify_metadef_property").await?;
+    let ns = state
+        .metadefs
+        .changeable(&identity.caller, &name, "modify_metadef_property")
+        .await?;
     let mut entry = property_body(&body)?;
-    replace(&state, &ns, Kind::Property, &property, &mut entry).await?;
+    state
+        .metadefs
+        .replace_entry(&ns, Kind::Property, &property, &mut entry)
+        .await?;
     Ok(Json(property_json(&entry, &entry.name)))
 }
 
@@ -922,10 +687,6 @@ pub(crate) async fn delete_property(
 // ---------------------------------------------------------------------------------------------
 // Tags.
 
-fn tag_not_found(name: &str) -> ApiError {
-    ApiError::NotFound(format!("Could not find metadata tag {name}"))
-}
-
 /// `GET .../tags`: `limit`, `marker` (a tag name), `sort_key` (`name`, `created_at`,
 /// `updated_at`) and `sort_dir`.
 pub(crate) async fn list_tags(
@@ -934,7 +695,7 @@ pub(crate) async fn list_tags(
     Path(name): Path<String>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let ns = namespace_for(&state, &identity, &name).await?;
+    let ns = state.metadefs.readable(&identity.caller, &name).await?;
     let (mut limit, mut sort_key, mut ascending, mut marker) =
         (1000, "created_at".to_string(), false, None);
     for (k, v) in pairs(&uri) {
@@ -945,21 +706,13 @@ pub(crate) async fn list_tags(
                 _ => return Err(bad(format!("Invalid sort key: {v}"))),
             },
             "sort_dir" => ascending = sort_dir(&v)?,
-            "marker" => {
-                marker = Some(
-                    state
-                        .db
-                        .entry(&ns.id, Kind::Tag, &v)
-                        .await?
-                        .ok_or_else(|| tag_not_found(&v))?,
-                );
-            }
+            "marker" => marker = Some(v),
             _ => {}
         }
     }
     let tags = state
-        .db
-        .tags(&ns.id, &sort_key, ascending, marker.as_ref(), limit)
+        .metadefs
+        .tags(&ns, &sort_key, ascending, marker.as_deref(), limit)
         .await?;
     Ok(Json(json!({
         "tags": tags.iter().map(|t| json!({"name": t.name})).collect::<Vec<_>>(),
@@ -975,7 +728,10 @@ pub(crate) async fn create_tags(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let ns = namespace_to_change(&state, &identity, &name, "add_metadef_tags").await?;
+    let ns = state
+        .metadefs
+        .changeable(&identity.caller, &name, "add_metadef_tags")
+        .await?;
     let map = object_body(&body, &[])?;
     let parsed = (|| {
         only_keys(&map, &["tags"])?;
@@ -998,14 +754,7 @@ pub(crate) async fn create_tags(
                     "true" | "1" | "yes" | "y" | "on" | "t"
                 )
             });
-        state
-            .db
-            .put_tags(&ns.id, &tags, append)
-            .await
-            .map_err(|e| match e {
-                DbError::Duplicate(tag) => duplicate(Kind::Tag, &tag, &ns.namespace),
-                e => e.into(),
-            })?;
+        state.metadefs.put_tags(&ns, &tags, append).await?;
     }
     Ok(created(json!({
         "tags": tags.iter().map(|t| json!({"name": t.name})).collect::<Vec<_>>(),
@@ -1020,13 +769,12 @@ pub(crate) async fn create_tag(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     no_body(&body)?;
-    let ns = namespace_to_change(&state, &identity, &name, "add_metadef_tag").await?;
+    let ns = state
+        .metadefs
+        .changeable(&identity.caller, &name, "add_metadef_tag")
+        .await?;
     let entry = tag_from(&json!({"name": tag})).map_err(|e| schema_error("tag", e))?;
-    state
-        .db
-        .add_entry(&ns.id, Kind::Tag, &entry)
-        .await
-        .map_err(|e| entry_error(e, Kind::Tag, &entry.name, &ns.namespace))?;
+    state.metadefs.add_entry(&ns, Kind::Tag, &entry).await?;
     Ok(created(tag_json(&entry)))
 }
 
@@ -1037,12 +785,8 @@ pub(crate) async fn show_tag(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     no_body(&body)?;
-    let ns = namespace_for(&state, &identity, &name).await?;
-    let entry = state
-        .db
-        .entry(&ns.id, Kind::Tag, &tag)
-        .await?
-        .ok_or_else(|| tag_not_found(&tag))?;
+    let ns = state.metadefs.readable(&identity.caller, &name).await?;
+    let entry = state.metadefs.entry(&ns, Kind::Tag, &tag).await?;
     Ok(Json(tag_json(&entry)))
 }
 
@@ -1053,10 +797,16 @@ pub(crate) async fn update_tag(
     Path((name, tag)): Path<(String, String)>,
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let ns = namespace_to_change(&state, &identity, &name, "modify_metadef_tag").await?;
+    let ns = state
+        .metadefs
+        .changeable(&identity.caller, &name, "modify_metadef_tag")
+        .await?;
     let map = object_body(&body, &TIMESTAMPS)?;
     let mut entry = tag_from(&Value::Object(map)).map_err(|e| schema_error("tag", e))?;
-    replace(&state, &ns, Kind::Tag, &tag, &mut entry).await?;
+    state
+        .metadefs
+        .replace_entry(&ns, Kind::Tag, &tag, &mut entry)
+        .await?;
     Ok(Json(tag_json(&entry)))
 }
 
@@ -1080,12 +830,7 @@ pub(crate) async fn list_resource_types(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     no_body(&body)?;
-    if !identity.caller.is_admin() && !identity.caller.may_read() {
-        return Err(ApiError::NotFound(
-            "The resource could not be found.".into(),
-        ));
-    }
-    let types = state.db.resource_types().await?;
+    let types = state.metadefs.resource_types(&identity.caller).await?;
     Ok(Json(json!({
         "resource_types": types.iter().map(|t| association_json(t, false)).collect::<Vec<_>>(),
     })))
@@ -1098,12 +843,12 @@ pub(crate) async fn list_associations(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     no_body(&body)?;
-    let ns = namespace_for(&state, &identity, &name).await?;
-    let associations = state.db.associations(std::slice::from_ref(&ns.id)).await?;
+    let ns = state.metadefs.readable(&identity.caller, &name).await?;
+    let associations = state.metadefs.associations(&ns).await?;
     Ok(Json(json!({
         "resource_type_associations": associations
             .iter()
-            .map(|(_, a)| association_json(a, true))
+            .map(|a| association_json(a, true))
             .collect::<Vec<_>>(),
     })))
 }
@@ -1114,24 +859,18 @@ pub(crate) async fn create_association(
     Path(name): Path<String>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let ns = namespace_to_change(
-        &state,
-        &identity,
-        &name,
-        "add_metadef_resource_type_association",
-    )
-    .await?;
+    let ns = state
+        .metadefs
+        .changeable(
+            &identity.caller,
+            &name,
+            "add_metadef_resource_type_association",
+        )
+        .await?;
     let map = object_body(&body, &TIMESTAMPS)?;
     let a = association_from(&Value::Object(map))
         .map_err(|e| schema_error("resource_type_association", e))?;
-    state
-        .db
-        .add_association(&ns.id, &a)
-        .await
-        .map_err(|e| match e {
-            DbError::Duplicate(_) => association_exists(&a.name, &ns.namespace),
-            e => e.into(),
-        })?;
+    state.metadefs.add_association(&ns, &a).await?;
     Ok(created(association_json(&a, true)))
 }
 
@@ -1142,28 +881,10 @@ pub(crate) async fn delete_association(
     RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
     no_body(&body)?;
-    let ns = namespace_to_change(
-        &state,
-        &identity,
-        &name,
-        "remove_metadef_resource_type_association",
-    )
-    .await?;
-    let exists = state
-        .db
-        .associations(std::slice::from_ref(&ns.id))
-        .await?
-        .iter()
-        .any(|(_, a)| a.name == rt);
-    if !exists {
-        return Err(ApiError::NotFound(format!(
-            "Failed to find resource type {rt} to delete"
-        )));
-    }
-    if ns.protected {
-        return Err(protected("resource-type-association", &rt));
-    }
-    state.db.delete_association(&ns.id, &rt).await?;
+    state
+        .metadefs
+        .delete_association(&identity.caller, &name, &rt)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

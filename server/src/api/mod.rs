@@ -14,6 +14,7 @@ mod locations;
 mod members;
 mod metadefs;
 mod session;
+mod shared;
 mod tasks;
 pub(crate) mod ui;
 mod v1;
@@ -41,6 +42,8 @@ pub(crate) struct AppState {
     pub(crate) images: crate::images::Images,
     /// The data operations (uploads, imports, tasks, reads) and what they need.
     pub(crate) data: crate::data::Data,
+    /// The metadata definitions operations.
+    pub(crate) metadefs: crate::metadefs::Metadefs,
     pub(crate) db: Db,
     pub(crate) stores: Arc<crate::store::Stores>,
     /// Who is calling and the web UI's session: authentication, tokens, the UI's page.

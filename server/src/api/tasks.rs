@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Identity, RawBody};
-use super::images::load_visible;
+use super::shared::load_visible;
 use crate::data::LegacyImport;
 use crate::db::{Task, TaskQuery};
 use crate::time;

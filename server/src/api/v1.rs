@@ -13,10 +13,9 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::data::declared_size;
 use super::error::ApiError;
-use super::extract::{Identity, wants_preview};
-use super::images::{load_visible, load_writable, modify, preview_response};
+use super::extract::{Identity, declared_size, wants_preview};
+use super::shared::{Outcome, load_visible, load_writable, modify, preview_response};
 use crate::db::{ImageFilter, ListQuery, SortDir, SortKey, StoredImage};
 use crate::time;
 
@@ -349,10 +348,10 @@ pub(crate) async fn update(
     })
     .await?;
     let mut stored = match outcome {
-        super::images::Outcome::Preview(plan, stored) => {
+        Outcome::Preview(plan, stored) => {
             return Ok(preview_response(&state, &identity, &plan, stored.version));
         }
-        super::images::Outcome::Applied(stored) => stored,
+        Outcome::Applied(stored) => stored,
     };
     if let Some(body) = data {
         stored = take_data(&state, &identity, &stored, body, &headers, &update).await?;
