@@ -303,3 +303,94 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh PostgreSQL database (on the server the tests use) and a way to drop it.
+    async fn postgres_database() -> (String, String, sqlx::AnyPool) {
+        sqlx::any::install_default_drivers();
+        let admin = std::env::var("GLINT_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let pool = sqlx::AnyPool::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is needed at {admin}: {e}"));
+        let name = format!("glint_db_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .expect("create a test database");
+        let (prefix, _) = admin.rsplit_once('/').expect("a database URL");
+        (name.clone(), format!("{prefix}/{name}"), pool)
+    }
+
+    /// PostgreSQL's statistics are refreshed where a table grew by more than a tenth and 500
+    /// rows since its last analysis, and not before.
+    #[tokio::test]
+    async fn postgres_statistics_follow_growth() {
+        let (name, url, admin) = postgres_database().await;
+        let db = Db::connect(&url).await.expect("the database");
+        // Autovacuum off for it: only `optimize` analyzes it.
+        sqlx::query("CREATE TABLE growth (n BIGINT) WITH (autovacuum_enabled = false)")
+            .execute(&db.writer)
+            .await
+            .expect("a table");
+        let analyzed = || async {
+            let row = sqlx::query(
+                "SELECT CAST(COUNT(last_analyze) AS BIGINT) FROM pg_stat_user_tables \
+                 WHERE relname = 'growth'",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .expect("statistics view");
+            row.try_get::<i64, _>(0).expect("count") == 1
+        };
+        // Counts reach the statistics views a little after the writes: flush them at once.
+        let insert = |rows: i64| {
+            let writer = db.writer.clone();
+            async move {
+                let mut conn = writer.acquire().await.expect("a connection");
+                sqlx::query("SELECT pg_stat_force_next_flush()")
+                    .execute(&mut *conn)
+                    .await
+                    .expect("flush");
+                sqlx::query("INSERT INTO growth SELECT generate_series(1, $1)")
+                    .bind(rows)
+                    .execute(&mut *conn)
+                    .await
+                    .expect("insert");
+            }
+        };
+        let modified = || async {
+            let row = sqlx::query(
+                "SELECT CAST(n_mod_since_analyze AS BIGINT) FROM pg_stat_user_tables \
+                 WHERE relname = 'growth'",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .expect("statistics view");
+            row.try_get::<i64, _>(0).expect("count")
+        };
+        insert(5).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while modified().await < 5 {
+            assert!(std::time::Instant::now() < deadline, "no statistics");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        db.optimize().await.expect("optimize");
+        assert!(!analyzed().await, "five rows are not worth an analysis");
+        insert(600).await;
+        while modified().await < 605 {
+            assert!(std::time::Instant::now() < deadline, "no statistics");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        db.optimize().await.expect("optimize");
+        assert!(analyzed().await, "600 more rows are analyzed");
+        db.close().await;
+        let _ = sqlx::query(&format!("DROP DATABASE {name}"))
+            .execute(&admin)
+            .await;
+        admin.close().await;
+    }
+}

@@ -209,12 +209,9 @@ async fn postgres_statistics_follow_growth() {
         .expect("statistics view");
         sqlx::Row::try_get::<i64, _>(&row, 0).expect("count") == 1
     };
-    // A few images change nothing worth an analysis.
-    for i in 0..5 {
-        app.create(json!({"name": format!("few-{i}")})).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert!(!analyzed().await, "five rows are not worth an analysis");
+    // When a few rows are worth an analysis is the database layer's test; here, that the
+    // server's maintenance analyzes a table that grew.
+    assert!(!analyzed().await, "a new database");
     let creates = (0..600).map(|i| app.create(json!({"name": format!("many-{i}"), "k": "v"})));
     futures_util::future::join_all(creates).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
