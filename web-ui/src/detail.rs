@@ -16,23 +16,23 @@ use crate::widgets::{ErrorBox, Modal, StatusBadge, bytes};
 
 #[component]
 pub(crate) fn ImagePage(id: String, tab: Tab) -> impl IntoView {
-    let current = RwSignal::new(None::<Versioned>);
     let error = RwSignal::new(None::<String>);
-    let reload = {
+    let loaded_image = {
         let id = id.clone();
-        Callback::new(move |()| {
+        LocalResource::new(move || {
             let id = id.clone();
-            spawn_local(async move {
-                match api::get_image(&id).await {
-                    Ok(v) => current.set(Some(v)),
-                    Err(e) => {
-                        error.set(Some(e.to_string()));
-                    }
-                }
-            });
+            async move { api::get_image(&id).await }
         })
     };
-    reload.run(());
+    // The image as this page last read or wrote it: loaded, then replaced by what each change
+    // answers, and loaded again on `reload`.
+    let current = RwSignal::new(None::<Versioned>);
+    Effect::new(move || match loaded_image.get() {
+        Some(Ok(v)) => current.set(Some(v)),
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    });
+    let reload = Callback::new(move |()| loaded_image.refetch());
     // The tabs are built once the image is there, not again on every change to it.
     let loaded = Memo::new(move |_| current.with(Option::is_some));
     let tabs = {

@@ -5,9 +5,8 @@ use std::collections::BTreeSet;
 
 use glint_core::Plan;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
-use crate::api::{self, History, Patched, Versioned};
+use crate::api::{self, Patched, Versioned};
 use crate::widgets::{ErrorBox, PlanView};
 
 #[component]
@@ -31,70 +30,88 @@ pub(crate) fn HistoryTab(current: RwSignal<Option<Versioned>>) -> impl IntoView 
         .get_untracked()
         .map(|v| v.image.id)
         .unwrap_or_default();
-    let history = RwSignal::new(None::<History>);
     let error = RwSignal::new(None::<String>);
     let selected = RwSignal::new(BTreeSet::<String>::new());
-    let review = RwSignal::new(None::<(Plan, Option<String>)>);
     let done = RwSignal::new(None::<String>);
-    let load = {
+    // The history, loaded again after each restore.
+    let history = {
         let id = id.clone();
-        Callback::new(move |()| {
+        LocalResource::new(move || {
             let id = id.clone();
-            spawn_local(async move {
-                match api::history(&id).await {
-                    Ok(h) => history.set(Some(h)),
-                    Err(e) => error.set(Some(e.to_string())),
-                }
-            });
+            async move { api::history(&id).await }
         })
     };
-    load.run(());
+    let shown = move || history.get().and_then(Result::ok);
+    Effect::new(move || {
+        if let Some(Err(e)) = history.get() {
+            error.set(Some(e.to_string()));
+        }
+    });
 
-    let preview = {
+    // Reviewing a restore: the plan the server would apply, and the version it was made on.
+    let review_restore = {
         let id = id.clone();
-        move |_| {
-            let id = id.clone();
-            let keys: Vec<String> = selected.get_untracked().into_iter().collect();
-            if keys.is_empty() {
-                error.set(Some("Select the removed values to restore.".into()));
-                return;
-            }
-            error.set(None);
-            done.set(None);
-            spawn_local(async move {
-                match api::preview_restore(&id, &keys).await {
-                    Ok(r) => review.set(Some(r)),
-                    Err(e) => error.set(Some(e.to_string())),
-                }
-            });
-        }
+        Action::new_local(move |keys: &Vec<String>| {
+            let (id, keys) = (id.clone(), keys.clone());
+            async move { api::preview_restore(&id, &keys).await }
+        })
     };
-    let restore = {
-        let id = id.clone();
-        move |_| {
-            let id = id.clone();
-            let keys: Vec<String> = selected.get_untracked().into_iter().collect();
-            let etag = review.get_untracked().and_then(|(_, e)| e);
-            spawn_local(async move {
-                match api::restore(&id, &keys, etag.as_deref()).await {
-                    Ok(Patched::Done(v)) => {
-                        done.set(Some(format!("✓ Restored {}.", keys.join(", "))));
-                        current.set(Some(*v));
-                        review.set(None);
-                        selected.set(BTreeSet::new());
-                        load.run(());
-                    }
-                    Ok(Patched::Stale(_)) => {
-                        error.set(Some(
-                            "The image changed after the review; review the restore again.".into(),
-                        ));
-                        review.set(None);
-                        load.run(());
-                    }
-                    Err(e) => error.set(Some(e.to_string())),
-                }
-            });
+    let review = RwSignal::new(None::<(Plan, Option<String>)>);
+    Effect::new(move || match review_restore.value().get() {
+        Some(Ok(r)) => review.set(Some(r)),
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    });
+    let preview = move |_| {
+        let keys: Vec<String> = selected.get_untracked().into_iter().collect();
+        if keys.is_empty() {
+            error.set(Some("Select the removed values to restore.".into()));
+            return;
         }
+        error.set(None);
+        done.set(None);
+        review_restore.dispatch(keys);
+    };
+
+    // Restoring, guarded by the version the review was made on.
+    let apply_restore = {
+        let id = id.clone();
+        Action::new_local(move |(keys, etag): &(Vec<String>, Option<String>)| {
+            let (id, keys, etag) = (id.clone(), keys.clone(), etag.clone());
+            async move {
+                (
+                    keys.clone(),
+                    api::restore(&id, &keys, etag.as_deref()).await,
+                )
+            }
+        })
+    };
+    Effect::new(move || {
+        let Some((keys, result)) = apply_restore.value().get() else {
+            return;
+        };
+        match result {
+            Ok(Patched::Done(v)) => {
+                done.set(Some(format!("✓ Restored {}.", keys.join(", "))));
+                current.set(Some(*v));
+                review.set(None);
+                selected.set(BTreeSet::new());
+                history.refetch();
+            }
+            Ok(Patched::Stale(_)) => {
+                error.set(Some(
+                    "The image changed after the review; review the restore again.".into(),
+                ));
+                review.set(None);
+                history.refetch();
+            }
+            Err(e) => error.set(Some(e.to_string())),
+        }
+    });
+    let restore = move |_| {
+        let keys: Vec<String> = selected.get_untracked().into_iter().collect();
+        let etag = review.get_untracked().and_then(|(_, e)| e);
+        apply_restore.dispatch((keys, etag));
     };
 
     view! {
@@ -108,7 +125,7 @@ pub(crate) fn HistoryTab(current: RwSignal<Option<Versioned>>) -> impl IntoView 
                     <th scope="col">"State"</th><th scope="col">"Updated"</th><th scope="col">"Deleted at"</th>
                 </tr></thead>
                 <tbody>
-                    {move || history.get().map(|h| h.properties.into_iter().map(|row| {
+                    {move || shown().map(|h| h.properties.into_iter().map(|row| {
                         let key = row.name.clone();
                         let k2 = key.clone();
                         view! {
@@ -137,20 +154,22 @@ pub(crate) fn HistoryTab(current: RwSignal<Option<Versioned>>) -> impl IntoView 
                 </tbody>
             </table>
             <div class="actions">
-                <button data-test="review-restore" on:click=preview>"Review restore"</button>
+                <button data-test="review-restore" disabled=move || review_restore.pending().get()
+                    on:click=preview>"Review restore"</button>
             </div>
             {move || review.get().map(|(plan, _)| {
                 let allowed = plan.is_allowed() && !plan.is_noop();
                 view! {
                     <section class="review" aria-label="Restore review">
                         <PlanView plan=plan />
-                        <button class="primary" data-test="restore" disabled=!allowed on:click=restore.clone()>"Restore"</button>
+                        <button class="primary" data-test="restore"
+                            disabled=move || !allowed || apply_restore.pending().get() on:click=restore>"Restore"</button>
                     </section>
                 }
             })}
             <h2>"Changes"</h2>
             <ol class="changes-log" reversed data-test="changes">
-                {move || history.get().map(|h| h.changes.into_iter().rev().map(|c| {
+                {move || shown().map(|h| h.changes.into_iter().rev().map(|c| {
                     let summary = format!(
                         "{} added, {} changed, {} removed{}",
                         c.added.len(), c.changed.len(), c.removed.len(),

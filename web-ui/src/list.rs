@@ -50,24 +50,25 @@ fn with(query: &[(String, String)], key: &str, value: Option<&str>) -> Vec<(Stri
 #[component]
 pub(crate) fn ImageList(query: Vec<(String, String)>) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
-    let images = RwSignal::new(Vec::<Image>::new());
-    let next = RwSignal::new(None::<String>);
-    let loading = RwSignal::new(true);
     let mut api_query = query.clone();
     if !api_query.iter().any(|(k, _)| k == "limit") {
         api_query.push(("limit".into(), PAGE_SIZE.into()));
     }
-    spawn_local(async move {
-        match api::list_images(&api_query).await {
-            Ok(page) => {
-                images.set(page.images);
-                next.set(page.next);
-            }
-            Err(e) => {
-                error.set(Some(e.to_string()));
-            }
+    let page = LocalResource::new(move || {
+        let q = api_query.clone();
+        async move { api::list_images(&q).await }
+    });
+    let loading = move || page.get().is_none();
+    // The page as loaded, then with the statuses of moving images polled since.
+    let images = RwSignal::new(Vec::<Image>::new());
+    let next = RwSignal::new(None::<String>);
+    Effect::new(move || match page.get() {
+        Some(Ok(p)) => {
+            images.set(p.images);
+            next.set(p.next);
         }
-        loading.set(false);
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
     });
     // Poll only what is moving.
     let poll = set_interval_with_handle(
@@ -177,7 +178,7 @@ pub(crate) fn ImageList(query: Vec<(String, String)>) -> impl IntoView {
             </table>
         </div>
         <p class="muted" data-test="list-state">
-            {move || if loading.get() {
+            {move || if loading() {
                 "Loading…".to_string()
             } else if images.with(Vec::is_empty) {
                 "No images match.".to_string()
