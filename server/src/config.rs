@@ -167,6 +167,30 @@ pub struct ServeArgs {
     /// The store that takes data no store was asked for [default: the first]
     #[arg(long, env = "GLINT_DEFAULT_STORE")]
     pub default_store: Option<String>,
+    /// Where notifications go (Glance's `[oslo_messaging_notifications] driver`): `messagingv2`
+    /// (RabbitMQ, oslo.messaging's v2 envelope), `messaging` (the v1 body), `log` or `noop`
+    /// [default: noop]
+    #[arg(long, env = "GLINT_NOTIFICATION_DRIVER", value_enum)]
+    pub notification_driver: Option<NotificationDriver>,
+    /// The broker, as oslo.messaging's `transport_url` writes it:
+    /// rabbit://user:password@host:5672/vhost
+    #[arg(long, env = "GLINT_NOTIFICATION_TRANSPORT_URL", hide_env_values = true)]
+    pub notification_transport_url: Option<String>,
+    /// The topics notifications are sent to (`[oslo_messaging_notifications] topics`)
+    /// [default: notifications]
+    #[arg(long, env = "GLINT_NOTIFICATION_TOPICS", value_delimiter = ',')]
+    pub notification_topics: Option<Vec<String>>,
+    /// The exchange notifications are sent to (`control_exchange`) [default: glance]
+    #[arg(long, env = "GLINT_CONTROL_EXCHANGE")]
+    pub control_exchange: Option<String>,
+    /// Event types, or their groups (`image`, `task`, ...), that are not sent
+    /// (`disabled_notifications`)
+    #[arg(long, env = "GLINT_DISABLED_NOTIFICATIONS", value_delimiter = ',')]
+    pub disabled_notifications: Option<Vec<String>>,
+    /// The publisher every notification names (`default_publisher_id`)
+    /// [default: image.localhost]
+    #[arg(long, env = "GLINT_DEFAULT_PUBLISHER_ID")]
+    pub default_publisher_id: Option<String>,
     /// A TOML file with any of these settings (keys as the flags, with `_` for `-`)
     #[arg(long, env = "GLINT_CONFIG")]
     #[serde(skip)]
@@ -259,6 +283,35 @@ impl StoreKind {
             StoreKind::Http => "http",
         }
     }
+}
+
+/// Where notifications go (Glance's `[oslo_messaging_notifications] driver`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationDriver {
+    /// RabbitMQ, each message in oslo.messaging's v2 envelope.
+    #[value(name = "messagingv2")]
+    Messagingv2,
+    /// RabbitMQ, the message itself as the body (oslo.messaging's v1).
+    Messaging,
+    /// The server's log, at `glint::notifications`.
+    Log,
+    /// Nowhere.
+    #[default]
+    Noop,
+}
+
+/// What notifications need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationSettings {
+    pub driver: NotificationDriver,
+    /// The broker's `rabbit://` URL (the RabbitMQ drivers).
+    pub transport_url: Option<String>,
+    pub topics: Vec<String>,
+    pub exchange: String,
+    /// Event types and groups not sent.
+    pub disabled: Vec<String>,
+    pub publisher_id: String,
 }
 
 /// How Glint authenticates Keystone tokens (keystone mode).
@@ -357,6 +410,8 @@ pub struct Config {
     pub image_cache_max_size: u64,
     /// How often the planner's statistics are looked at (and refreshed where stale).
     pub maintenance_every: std::time::Duration,
+    /// Where notifications go.
+    pub notifications: NotificationSettings,
 }
 
 impl Config {
@@ -452,6 +507,7 @@ impl Config {
                 });
             }
         }
+        let notifications = notification_settings(&a)?;
         let size = |value: &Option<String>, what: &str, example: &str, default: u64| match value {
             Some(v) => parse_bytes(v).ok_or_else(|| StartError::Config {
                 message: format!("{what} '{v}': expected a size such as {example}"),
@@ -499,6 +555,7 @@ impl Config {
                 IMAGE_CACHE_MAX_SIZE,
             )?,
             maintenance_every: std::time::Duration::from_secs(15),
+            notifications,
             worker_self_reference_url: a
                 .worker_self_reference_url
                 .as_deref()
@@ -547,6 +604,51 @@ impl ImportMethod {
         .into_iter()
         .find(|m| m.name() == name)
     }
+}
+
+/// The notification settings: a RabbitMQ driver needs its broker.
+fn notification_settings(a: &ServeArgs) -> Result<NotificationSettings, StartError> {
+    let driver = a.notification_driver.unwrap_or_default();
+    let transport_url = a.notification_transport_url.clone();
+    if matches!(
+        driver,
+        NotificationDriver::Messagingv2 | NotificationDriver::Messaging
+    ) && !transport_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("rabbit://"))
+    {
+        return Err(StartError::Config {
+            message: "the messaging notification drivers need GLINT_NOTIFICATION_TRANSPORT_URL \
+                      (rabbit://user:password@host:5672/)"
+                .into(),
+        });
+    }
+    let list = |values: &Option<Vec<String>>| -> Vec<String> {
+        values
+            .iter()
+            .flatten()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect()
+    };
+    let topics = match list(&a.notification_topics) {
+        t if t.is_empty() => vec!["notifications".to_string()],
+        t => t,
+    };
+    Ok(NotificationSettings {
+        driver,
+        transport_url,
+        topics,
+        exchange: a
+            .control_exchange
+            .clone()
+            .unwrap_or_else(|| "glance".into()),
+        disabled: list(&a.disabled_notifications),
+        publisher_id: a
+            .default_publisher_id
+            .clone()
+            .unwrap_or_else(|| "image.localhost".into()),
+    })
 }
 
 /// Reads an `enabled_import_methods` list: known names, each once, in the order given.

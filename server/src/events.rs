@@ -52,6 +52,15 @@ pub(crate) enum Event {
     Uploaded { image: Box<Image>, by: By },
     /// An image became active with its data.
     Activated { image: Box<Image>, by: By },
+    /// Image data was sent to a client: `bytes_sent` of the `expected` (fewer when the client
+    /// went away or a store failed mid-way).
+    Sent {
+        image_id: String,
+        owner: Option<String>,
+        bytes_sent: u64,
+        expected: u64,
+        by: By,
+    },
     /// A task started (an import).
     TaskCreated { task: Box<Task>, by: By },
     /// A task ended, well (`success`) or not (`failure`).
@@ -71,6 +80,7 @@ impl Event {
             Event::Prepared { .. } => "image.prepare",
             Event::Uploaded { .. } => "image.upload",
             Event::Activated { .. } => "image.activate",
+            Event::Sent { .. } => "image.send",
             Event::TaskCreated { .. } => "task.create",
             Event::TaskEnded { task, .. } if task.status == "success" => "task.success",
             Event::TaskEnded { .. } => "task.failure",
@@ -88,6 +98,7 @@ impl Event {
             Event::TaskCreated { task, .. } | Event::TaskEnded { task, .. } => {
                 task.image_id.as_deref().unwrap_or_default()
             }
+            Event::Sent { image_id, .. } => image_id,
             Event::Updated { after, .. } => &after.id,
             Event::MemberCreated { member, .. }
             | Event::MemberUpdated { member, .. }
@@ -160,6 +171,25 @@ pub(crate) fn audit(event: &Event) {
         }
         Event::Uploaded { by, .. } => (by, None, "upload", None),
         Event::Activated { by, .. } => (by, None, "activate", None),
+        Event::Sent {
+            image_id,
+            bytes_sent,
+            expected,
+            by,
+            ..
+        } => {
+            tracing::info!(
+                target: "glint::audit",
+                event = event.name(),
+                image = %image_id,
+                bytes_sent,
+                expected,
+                project = by.project_id.as_deref().unwrap_or("-"),
+                user = by.user_id.as_deref().unwrap_or("-"),
+                request = %by.request_id,
+            );
+            return;
+        }
         Event::TaskCreated { task, by } | Event::TaskEnded { task, by } => {
             tracing::info!(
                 target: "glint::audit",

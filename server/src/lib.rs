@@ -17,6 +17,7 @@ mod images;
 pub mod keystone;
 mod locks;
 mod metadefs;
+mod notifications;
 pub mod store;
 pub mod time;
 pub mod webdownload;
@@ -181,6 +182,16 @@ pub async fn run(
         events: events::Events::default(),
     };
     images.events.subscribe(events::audit);
+    notifications::start(
+        notifications::Notifier::new(
+            config.notifications.clone(),
+            settings.clone(),
+            protections.clone(),
+        ),
+        db.clone(),
+        node.clone(),
+        &images.events,
+    );
     let keystone = keystone.map(Arc::new);
     let cache = match config.image_cache_max_size {
         0 => None,

@@ -47,6 +47,20 @@ pub fn format(micros: i64) -> String {
     )
 }
 
+/// A time as oslo.messaging stamps a message: `YYYY-MM-DD HH:MM:SS.ffffff` (UTC).
+pub(crate) fn format_oslo(micros: i64) -> String {
+    let secs = micros.div_euclid(1_000_000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        micros.rem_euclid(1_000_000)
+    )
+}
+
 /// Parses an ISO 8601 time: `YYYY-MM-DD`, optionally `THH:MM[:SS[.frac]]`, optionally `Z` or
 /// `±HH[:MM]`. A time without an offset is UTC.
 pub(crate) fn parse(s: &str) -> Option<i64> {

@@ -139,7 +139,10 @@ pub(crate) async fn download(
     let image = &stored.image;
     let wanted = range(&headers, size)?;
     let (offset, len) = wanted.unwrap_or((0, size));
-    let stream = state.data.read(image, offset, len).await?;
+    let stream = state
+        .data
+        .read(image, offset, len, &identity.actor().by())
+        .await?;
     let mut response = Response::new(Body::from_stream(stream));
     let h = response.headers_mut();
     h.insert(

@@ -197,7 +197,14 @@ impl Data {
         let guard = UploadGuard::new(self.db(), &image.id, Status::Importing);
         let first = &targets.stores[0];
         let mut progress = Progress::start(self, &image.id, &targets.stores).await;
-        self.tell_prepared(image, &targets.stores, by);
+        let mut importing = image.clone();
+        if self.stores().is_multi() {
+            importing.properties.insert(
+                "os_glance_importing_to_stores".into(),
+                targets.stores.join(","),
+            );
+        }
+        self.tell_prepared(&importing, &targets.stores, by);
         let result = async {
             let mut data = data.await?;
             let copies = self

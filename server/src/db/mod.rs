@@ -5,6 +5,7 @@ mod images;
 mod listing;
 mod members;
 pub mod metadefs;
+mod notifications;
 mod sql;
 mod tasks;
 mod uploads;
@@ -17,6 +18,7 @@ use thiserror::Error;
 pub(crate) use images::{ChangeRecord, StoredImage, Upload};
 pub(crate) use listing::{ImageFilter, ListQuery, SortDir, SortKey};
 pub(crate) use members::Member;
+pub(crate) use notifications::{Outgoing, Queued};
 pub(crate) use tasks::{Task, TaskQuery};
 
 /// Why a database operation failed.
@@ -100,6 +102,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "list_indexes",
         sqlite: include_str!("../../migrations/sqlite/0008_list_indexes.sql"),
         postgres: include_str!("../../migrations/postgres/0008_list_indexes.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "notifications",
+        sqlite: include_str!("../../migrations/sqlite/0009_notifications.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_notifications.sql"),
     },
 ];
 

@@ -16,6 +16,7 @@ mod list;
 mod locations;
 mod members;
 mod metadefs;
+mod notifications;
 mod protections;
 mod python;
 mod quotas;

@@ -1,0 +1,120 @@
+//! The notification outbox, and the leases that let one server of several do a job (sending
+//! the outbox).
+
+use sqlx::Row;
+
+use super::{Db, DbError};
+
+/// A notification waiting to be sent.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Outgoing {
+    /// Glance's event type: `image.create`, `image.send`, `task.success`, ...
+    pub(crate) event_type: String,
+    /// `INFO`, `WARN` or `ERROR`.
+    pub(crate) priority: String,
+    pub(crate) payload: serde_json::Value,
+    /// Unique per notification: a consumer can tell a notification sent again from a new one.
+    pub(crate) message_id: String,
+    /// When it happened (microseconds).
+    pub(crate) created_at: i64,
+}
+
+/// A notification in the outbox, with its place in the order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Queued {
+    pub(crate) id: i64,
+    pub(crate) outgoing: Outgoing,
+}
+
+impl Db {
+    /// Adds notifications to the outbox, in order, all or none.
+    pub(crate) async fn enqueue(&self, items: &[Outgoing]) -> Result<(), DbError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for o in items {
+            sqlx::query(
+                "INSERT INTO notification_outbox (event_type, priority, payload, message_id, \
+                 created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&o.event_type)
+            .bind(&o.priority)
+            .bind(o.payload.to_string())
+            .bind(&o.message_id)
+            .bind(o.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The oldest `limit` notifications not yet sent, oldest first.
+    pub(crate) async fn outbox(&self, limit: i64) -> Result<Vec<Queued>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, event_type, priority, payload, message_id, created_at \
+             FROM notification_outbox ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let payload: String = r.try_get(3)?;
+                Ok(Queued {
+                    id: r.try_get(0)?,
+                    outgoing: Outgoing {
+                        event_type: r.try_get(1)?,
+                        priority: r.try_get(2)?,
+                        payload: serde_json::from_str(&payload).map_err(|e| {
+                            DbError::Corrupt(format!("outbox payload {payload}: {e}"))
+                        })?,
+                        message_id: r.try_get(4)?,
+                        created_at: r.try_get(5)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Removes notifications the broker has confirmed.
+    pub(crate) async fn sent(&self, ids: &[i64]) -> Result<(), DbError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for id in ids {
+            sqlx::query("DELETE FROM notification_outbox WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes or keeps the lease `name` for `holder` until `now + ttl`; `false` while another
+    /// holder's lease runs.
+    pub(crate) async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl_micros: i64,
+    ) -> Result<bool, DbError> {
+        let now = crate::time::now_micros();
+        let taken = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now + ttl_micros)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,277 @@
+//! Sending the outbox to RabbitMQ as oslo.messaging's rabbit driver does: a topic exchange
+//! (`glance`), routing key `<topic>.<priority>`, a queue of that name declared and bound so that
+//! nothing is lost before a consumer comes, each message confirmed by the broker before its
+//! outbox row goes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::Notify;
+
+use crate::config::{NotificationDriver, NotificationSettings};
+use crate::db::{Db, Queued};
+
+/// How many notifications are read from the outbox at a time.
+const BATCH: i64 = 200;
+/// How long the sending server's lease lasts; it is renewed on every round.
+const LEASE: Duration = Duration::from_secs(15);
+
+/// An oslo.messaging `transport_url` (`rabbit://user:pass@host:port[,user:pass@host2:port]/vhost`)
+/// as the AMQP URIs of its hosts, tried in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TransportUrl {
+    pub(crate) uris: Vec<String>,
+}
+
+impl TransportUrl {
+    pub(crate) fn parse(url: &str) -> Option<TransportUrl> {
+        let rest = url.strip_prefix("rabbit://")?;
+        let (hosts, vhost) = match rest.split_once('/') {
+            Some((hosts, vhost)) => (hosts, vhost.split('?').next().unwrap_or_default()),
+            None => (rest, ""),
+        };
+        // The default virtual host is `/`, which an AMQP URI writes `%2f`.
+        let vhost = match vhost {
+            "" => "%2f",
+            v => v,
+        };
+        let uris: Vec<String> = hosts
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("amqp://{h}/{vhost}"))
+            .collect();
+        (!uris.is_empty()).then_some(TransportUrl { uris })
+    }
+}
+
+/// A connection and its confirming channel, with the exchange declared.
+struct Link {
+    _connection: Connection,
+    channel: Channel,
+    /// The `<topic>.<priority>` queues declared on this connection.
+    declared: std::collections::BTreeSet<String>,
+}
+
+async fn connect(url: &TransportUrl, settings: &NotificationSettings) -> Result<Link, String> {
+    let mut last = String::from("no host");
+    for uri in &url.uris {
+        let properties =
+            ConnectionProperties::default().with_connection_name("glint-notifications".into());
+        let connection = match Connection::connect(uri, properties).await {
+            Ok(c) => c,
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        };
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| e.to_string())?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        // As oslo.messaging declares it (not durable, not auto-deleted), so both can.
+        channel
+            .exchange_declare(
+                settings.exchange.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(Link {
+            _connection: connection,
+            channel,
+            declared: Default::default(),
+        });
+    }
+    Err(last)
+}
+
+impl Link {
+    /// Publishes one notification to every topic and waits for the broker's confirms.
+    async fn publish(
+        &mut self,
+        settings: &NotificationSettings,
+        queued: &Queued,
+    ) -> Result<(), String> {
+        let message = super::message(&queued.outgoing, &settings.publisher_id);
+        let body = match settings.driver {
+            NotificationDriver::Messaging => message.to_string(),
+            _ => serde_json::json!({
+                "oslo.version": "2.0",
+                "oslo.message": message.to_string(),
+            })
+            .to_string(),
+        };
+        let priority = queued.outgoing.priority.to_ascii_lowercase();
+        for topic in &settings.topics {
+            let key = format!("{topic}.{priority}");
+            if !self.declared.contains(&key) {
+                self.channel
+                    .queue_declare(
+                        key.as_str().into(),
+                        QueueDeclareOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.channel
+                    .queue_bind(
+                        key.as_str().into(),
+                        settings.exchange.as_str().into(),
+                        key.as_str().into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.declared.insert(key.clone());
+            }
+            let confirm = self
+                .channel
+                .basic_publish(
+                    settings.exchange.as_str().into(),
+                    key.as_str().into(),
+                    BasicPublishOptions::default(),
+                    body.as_bytes(),
+                    BasicProperties::default()
+                        .with_content_type("application/json".into())
+                        .with_content_encoding("utf-8".into())
+                        .with_delivery_mode(2),
+                )
+                .await
+                .map_err(|e| e.to_string())?
+                .await
+                .map_err(|e| e.to_string())?;
+            if !confirm.is_ack() {
+                return Err(format!("the broker refused {}", queued.outgoing.event_type));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends the outbox while this server holds the `notifications` lease: oldest first, each row
+/// removed once the broker confirmed it; on any failure the connection is made again, after a
+/// pause that grows, and the rows not confirmed are sent again.
+pub(super) async fn send_outbox(
+    db: Db,
+    node: Arc<str>,
+    settings: NotificationSettings,
+    wake: Arc<Notify>,
+) {
+    let Some(url) = settings
+        .transport_url
+        .as_deref()
+        .and_then(TransportUrl::parse)
+    else {
+        tracing::error!("the notification transport URL is not a rabbit:// URL");
+        return;
+    };
+    let holder = format!("{node}/{}", uuid::Uuid::new_v4().simple());
+    let mut link: Option<Link> = None;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match db
+            .take_lease("notifications", &holder, LEASE.as_micros() as i64)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                // Another server sends; look again before its lease would run out.
+                link = None;
+                tokio::time::sleep(LEASE / 3).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("cannot take the notifications lease: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        let batch = match db.outbox(BATCH).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("cannot read the notification outbox: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            // New rows wake this; other servers' rows are looked for every second.
+            let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+            continue;
+        }
+        if link.is_none() {
+            match connect(&url, &settings).await {
+                Ok(l) => {
+                    tracing::info!("notifications: connected to the broker");
+                    link = Some(l);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "notifications: cannot reach the broker ({e}); {} wait",
+                        batch.len()
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            }
+        }
+        let mut sent = Vec::with_capacity(batch.len());
+        let mut failed = None;
+        if let Some(l) = link.as_mut() {
+            for queued in &batch {
+                match l.publish(&settings, queued).await {
+                    Ok(()) => sent.push(queued.id),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if let Err(e) = db.sent(&sent).await {
+            tracing::warn!("cannot remove sent notifications from the outbox: {e}");
+        }
+        match failed {
+            Some(e) => {
+                tracing::warn!("notifications: sending failed ({e}); connecting again");
+                link = None;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+            None => pause = Duration::from_millis(200),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_urls_are_oslo_messagings() {
+        let one = TransportUrl::parse("rabbit://guest:guest@127.0.0.1:5672/").expect("a URL");
+        assert_eq!(one.uris, ["amqp://guest:guest@127.0.0.1:5672/%2f"]);
+        let two =
+            TransportUrl::parse("rabbit://u:p@a:5672,u:p@b:5673/openstack?ssl=0").expect("a URL");
+        assert_eq!(
+            two.uris,
+            ["amqp://u:p@a:5672/openstack", "amqp://u:p@b:5673/openstack"]
+        );
+        assert_eq!(TransportUrl::parse("kafka://h:9092/"), None);
+        assert_eq!(TransportUrl::parse("rabbit:///"), None);
+    }
+}

@@ -1,0 +1,377 @@
+//! Notifications through the real RabbitMQ to a real oslo.messaging notification listener, as
+//! Ceilometer receives Glance's: every event of a scenario arrives, decoded by oslo.messaging,
+//! with Glance's payload fields and never an image's locations; and none is lost when the
+//! broker drops the server's connection.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{TempDir, TestApp};
+use crate::python::venv_with;
+
+const BROKER: &str = "rabbit://guest:guest@127.0.0.1:5672/";
+
+/// The listener: oslo.messaging's notification listener on the `glance` exchange, writing what
+/// it receives as JSON lines.
+const LISTENER: &str = r#"
+import json, sys
+import oslo_messaging
+from oslo_config import cfg
+
+url, exchange, topic, out = sys.argv[1:5]
+conf = cfg.ConfigOpts()
+conf([])
+transport = oslo_messaging.get_notification_transport(conf, url=url)
+target = oslo_messaging.Target(topic=topic, exchange=exchange)
+
+class Endpoint:
+    def _seen(self, priority, publisher_id, event_type, payload, metadata):
+        with open(out, 'a') as f:
+            f.write(json.dumps({'priority': priority, 'publisher_id': publisher_id,
+                                'event_type': event_type, 'payload': payload,
+                                'message_id': metadata.get('message_id'),
+                                'timestamp': metadata.get('timestamp')}) + '\n')
+    def info(self, ctxt, publisher_id, event_type, payload, metadata):
+        self._seen('INFO', publisher_id, event_type, payload, metadata)
+    def warn(self, ctxt, publisher_id, event_type, payload, metadata):
+        self._seen('WARN', publisher_id, event_type, payload, metadata)
+    def error(self, ctxt, publisher_id, event_type, payload, metadata):
+        self._seen('ERROR', publisher_id, event_type, payload, metadata)
+
+listener = oslo_messaging.get_notification_listener(
+    transport, [target], [Endpoint()], executor='threading')
+# One worker: notifications are handled in the order they arrive.
+listener.start(override_pool_size=1)
+print('ready', flush=True)
+sys.stdin.read()
+listener.stop()
+listener.wait()
+"#;
+
+struct Listener {
+    child: Child,
+    out: std::path::PathBuf,
+    _dir: TempDir,
+}
+
+impl Listener {
+    fn start(topic: &str) -> Listener {
+        let venv = venv_with(&["oslo.messaging==18.3.1"]);
+        let dir = TempDir::new("listener");
+        let script = dir.0.join("listener.py");
+        std::fs::write(&script, LISTENER).expect("the listener script");
+        let out = dir.0.join("received.jsonl");
+        let mut child = Command::new(venv.join("bin").join("python"))
+            .arg(&script)
+            .args([BROKER, "glance", topic])
+            .arg(&out)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the oslo.messaging listener");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("its output"))
+            .read_line(&mut line)
+            .expect("the listener starts");
+        assert_eq!(line.trim(), "ready", "the listener did not start");
+        Listener {
+            child,
+            out,
+            _dir: dir,
+        }
+    }
+
+    fn received(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits until `done` holds for what was received, and returns it.
+    async fn until(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let got = self.received();
+            if done(&got) {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} never arrived; received: {:?}",
+                got.iter().map(|n| &n["event_type"]).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn of<'a>(got: &'a [Value], event_type: &str, image: &str) -> Vec<&'a Value> {
+    got.iter()
+        .filter(|n| {
+            n["event_type"] == event_type
+                && (n["payload"]["id"] == image || n["payload"]["image_id"] == image)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_reach_oslo_messaging_and_survive_the_broker() {
+    let topic = format!("notifications_{}", uuid::Uuid::new_v4().simple());
+    let listener = Listener::start(&topic);
+    let t = topic.clone();
+    let app = TestApp::sqlite_with(move |c| {
+        c.notifications.driver = glint_server::config::NotificationDriver::Messagingv2;
+        c.notifications.transport_url = Some(BROKER.into());
+        c.notifications.topics = vec![t];
+        c.notifications.publisher_id = "image.glint-test".into();
+    })
+    .await;
+    let owner = Some(("p1", "member,reader"));
+    let (s, image) = app
+        .call(
+            owner,
+            Method::POST,
+            "/v2/images",
+            Some(
+                json!({"name": "n", "disk_format": "raw", "container_format": "bare",
+                        "os_distro": "debian", "scratch": "x"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{image}");
+    let id = image["id"].as_str().expect("an id").to_string();
+    let r = app
+        .request(Method::PUT, &format!("/v2/images/{id}/file"))
+        .header("X-Tenant-Id", "p1")
+        .header("X-Roles", "member,reader")
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![7u8; 4096])
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let data = app
+        .request(Method::GET, &format!("/v2/images/{id}/file"))
+        .header("X-Tenant-Id", "p1")
+        .header("X-Roles", "member,reader")
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("the data");
+    assert_eq!(data.len(), 4096);
+    let r = app
+        .request(Method::PATCH, &format!("/v2/images/{id}"))
+        .header("X-Tenant-Id", "p1")
+        .header("X-Roles", "member,reader")
+        .header("Content-Type", crate::harness::PATCH_V21)
+        .body(
+            json!([{"op": "remove", "path": "/scratch"},
+                   {"op": "replace", "path": "/visibility", "value": "shared"}])
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), StatusCode::OK);
+    let members = format!("/v2/images/{id}/members");
+    let (s, _) = app
+        .call(owner, Method::POST, &members, Some(json!({"member": "p2"})))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app
+        .call(
+            Some(("p2", "member,reader")),
+            Method::PUT,
+            &format!("{members}/p2"),
+            Some(json!({"status": "accepted"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // A failed import: staged data that is not the qcow2 it claims to be.
+    let (_, bad) = app
+        .call(
+            owner,
+            Method::POST,
+            "/v2/images",
+            Some(json!({"name": "bad", "disk_format": "qcow2", "container_format": "bare"})),
+        )
+        .await;
+    let bad_id = bad["id"].as_str().expect("an id").to_string();
+    let r = app
+        .request(Method::PUT, &format!("/v2/images/{bad_id}/stage"))
+        .header("X-Tenant-Id", "p1")
+        .header("X-Roles", "member,reader")
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![0u8; 2048])
+        .send()
+        .await
+        .expect("stage");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (s, _) = app
+        .call(
+            owner,
+            Method::POST,
+            &format!("/v2/images/{bad_id}/import"),
+            Some(json!({"method": {"name": "glance-direct"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(app.ended_task(&bad_id, 1).await["status"], "failure");
+    let (s, _) = app
+        .call(owner, Method::DELETE, &format!("/v2/images/{id}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    let got = listener
+        .until("the scenario's notifications", |got| {
+            got.iter().any(|n| n["event_type"] == "task.failure")
+                && !of(got, "image.delete", &id).is_empty()
+        })
+        .await;
+    let kinds: Vec<&str> = got
+        .iter()
+        .filter(|n| n["payload"]["id"] == id.as_str() || n["payload"]["image_id"] == id.as_str())
+        .filter_map(|n| n["event_type"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "image.create",
+            "image.prepare",
+            "image.upload",
+            "image.activate",
+            "image.send",
+            "image.update",
+            "image.member.create",
+            "image.member.update",
+            "image.delete"
+        ],
+        "in the order they happened"
+    );
+    for n in &got {
+        assert_eq!(n["publisher_id"], "image.glint-test", "{n}");
+        assert!(
+            n["message_id"].as_str().is_some_and(|m| m.len() == 36),
+            "{n}"
+        );
+        assert!(n["payload"].get("locations").is_none(), "no locations: {n}");
+    }
+    let created = &of(&got, "image.create", &id)[0]["payload"];
+    for field in [
+        "id",
+        "name",
+        "status",
+        "created_at",
+        "updated_at",
+        "min_disk",
+        "min_ram",
+        "protected",
+        "checksum",
+        "owner",
+        "disk_format",
+        "container_format",
+        "size",
+        "virtual_size",
+        "is_public",
+        "visibility",
+        "properties",
+        "tags",
+        "deleted",
+        "deleted_at",
+    ] {
+        assert!(
+            created.get(field).is_some(),
+            "image.create lacks {field}: {created}"
+        );
+    }
+    assert_eq!(created["owner"], "p1");
+    assert_eq!(created["properties"]["os_distro"], "debian");
+    let activated = &of(&got, "image.activate", &id)[0]["payload"];
+    assert_eq!(activated["status"], "active");
+    assert_eq!(activated["size"], 4096);
+    let sent = &of(&got, "image.send", &id)[0];
+    assert_eq!(sent["priority"], "INFO");
+    assert_eq!(sent["payload"]["bytes_sent"], 4096);
+    assert_eq!(sent["payload"]["owner_id"], "p1");
+    assert_eq!(sent["payload"]["receiver_tenant_id"], "p1");
+    let updated = &of(&got, "image.update", &id)[0]["payload"];
+    assert_eq!(
+        updated["changes"]["removed"],
+        json!(["scratch"]),
+        "{updated}"
+    );
+    assert!(updated["properties"].get("scratch").is_none());
+    assert_eq!(updated["visibility"], "shared");
+    let accepted = &of(&got, "image.member.update", &id)[0]["payload"];
+    assert_eq!(
+        (accepted["member_id"].as_str(), accepted["status"].as_str()),
+        (Some("p2"), Some("accepted"))
+    );
+    let deleted = &of(&got, "image.delete", &id)[0]["payload"];
+    assert_eq!(deleted["deleted"], true);
+    assert!(deleted["deleted_at"].is_string());
+    let failed: Vec<&Value> = got
+        .iter()
+        .filter(|n| {
+            n["event_type"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("task."))
+        })
+        .collect();
+    let task_kinds: Vec<&str> = failed
+        .iter()
+        .filter_map(|n| n["event_type"].as_str())
+        .collect();
+    assert_eq!(
+        task_kinds,
+        ["task.create", "task.run", "task.processing", "task.failure"]
+    );
+    assert_eq!(failed[3]["payload"]["type"], "api_image_import");
+
+    // The broker drops every connection: what happens meanwhile still arrives, once each
+    // (or again, with the same message id).
+    let closed = Command::new("rabbitmqctl")
+        .args(["close_all_connections", "a test of lost connections"])
+        .output()
+        .expect("rabbitmqctl (RabbitMQ's own tool) is needed for this test");
+    assert!(closed.status.success(), "{closed:?}");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(app.create(json!({"name": format!("after-{i}")})).await["id"].clone());
+    }
+    let got = listener
+        .until(
+            "the notifications made while the broker dropped the connection",
+            |got| {
+                ids.iter().all(|id| {
+                    got.iter()
+                        .any(|n| n["event_type"] == "image.create" && n["payload"]["id"] == *id)
+                })
+            },
+        )
+        .await;
+    let mut seen = std::collections::BTreeMap::new();
+    for n in &got {
+        let previous = seen.insert(n["message_id"].to_string(), n.clone());
+        if let Some(p) = previous {
+            assert_eq!(p, *n, "a message id names one notification");
+        }
+    }
+    app.stop().await;
+}
