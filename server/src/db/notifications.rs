@@ -78,19 +78,37 @@ impl Db {
             .collect()
     }
 
-    /// Removes notifications the broker has confirmed.
+    /// Removes notifications the broker has confirmed (by id: a row another server wrote with
+    /// an id among them, not yet visible when the batch was read, stays).
     pub(crate) async fn sent(&self, ids: &[i64]) -> Result<(), DbError> {
-        if ids.is_empty() {
-            return Ok(());
+        for chunk in ids.chunks(100) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "DELETE FROM notification_outbox WHERE id IN ({})",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&self.writer).await?;
         }
-        let mut tx = self.writer.begin().await?;
-        for id in ids {
-            sqlx::query("DELETE FROM notification_outbox WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How many notifications wait to be sent, and when the oldest was made (microseconds).
+    pub(crate) async fn outbox_waiting(&self) -> Result<(i64, Option<i64>), DbError> {
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT), MIN(created_at) FROM notification_outbox",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Whether the database answers.
+    pub(crate) async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 

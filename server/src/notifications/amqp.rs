@@ -98,66 +98,99 @@ async fn connect(url: &TransportUrl, settings: &NotificationSettings) -> Result<
 }
 
 impl Link {
-    /// Publishes one notification to every topic and waits for the broker's confirms.
+    /// Declares and binds the `<topic>.<priority>` queue once per connection, as oslo.messaging
+    /// does before its first notification there.
+    async fn declare(&mut self, settings: &NotificationSettings, key: &str) -> Result<(), String> {
+        if self.declared.contains(key) {
+            return Ok(());
+        }
+        self.channel
+            .queue_declare(
+                key.into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        self.channel
+            .queue_bind(
+                key.into(),
+                settings.exchange.as_str().into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        self.declared.insert(key.to_string());
+        Ok(())
+    }
+
+    /// Publishes a batch to every topic, then waits for the broker's confirms; returns the ids
+    /// confirmed, a prefix of the batch, and the error that stopped it, if any.
     async fn publish(
         &mut self,
         settings: &NotificationSettings,
-        queued: &Queued,
-    ) -> Result<(), String> {
-        let message = super::message(&queued.outgoing, &settings.publisher_id);
-        let body = match settings.driver {
-            NotificationDriver::Messaging => message.to_string(),
-            _ => serde_json::json!({
-                "oslo.version": "2.0",
-                "oslo.message": message.to_string(),
-            })
-            .to_string(),
-        };
-        let priority = queued.outgoing.priority.to_ascii_lowercase();
-        for topic in &settings.topics {
-            let key = format!("{topic}.{priority}");
-            if !self.declared.contains(&key) {
-                self.channel
-                    .queue_declare(
-                        key.as_str().into(),
-                        QueueDeclareOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.channel
-                    .queue_bind(
-                        key.as_str().into(),
+        batch: &[Queued],
+    ) -> (Vec<i64>, Option<String>) {
+        let mut pending = Vec::with_capacity(batch.len());
+        let mut failed = None;
+        'publish: for queued in batch {
+            let message = super::message(&queued.outgoing, &settings.publisher_id);
+            let body = match settings.driver {
+                NotificationDriver::Messaging => message.to_string(),
+                _ => serde_json::json!({
+                    "oslo.version": "2.0",
+                    "oslo.message": message.to_string(),
+                })
+                .to_string(),
+            };
+            let priority = queued.outgoing.priority.to_ascii_lowercase();
+            let mut confirms = Vec::with_capacity(settings.topics.len());
+            for topic in &settings.topics {
+                let key = format!("{topic}.{priority}");
+                if let Err(e) = self.declare(settings, &key).await {
+                    failed = Some(e);
+                    break 'publish;
+                }
+                let published = self
+                    .channel
+                    .basic_publish(
                         settings.exchange.as_str().into(),
                         key.as_str().into(),
-                        QueueBindOptions::default(),
-                        FieldTable::default(),
+                        BasicPublishOptions::default(),
+                        body.as_bytes(),
+                        BasicProperties::default()
+                            .with_content_type("application/json".into())
+                            .with_content_encoding("utf-8".into())
+                            .with_delivery_mode(2),
                     )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.declared.insert(key.clone());
+                    .await;
+                match published {
+                    Ok(confirm) => confirms.push(confirm),
+                    Err(e) => {
+                        failed = Some(e.to_string());
+                        break 'publish;
+                    }
+                }
             }
-            let confirm = self
-                .channel
-                .basic_publish(
-                    settings.exchange.as_str().into(),
-                    key.as_str().into(),
-                    BasicPublishOptions::default(),
-                    body.as_bytes(),
-                    BasicProperties::default()
-                        .with_content_type("application/json".into())
-                        .with_content_encoding("utf-8".into())
-                        .with_delivery_mode(2),
-                )
-                .await
-                .map_err(|e| e.to_string())?
-                .await
-                .map_err(|e| e.to_string())?;
-            if !confirm.is_ack() {
-                return Err(format!("the broker refused {}", queued.outgoing.event_type));
-            }
+            pending.push((queued.id, confirms));
         }
-        Ok(())
+        // Confirms come in order; a row counts as sent once every topic confirmed it.
+        let mut sent = Vec::with_capacity(pending.len());
+        for (id, confirms) in pending {
+            for confirm in confirms {
+                match confirm.await {
+                    Ok(c) if c.is_ack() => {}
+                    Ok(_) => {
+                        return (sent, Some("the broker refused a notification".into()));
+                    }
+                    Err(e) => return (sent, Some(e.to_string())),
+                }
+            }
+            sent.push(id);
+        }
+        (sent, failed)
     }
 }
 
@@ -229,19 +262,10 @@ pub(super) async fn send_outbox(
                 }
             }
         }
-        let mut sent = Vec::with_capacity(batch.len());
-        let mut failed = None;
-        if let Some(l) = link.as_mut() {
-            for queued in &batch {
-                match l.publish(&settings, queued).await {
-                    Ok(()) => sent.push(queued.id),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-        }
+        let (sent, failed) = match link.as_mut() {
+            Some(l) => l.publish(&settings, &batch).await,
+            None => (Vec::new(), None),
+        };
         if let Err(e) = db.sent(&sent).await {
             tracing::warn!("cannot remove sent notifications from the outbox: {e}");
         }

@@ -55,6 +55,8 @@ listener.wait()
 struct Listener {
     child: Child,
     out: std::path::PathBuf,
+    /// The test's own topic: the queues named after it are removed at the end.
+    topic: String,
     _dir: TempDir,
 }
 
@@ -81,6 +83,7 @@ impl Listener {
         Listener {
             child,
             out,
+            topic: topic.to_string(),
             _dir: dir,
         }
     }
@@ -116,6 +119,21 @@ impl Drop for Listener {
         drop(self.child.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The queues this test's topic made (one per priority) go with it.
+        let listed = Command::new("rabbitmqctl")
+            .args(["list_queues", "name", "--quiet", "--no-table-headers"])
+            .output();
+        for line in listed
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|q| q.starts_with(&format!("{}.", self.topic)))
+        {
+            let _ = Command::new("rabbitmqctl")
+                .args(["delete_queue", line])
+                .output();
+        }
     }
 }
 
