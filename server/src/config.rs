@@ -191,6 +191,10 @@ pub struct ServeArgs {
     /// [default: image.localhost]
     #[arg(long, env = "GLINT_DEFAULT_PUBLISHER_ID")]
     pub default_publisher_id: Option<String>,
+    /// While this file exists, `/healthcheck` answers 503 `DISABLED BY FILE`, so a load
+    /// balancer takes the server out (oslo.middleware's `disable_by_file_path`)
+    #[arg(long, env = "GLINT_HEALTHCHECK_DISABLE_FILE")]
+    pub healthcheck_disable_file: Option<PathBuf>,
     /// A TOML file with any of these settings (keys as the flags, with `_` for `-`)
     #[arg(long, env = "GLINT_CONFIG")]
     #[serde(skip)]
@@ -412,6 +416,8 @@ pub struct Config {
     pub maintenance_every: std::time::Duration,
     /// Where notifications go.
     pub notifications: NotificationSettings,
+    /// While this file exists the server says it is unavailable.
+    pub healthcheck_disable_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -556,6 +562,7 @@ impl Config {
             )?,
             maintenance_every: std::time::Duration::from_secs(15),
             notifications,
+            healthcheck_disable_file: a.healthcheck_disable_file.clone(),
             worker_self_reference_url: a
                 .worker_self_reference_url
                 .as_deref()

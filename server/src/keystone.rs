@@ -51,6 +51,19 @@ impl Keystone {
         self.config.cache_seconds
     }
 
+    /// Whether Keystone answers (`GET /v3`, its version document).
+    pub(crate) async fn check(&self) -> Result<(), KeystoneError> {
+        let url = format!("{}/v3", self.config.url.trim_end_matches('/'));
+        let r = self.http.get(url).send().await.map_err(unreachable)?;
+        match r.status().is_success() {
+            true => Ok(()),
+            false => Err(KeystoneError::Unexpected(format!(
+                "GET /v3 answered {}",
+                r.status()
+            ))),
+        }
+    }
+
     /// The endpoint of a service (`kind`, such as `image`) in `region` at `interface`, from the
     /// service catalog of a caller's token (`GET /v3/auth/catalog`); `None` if it lists none.
     pub(crate) async fn endpoint(

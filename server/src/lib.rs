@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 mod events;
 mod hashing;
+mod health;
 mod identity;
 mod images;
 pub mod keystone;
@@ -228,6 +229,17 @@ pub async fn run(
         images,
         data,
         metadefs: metadefs::Metadefs { db: db.clone() },
+        health: health::Health {
+            db: db.clone(),
+            stores: stores.clone(),
+            staging: staging.clone(),
+            keystone: keystone.clone(),
+            outbox: matches!(
+                config.notifications.driver,
+                config::NotificationDriver::Messagingv2 | config::NotificationDriver::Messaging
+            ),
+            disable_file: config.healthcheck_disable_file.clone(),
+        },
         db: db.clone(),
         stores,
         http: api::HttpSettings {

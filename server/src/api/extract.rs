@@ -1,6 +1,6 @@
 //! Extractors whose rejections come out as Glance errors, and small request helpers.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use glint_core::Caller;
@@ -89,6 +89,24 @@ impl FromRequestParts<AppState> for Identity {
             expires_at: who.expires_at,
             request_id,
         })
+    }
+}
+
+/// The caller when the request presents credentials that check out; `None` otherwise (no
+/// token, a bad one, the identity service unreachable): for the calls anyone may make, which
+/// show more to some.
+impl OptionalFromRequestParts<AppState> for Identity {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, ApiError> {
+        Ok(
+            <Identity as FromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await
+                .ok(),
+        )
     }
 }
 

@@ -5,6 +5,7 @@ mod data;
 mod discovery;
 pub(crate) mod error;
 mod extract;
+mod health;
 mod history;
 mod images;
 mod import;
@@ -44,6 +45,8 @@ pub(crate) struct AppState {
     pub(crate) data: crate::data::Data,
     /// The metadata definitions operations.
     pub(crate) metadefs: crate::metadefs::Metadefs,
+    /// Whether this server can do its work (`/healthcheck`).
+    pub(crate) health: crate::health::Health,
     pub(crate) db: Db,
     pub(crate) stores: Arc<crate::store::Stores>,
     /// Who is calling and the web UI's session: authentication, tokens, the UI's page.
@@ -254,6 +257,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/auth/whoami", get(session::whoami))
         .route("/auth/logout", post(session::logout))
         .route("/versions", get(discovery::versions))
+        .route("/healthcheck", get(health::healthcheck))
         .nest("/v2", images)
         .layer(middleware::from_fn(linger::drain_unread))
         .layer(middleware::from_fn(shape))

@@ -99,6 +99,15 @@ fn write_all(mut file: File, mut chunks: mpsc::Receiver<Bytes>) -> std::io::Resu
 }
 
 impl Store for FsStore {
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            match tokio::fs::metadata(&self.dir).await?.is_dir() {
+                true => Ok(()),
+                false => Err(StoreError::NotFound(self.dir.display().to_string())),
+            }
+        })
+    }
+
     fn begin<'a>(
         &'a self,
         image_id: &'a str,

@@ -56,6 +56,11 @@ pub trait Store: Send + Sync + Debug {
     /// Removes data that writers `rule` says are gone left behind (a crash, a kill); returns
     /// how many pieces went.
     fn sweep<'a>(&'a self, rule: &'a Sweep) -> BoxFuture<'a, Result<usize, StoreError>>;
+
+    /// Whether the store answers: its folder is there, its bucket answers. Nothing is written.
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Whose unfinished writes a sweep may remove. Several servers may share a store (an NFS

@@ -135,6 +135,16 @@ impl StoreWriter for S3Writer {
 }
 
 impl Store for S3Store {
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            // An object that is never written: "not found" is the bucket answering.
+            match self.s3.head(&self.key(".glint-healthcheck")).await {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(s3_error(e)),
+            }
+        })
+    }
+
     fn begin<'a>(
         &'a self,
         image_id: &'a str,

@@ -8,6 +8,7 @@ mod cache;
 mod clients;
 mod data;
 mod errors;
+mod health;
 mod history_access;
 mod images;
 mod inspection;
