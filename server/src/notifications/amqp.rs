@@ -17,6 +17,18 @@ use tokio::sync::Notify;
 use crate::config::{NotificationDriver, NotificationSettings};
 use crate::db::{Db, Queued};
 
+/// Why sending stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SendError {
+    #[error("the broker: {0}")]
+    Broker(#[from] lapin::Error),
+    /// The broker answered a publish with a nack.
+    #[error("the broker refused a notification")]
+    Refused,
+    #[error("no broker host could be reached: {0}")]
+    Unreachable(String),
+}
+
 /// How many notifications are read from the outbox at a time.
 const BATCH: i64 = 200;
 /// How long the sending server's lease lasts; it is renewed on every round.
@@ -58,7 +70,7 @@ struct Link {
     declared: std::collections::BTreeSet<String>,
 }
 
-async fn connect(url: &TransportUrl, settings: &NotificationSettings) -> Result<Link, String> {
+async fn connect(url: &TransportUrl, settings: &NotificationSettings) -> Result<Link, SendError> {
     let mut last = String::from("no host");
     for uri in &url.uris {
         let properties =
@@ -70,14 +82,10 @@ async fn connect(url: &TransportUrl, settings: &NotificationSettings) -> Result<
                 continue;
             }
         };
-        let channel = connection
-            .create_channel()
-            .await
-            .map_err(|e| e.to_string())?;
+        let channel = connection.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         // As oslo.messaging declares it (not durable, not auto-deleted), so both can.
         channel
             .exchange_declare(
@@ -86,21 +94,24 @@ async fn connect(url: &TransportUrl, settings: &NotificationSettings) -> Result<
                 ExchangeDeclareOptions::default(),
                 FieldTable::default(),
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         return Ok(Link {
             _connection: connection,
             channel,
             declared: Default::default(),
         });
     }
-    Err(last)
+    Err(SendError::Unreachable(last))
 }
 
 impl Link {
     /// Declares and binds the `<topic>.<priority>` queue once per connection, as oslo.messaging
     /// does before its first notification there.
-    async fn declare(&mut self, settings: &NotificationSettings, key: &str) -> Result<(), String> {
+    async fn declare(
+        &mut self,
+        settings: &NotificationSettings,
+        key: &str,
+    ) -> Result<(), SendError> {
         if self.declared.contains(key) {
             return Ok(());
         }
@@ -110,8 +121,7 @@ impl Link {
                 QueueDeclareOptions::default(),
                 FieldTable::default(),
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         self.channel
             .queue_bind(
                 key.into(),
@@ -120,8 +130,7 @@ impl Link {
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         self.declared.insert(key.to_string());
         Ok(())
     }
@@ -132,7 +141,7 @@ impl Link {
         &mut self,
         settings: &NotificationSettings,
         batch: &[Queued],
-    ) -> (Vec<i64>, Option<String>) {
+    ) -> (Vec<i64>, Option<SendError>) {
         let mut pending = Vec::with_capacity(batch.len());
         let mut failed = None;
         'publish: for queued in batch {
@@ -169,7 +178,7 @@ impl Link {
                 match published {
                     Ok(confirm) => confirms.push(confirm),
                     Err(e) => {
-                        failed = Some(e.to_string());
+                        failed = Some(e.into());
                         break 'publish;
                     }
                 }
@@ -182,10 +191,8 @@ impl Link {
             for confirm in confirms {
                 match confirm.await {
                     Ok(c) if c.is_ack() => {}
-                    Ok(_) => {
-                        return (sent, Some("the broker refused a notification".into()));
-                    }
-                    Err(e) => return (sent, Some(e.to_string())),
+                    Ok(_) => return (sent, Some(SendError::Refused)),
+                    Err(e) => return (sent, Some(e.into())),
                 }
             }
             sent.push(id);
@@ -211,7 +218,8 @@ pub(super) async fn send_outbox(
         tracing::error!("the notification transport URL is not a rabbit:// URL");
         return;
     };
-    let holder = format!("{node}/{}", uuid::Uuid::new_v4().simple());
+    // The node's name: a server restarted under its name takes its lease back at once.
+    let holder = node.to_string();
     let mut link: Option<Link> = None;
     let mut pause = Duration::from_millis(200);
     loop {

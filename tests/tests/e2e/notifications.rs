@@ -393,3 +393,70 @@ async fn notifications_reach_oslo_messaging_and_survive_the_broker() {
     }
     app.stop().await;
 }
+
+/// Notifications made while the broker cannot be reached wait in the outbox, across a restart,
+/// and are sent once it can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_keeps_notifications_across_an_outage_and_a_restart() {
+    let topic = format!("notifications_{}", uuid::Uuid::new_v4().simple());
+    let listener = Listener::start(&topic);
+    let shared = TempDir::new("outbox");
+    let node = crate::harness::shared_node(&shared.0, "a");
+    let t = topic.clone();
+    let unreachable = TestApp::sqlite_with(move |c| {
+        node(c);
+        c.notifications.driver = glint_server::config::NotificationDriver::Messagingv2;
+        // Nothing listens on port 1.
+        c.notifications.transport_url = Some("rabbit://guest:guest@127.0.0.1:1/".into());
+        c.notifications.topics = vec![t];
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            unreachable
+                .create(json!({"name": format!("kept-{i}")}))
+                .await["id"]
+                .clone(),
+        );
+    }
+    // The database both servers share.
+    let db = format!("sqlite://{}", shared.0.join("shared.db").display());
+    let pool = sqlx::AnyPool::connect(&db)
+        .await
+        .expect("the shared database");
+    let waiting = sqlx::query("SELECT event_type FROM notification_outbox WHERE payload LIKE $1")
+        .bind("%kept-%")
+        .fetch_all(&pool)
+        .await
+        .expect("the outbox");
+    pool.close().await;
+    assert_eq!(waiting.len(), 3, "the notifications wait in the outbox");
+    unreachable.stop().await;
+    assert!(listener.received().is_empty(), "nothing could be sent");
+
+    let node = crate::harness::shared_node(&shared.0, "a");
+    let t = topic.clone();
+    let back = TestApp::sqlite_with(move |c| {
+        node(c);
+        c.notifications.driver = glint_server::config::NotificationDriver::Messagingv2;
+        c.notifications.transport_url = Some(BROKER.into());
+        c.notifications.topics = vec![t];
+    })
+    .await;
+    let got = listener
+        .until("the notifications kept in the outbox", |got| {
+            ids.iter().all(|id| {
+                got.iter()
+                    .any(|n| n["event_type"] == "image.create" && n["payload"]["id"] == *id)
+            })
+        })
+        .await;
+    let order: Vec<&Value> = got.iter().map(|n| &n["payload"]["id"]).collect();
+    assert_eq!(
+        order,
+        ids.iter().collect::<Vec<_>>(),
+        "in the order they happened"
+    );
+    back.stop().await;
+}
