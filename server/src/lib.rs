@@ -18,6 +18,7 @@ mod images;
 pub mod keystone;
 mod locks;
 mod metadefs;
+mod metrics;
 mod notifications;
 pub mod store;
 pub mod time;
@@ -183,6 +184,11 @@ pub async fn run(
         events: events::Events::default(),
     };
     images.events.subscribe(events::audit);
+    let metrics = metrics::Metrics::default();
+    {
+        let metrics = metrics.clone();
+        images.events.subscribe(move |event| metrics.record(event));
+    }
     notifications::start(
         notifications::Notifier::new(
             config.notifications.clone(),
@@ -229,6 +235,7 @@ pub async fn run(
         images,
         data,
         metadefs: metadefs::Metadefs { db: db.clone() },
+        metrics,
         health: health::Health {
             db: db.clone(),
             stores: stores.clone(),

@@ -1,4 +1,5 @@
-//! `GET` and `HEAD /healthcheck`, as oslo.middleware's healthcheck answers them (Glance's
+//! `GET /metrics` (Prometheus), and `GET` and `HEAD /healthcheck`, as oslo.middleware's
+//! healthcheck answers them (Glance's
 //! `/healthcheck`): `OK` (200; 204 to `HEAD`), or `DISABLED BY FILE` (503) while the operator's
 //! disable file exists; text, JSON or HTML by `Accept`. An administrator asking for JSON gets
 //! the detailed view: every part's state and latency, 503 if one fails.
@@ -87,4 +88,43 @@ pub(crate) async fn healthcheck(
         reason,
     )
         .into_response()
+}
+
+/// `GET /metrics`: the server's metrics in the OpenMetrics text format Prometheus scrapes.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    if let Ok((waiting, _)) = state.db.outbox_waiting().await {
+        state.metrics.set_outbox_depth(waiting);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Records each request's route template, method, status and latency, and counts it in flight.
+pub(crate) async fn measure(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_string();
+    let started = std::time::Instant::now();
+    let _counted = state.metrics.in_flight();
+    let response = next.run(req).await;
+    state.metrics.observe_request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }

@@ -47,6 +47,8 @@ pub(crate) struct AppState {
     pub(crate) metadefs: crate::metadefs::Metadefs,
     /// Whether this server can do its work (`/healthcheck`).
     pub(crate) health: crate::health::Health,
+    /// What `/metrics` shows.
+    pub(crate) metrics: crate::metrics::Metrics,
     pub(crate) db: Db,
     pub(crate) stores: Arc<crate::store::Stores>,
     /// Who is calling and the web UI's session: authentication, tokens, the UI's page.
@@ -258,7 +260,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/auth/logout", post(session::logout))
         .route("/versions", get(discovery::versions))
         .route("/healthcheck", get(health::healthcheck))
+        .route("/metrics", get(health::metrics))
         .nest("/v2", images)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            health::measure,
+        ))
         .layer(middleware::from_fn(linger::drain_unread))
         .layer(middleware::from_fn(shape))
         .with_state(state)

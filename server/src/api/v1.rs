@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use glint_core::{Image, Request, Status, V1Update, Visibility};
+use glint_core::{Image, Request, V1Update, Visibility};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use serde_json::{Value, json};
 
@@ -296,23 +296,16 @@ pub(crate) async fn download(
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let stored = crate::access::load_downloadable(&state.db, &identity.caller, &id).await?;
-    let image = &stored.image;
-    match image.status {
-        Status::Active => {}
-        Status::Deactivated if identity.caller.is_admin() => {}
-        Status::Deactivated => {
-            return Err(ApiError::Forbidden(
-                "The requested image has been deactivated. Image data download is forbidden."
-                    .into(),
-            ));
-        }
-        _ => return Err(ApiError::not_found_image(&image.id)),
-    }
-    let Some(size) = image.size.filter(|_| !image.locations.is_empty()) else {
-        return Err(ApiError::not_found_image(&image.id));
+    // As v2 downloads, through the data operations: the same access rules, the cache, and
+    // `image.send`; v1 answers 404 where v2 answers 204.
+    let (stored, size) = match state.data.open(&identity.caller, &id).await? {
+        crate::data::Readable::Data(stored, size) => (stored, size),
+        crate::data::Readable::Nothing => return Err(ApiError::not_found_image(&id)),
     };
-    let stream = state.stores.read(&image.locations, 0, size).await?;
+    let stream = state
+        .data
+        .read(&stored.image, 0, size, &identity.actor().by())
+        .await?;
     let mut response = Response::new(Body::from_stream(stream));
     let mut h = image_headers(&shown(&state, &identity, &stored));
     h.insert(

@@ -75,16 +75,18 @@ impl Data {
         Ok(Box::pin(Counted {
             inner,
             sent: 0,
+            expected: len,
             tell: Some(Box::new(tell)),
         }))
     }
 }
 
-/// A stream of image data that tells how much of it was sent, once, when it ends or is
-/// dropped.
+/// A stream of image data that tells how much of it was sent, once: as it hands over the last
+/// byte asked for (before the client can have it), or when it ends or is dropped short.
 struct Counted {
     inner: ByteStream,
     sent: u64,
+    expected: u64,
     tell: Option<Box<dyn FnOnce(u64) + Send>>,
 }
 
@@ -102,7 +104,12 @@ impl Stream for Counted {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let next = self.inner.as_mut().poll_next(cx);
         match &next {
-            Poll::Ready(Some(Ok(chunk))) => self.sent += chunk.len() as u64,
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.sent += chunk.len() as u64;
+                if self.sent >= self.expected {
+                    self.told();
+                }
+            }
             Poll::Ready(None) | Poll::Ready(Some(Err(_))) => self.told(),
             Poll::Pending => {}
         }

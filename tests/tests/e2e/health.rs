@@ -98,3 +98,58 @@ async fn healthcheck_answers_as_oslo_middleware_and_drains_by_file() {
     assert_eq!(head().await, StatusCode::NO_CONTENT);
     app.stop().await;
 }
+
+/// `/metrics` counts requests by route template, the bytes that moved and the events, and
+/// names no image.
+#[tokio::test]
+async fn metrics_count_requests_bytes_and_events_by_template() {
+    let app = TestApp::sqlite().await;
+    let image = app
+        .create(serde_json::json!({"name": "m", "disk_format": "raw", "container_format": "bare"}))
+        .await;
+    let id = image["id"].as_str().expect("an id").to_string();
+    assert_eq!(
+        app.upload(&id, vec![1u8; 3000]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.download(&id).await.len(), 3000);
+    assert_eq!(
+        app.get(&format!("/v2/images/{id}")).await.status(),
+        StatusCode::OK
+    );
+    let r = app.get("/metrics").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let kind = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    let text = r.text().await.expect("the metrics");
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(
+        value(r#"glint_http_requests_total{route="/v2/images",method="POST",status="201"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"glint_http_requests_total{route="/v2/images/{id}",method="GET",status="200"}"#),
+        1.0
+    );
+    assert!(
+        value(
+            r#"glint_http_request_duration_seconds_count{route="/v2/images/{id}/file",method="PUT"}"#
+        ) >= 1.0
+    );
+    assert_eq!(value("glint_image_uploaded_bytes_total"), 3000.0);
+    assert_eq!(value("glint_image_downloaded_bytes_total"), 3000.0);
+    assert_eq!(value(r#"glint_events_total{event="image.activate"}"#), 1.0);
+    assert!(!text.contains(&id), "no image id in the metrics");
+    app.stop().await;
+}

@@ -1,0 +1,206 @@
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text): requests by route template, method and
+//! status with their latency, requests in flight, image bytes uploaded and downloaded, short
+//! downloads, the domain's events by type, and the notification outbox's depth. Label values
+//! are routes and names, never an image or project id (cardinality, and nothing to read).
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::events::Event;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    event: String,
+}
+
+type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to about 33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+struct Inner {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Latency,
+    in_flight: Gauge,
+    uploaded: Counter,
+    downloaded: Counter,
+    short_downloads: Counter,
+    events: Family<EventLabels, Counter>,
+    outbox: Gauge,
+}
+
+/// The server's metrics; cloning shares them.
+#[derive(Clone)]
+pub(crate) struct Metrics {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::with_prefix("glint");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route template, method and status",
+            requests.clone(),
+        );
+        let latency: Latency = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer a request (to its headers; a download's body streams after)",
+            latency.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "http_requests_in_flight",
+            "Requests being answered",
+            in_flight.clone(),
+        );
+        let uploaded = Counter::default();
+        registry.register(
+            "image_uploaded_bytes",
+            "Image data that became an image's (uploads and imports)",
+            uploaded.clone(),
+        );
+        let downloaded = Counter::default();
+        registry.register(
+            "image_downloaded_bytes",
+            "Image data sent to clients",
+            downloaded.clone(),
+        );
+        let short_downloads = Counter::default();
+        registry.register(
+            "image_short_downloads",
+            "Downloads that ended before all the data asked for was sent",
+            short_downloads.clone(),
+        );
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events",
+            "What the image operations did, by Glance's event type",
+            events.clone(),
+        );
+        let outbox = Gauge::default();
+        registry.register(
+            "notification_outbox_depth",
+            "Notifications waiting to be sent",
+            outbox.clone(),
+        );
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                requests,
+                latency,
+                in_flight,
+                uploaded,
+                downloaded,
+                short_downloads,
+                events,
+                outbox,
+            }),
+        }
+    }
+}
+
+/// A request being answered; counted in flight until dropped.
+pub(crate) struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Metrics {
+    /// Counts a request in flight until the guard is dropped.
+    pub(crate) fn in_flight(&self) -> InFlight {
+        self.inner.in_flight.inc();
+        InFlight(self.inner.in_flight.clone())
+    }
+
+    /// Records an answered request: `route` is its template (`/v2/images/{id}`).
+    pub(crate) fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        self.inner
+            .requests
+            .get_or_create(&RequestLabels {
+                route: route.to_string(),
+                method: method.to_string(),
+                status,
+            })
+            .inc();
+        self.inner
+            .latency
+            .get_or_create(&RouteLabels {
+                route: route.to_string(),
+                method: method.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// An event subscriber: events by type, and the bytes they moved.
+    pub(crate) fn record(&self, event: &Event) {
+        self.inner
+            .events
+            .get_or_create(&EventLabels {
+                event: event.name().to_string(),
+            })
+            .inc();
+        match event {
+            Event::Uploaded { image, .. } => {
+                self.inner.uploaded.inc_by(image.size.unwrap_or_default());
+            }
+            Event::Sent {
+                bytes_sent,
+                expected,
+                ..
+            } => {
+                self.inner.downloaded.inc_by(*bytes_sent);
+                if bytes_sent < expected {
+                    self.inner.short_downloads.inc();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn set_outbox_depth(&self, depth: i64) {
+        self.inner.outbox.set(depth);
+    }
+
+    /// Every metric in the OpenMetrics text format.
+    pub(crate) fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry) {
+            tracing::error!("cannot encode the metrics: {e}");
+        }
+        out
+    }
+}
