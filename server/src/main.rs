@@ -38,12 +38,40 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Maintain the database.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Manage the metadata definitions catalogue.
     Metadefs {
         #[command(subcommand)]
         action: MetadefsAction,
         #[command(flatten)]
         db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbAction {
+    /// Remove images deleted more than --age-in-days ago with all their rows (properties,
+    /// tags, locations, members, history) and old finished tasks; their ids stay reserved.
+    /// Counts only, unless --apply.
+    Purge {
+        /// Images deleted (and tasks finished) more than this many days ago
+        #[arg(long)]
+        age_in_days: u64,
+        /// Most images to purge in this run [default: all]
+        #[arg(long)]
+        max_rows: Option<u64>,
+        /// Also the history (change records, removed values) of live images older than this
+        #[arg(long)]
+        history_age_in_days: Option<u64>,
+        /// Remove what is counted
+        #[arg(long)]
+        apply: bool,
     },
 }
 
@@ -145,6 +173,7 @@ fn main() -> ExitCode {
         Command::Project { action, db } => admin(db, Admin::Project(action)),
         Command::Token { action, db } => admin(db, Admin::Token(action)),
         Command::Metadefs { action, db } => metadefs(db, action),
+        Command::Db { action, db } => database(db, action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -228,6 +257,50 @@ fn read_password(from_stdin: bool) -> Result<String, glint_server::StartError> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Database maintenance.
+fn database(args: DbArgs, action: DbAction) -> Result<(), glint_server::StartError> {
+    let DbAction::Purge {
+        age_in_days,
+        max_rows,
+        history_age_in_days,
+        apply,
+    } = action;
+    let database_url = args.database_url()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let days = |d: u64| glint_server::time::now_micros() - (d as i64) * 86_400 * 1_000_000;
+    let what = glint_server::db::Purge {
+        deleted_before: days(age_in_days),
+        history_before: history_age_in_days.map(days),
+        max_images: max_rows,
+        apply,
+    };
+    runtime.block_on(async move {
+        let db = glint_server::db::Db::connect(&database_url).await?;
+        let done = db.purge(&what).await?;
+        let verb = if apply {
+            "purged"
+        } else {
+            "would purge (dry run; --apply to purge)"
+        };
+        println!(
+            "{verb}: {} images, {} properties, {} tags, {} locations, {} members, {} change \
+             records, {} tasks, {} history rows of live images",
+            done.images,
+            done.properties,
+            done.tags,
+            done.locations,
+            done.members,
+            done.changes,
+            done.tasks,
+            done.history
+        );
+        db.close().await;
+        Ok(())
+    })
 }
 
 /// Account administration, straight on the database the server uses.

@@ -181,6 +181,17 @@ impl Db {
     ) -> Result<StoredImage, DbError> {
         let now = time::now_micros();
         let mut tx = self.writer.begin().await?;
+        // A purged image's id is never used again (OSSN-0075).
+        let purged = sqlx::query("SELECT 1 FROM purged_images WHERE id = $1")
+            .bind(&image.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if purged.is_some() {
+            return Err(DbError::Duplicate(format!(
+                "Image with identifier {}",
+                image.id
+            )));
+        }
         let inserted = sqlx::query(
             "INSERT INTO images (id, name, status, visibility, protected, os_hidden, owner, \
              disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \

@@ -6,6 +6,7 @@ mod listing;
 mod members;
 pub mod metadefs;
 mod notifications;
+mod purge;
 mod sql;
 mod tasks;
 mod uploads;
@@ -19,6 +20,7 @@ pub(crate) use images::{ChangeRecord, StoredImage, Upload};
 pub(crate) use listing::{ImageFilter, ListQuery, SortDir, SortKey};
 pub(crate) use members::Member;
 pub(crate) use notifications::{Outgoing, Queued};
+pub use purge::{Purge, Purged};
 pub(crate) use tasks::{Task, TaskQuery};
 
 /// Why a database operation failed.
@@ -108,6 +110,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "notifications",
         sqlite: include_str!("../../migrations/sqlite/0009_notifications.sql"),
         postgres: include_str!("../../migrations/postgres/0009_notifications.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "purged_images",
+        sqlite: include_str!("../../migrations/shared/0010_purged_images.sql"),
+        postgres: include_str!("../../migrations/shared/0010_purged_images.sql"),
     },
 ];
 

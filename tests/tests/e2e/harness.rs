@@ -309,7 +309,7 @@ impl TestApp {
         rows
     }
 
-    fn sqlx_url(&self) -> String {
+    pub(crate) fn sqlx_url(&self) -> String {
         match self.database_url.strip_prefix("sqlite:") {
             Some(path) => format!("sqlite://{path}"),
             None => self.database_url.clone(),

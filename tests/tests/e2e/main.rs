@@ -19,6 +19,7 @@ mod members;
 mod metadefs;
 mod notifications;
 mod protections;
+mod purge;
 mod python;
 mod quotas;
 mod s3;
