@@ -181,17 +181,6 @@ impl Db {
     ) -> Result<StoredImage, DbError> {
         let now = time::now_micros();
         let mut tx = self.writer.begin().await?;
-        // A purged image's id is never used again (OSSN-0075).
-        let purged = sqlx::query("SELECT 1 FROM purged_images WHERE id = $1")
-            .bind(&image.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if purged.is_some() {
-            return Err(DbError::Duplicate(format!(
-                "Image with identifier {}",
-                image.id
-            )));
-        }
         let inserted = sqlx::query(
             "INSERT INTO images (id, name, status, visibility, protected, os_hidden, owner, \
              disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \
@@ -226,6 +215,19 @@ impl Db {
             }
             other => other?,
         };
+        // A purged image's id is never used again (OSSN-0075). Checked after the insert, so
+        // the transaction writes first: on SQLite a transaction that read first may find its
+        // snapshot stale when it comes to write.
+        let purged = sqlx::query("SELECT 1 FROM purged_images WHERE id = $1")
+            .bind(&image.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if purged.is_some() {
+            return Err(DbError::Duplicate(format!(
+                "Image with identifier {}",
+                image.id
+            )));
+        }
         upsert_properties(&mut tx, &image.id, image.properties.iter(), now).await?;
         write_tags(&mut tx, &image.id, &image.tags, now).await?;
         write_locations(&mut tx, &image.id, &image.locations, now).await?;
