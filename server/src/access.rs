@@ -178,3 +178,9 @@ pub(crate) fn sees_namespace(caller: &Caller, visibility: &str, owner: Option<&s
 pub(crate) fn may_change_metadefs(caller: &Caller) -> bool {
     caller.is_admin()
 }
+
+/// Who a notification's payload is shown to: the services that consume them (Ceilometer and
+/// the like) read as an administrator with the `service` role, under the property protections.
+pub(crate) fn notification_receiver() -> Caller {
+    Caller::new(None, &["admin", "service"])
+}

@@ -173,7 +173,13 @@ pub async fn run(
     });
     let protections = load_protections(&config)?;
     let locks: Arc<locks::ImageLocks> = Arc::default();
+    let notifier = notifications::Notifier::new(
+        config.notifications.clone(),
+        settings.clone(),
+        protections.clone(),
+    );
     let images = images::Images {
+        notifier: notifier.uses_outbox().then(|| notifier.clone()),
         db: db.clone(),
         settings: settings.clone(),
         protections: protections.clone(),
@@ -189,16 +195,7 @@ pub async fn run(
         let metrics = metrics.clone();
         images.events.subscribe(move |event| metrics.record(event));
     }
-    notifications::start(
-        notifications::Notifier::new(
-            config.notifications.clone(),
-            settings.clone(),
-            protections.clone(),
-        ),
-        db.clone(),
-        node.clone(),
-        &images.events,
-    );
+    notifications::start(notifier, db.clone(), node.clone(), &images.events);
     let keystone = keystone.map(Arc::new);
     let cache = match config.image_cache_max_size {
         0 => None,

@@ -769,9 +769,15 @@ impl Data {
         upload: &Upload,
         by: &crate::events::By,
     ) -> Result<(), DataError> {
+        let announce =
+            |written: &crate::db::StoredImage| self.activation_notifications(written, by);
+        let outbox: Option<crate::db::Announce<'_>> = match self.images.notifier {
+            Some(_) => Some(&announce),
+            None => None,
+        };
         match self
             .db()
-            .finish_upload(&image.id, Status::Importing, owner, upload)
+            .finish_upload(&image.id, Status::Importing, owner, upload, outbox)
             .await?
         {
             true => {

@@ -96,10 +96,12 @@ impl Data {
             return Err(e.into());
         }
         let by = actor.by();
-        self.images.events.emit(&Event::TaskCreated {
-            task: Box::new(task.clone()),
-            by: by.clone(),
-        });
+        self.images
+            .tell(Event::TaskCreated {
+                task: Box::new(task.clone()),
+                by: by.clone(),
+            })
+            .await;
         let (data, task_id, image_id) = (self.clone(), task.id.clone(), image.id.clone());
         tokio::spawn(async move {
             let result = work(data.clone(), task_id.clone()).await;
@@ -129,10 +131,14 @@ impl Data {
 
     async fn tell_task_ended(&self, id: &str, by: By) {
         match self.db().task(id).await {
-            Ok(Some(task)) => self.images.events.emit(&Event::TaskEnded {
-                task: Box::new(task),
-                by,
-            }),
+            Ok(Some(task)) => {
+                self.images
+                    .tell(Event::TaskEnded {
+                        task: Box::new(task),
+                        by,
+                    })
+                    .await
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!(task = %id, "cannot tell the task's end: {e}"),
         }
@@ -204,7 +210,7 @@ impl Data {
                 targets.stores.join(","),
             );
         }
-        self.tell_prepared(&importing, &targets.stores, by);
+        self.tell_prepared(&importing, &targets.stores, by).await;
         let result = async {
             let mut data = data.await?;
             let copies = self

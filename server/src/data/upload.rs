@@ -8,7 +8,7 @@ use glint_core::inspect::{self, Inspector, Refusal};
 use glint_core::{Image, Location, Status};
 
 use super::{Data, DataError};
-use crate::db::{Db, Upload};
+use crate::db::{Announce, Db, StoredImage, Upload};
 use crate::events::{By, Event};
 use crate::hashing::Hashes;
 use crate::images::{Actor, check_version};
@@ -332,9 +332,14 @@ impl Data {
         upload: &Upload,
         by: &By,
     ) -> Result<(), DataError> {
+        let announce = |written: &StoredImage| self.activation_notifications(written, by);
+        let outbox: Option<Announce<'_>> = match self.images.notifier {
+            Some(_) => Some(&announce),
+            None => None,
+        };
         if self
             .db()
-            .finish_upload(&image.id, from, owner, upload)
+            .finish_upload(&image.id, from, owner, upload, outbox)
             .await?
         {
             self.tell_activated(&image.id, by).await;
@@ -345,6 +350,25 @@ impl Data {
         Err(DataError::Gone(
             "The image was deleted or changed while its data was being written.".into(),
         ))
+    }
+
+    /// The notifications of an image that got its data and is active (`image.upload`, then
+    /// `image.activate`), from the image as written.
+    pub(super) fn activation_notifications(
+        &self,
+        written: &StoredImage,
+        by: &By,
+    ) -> Vec<crate::db::Outgoing> {
+        let image = Box::new(written.image.clone());
+        let mut out = self.images.outgoing(&Event::Uploaded {
+            image: image.clone(),
+            by: by.clone(),
+        });
+        out.extend(self.images.outgoing(&Event::Activated {
+            image,
+            by: by.clone(),
+        }));
+        out
     }
 
     /// Tells that an image has its data and is active.
@@ -366,13 +390,15 @@ impl Data {
         }
     }
 
-    /// Tells that data for an image starts to arrive, for `stores`.
-    pub(super) fn tell_prepared(&self, image: &Image, stores: &[String], by: &By) {
-        self.images.events.emit(&Event::Prepared {
+    /// Tells that data for an image starts to arrive, for `stores`: its notification is in
+    /// the outbox before any data is taken, so it comes before the upload's.
+    pub(super) async fn tell_prepared(&self, image: &Image, stores: &[String], by: &By) {
+        let event = Event::Prepared {
             image: Box::new(image.clone()),
             stores: stores.to_vec(),
             by: by.clone(),
-        });
+        };
+        self.images.tell(event).await;
     }
 
     /// An upload: the caller's data for an image it may change (`If-Match` naming its
@@ -419,7 +445,8 @@ impl Data {
         let owner = self.claim(image, Status::Saving).await?;
         let guard = UploadGuard::new(self.db(), &image.id, Status::Saving);
         let by = actor.by();
-        self.tell_prepared(image, std::slice::from_ref(&store.id), &by);
+        self.tell_prepared(image, std::slice::from_ref(&store.id), &by)
+            .await;
         let result = async {
             let intake = self.checked_intake(store, image, declared, room);
             let data = self.ingest(intake, body).await?;

@@ -21,13 +21,31 @@ pub(crate) struct StoredImage {
 }
 
 /// Who made a change, and through which request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(crate) struct ChangeRecord<'a> {
     pub(crate) request_id: &'a str,
     pub(crate) user_id: Option<&'a str>,
     pub(crate) project_id: Option<&'a str>,
     pub(crate) action: &'a str,
+    /// The notifications the change makes, from the image as written: they go to the outbox
+    /// in the change's own transaction.
+    pub(crate) announce: Option<Announce<'a>>,
 }
+
+impl std::fmt::Debug for ChangeRecord<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeRecord")
+            .field("request_id", &self.request_id)
+            .field("user_id", &self.user_id)
+            .field("project_id", &self.project_id)
+            .field("action", &self.action)
+            .field("announce", &self.announce.is_some())
+            .finish()
+    }
+}
+
+/// Makes a change's notifications from the image as written.
+pub(crate) type Announce<'a> = &'a (dyn Fn(&StoredImage) -> Vec<super::Outgoing> + Send + Sync);
 
 /// One property row, live or soft-deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,17 +249,22 @@ impl Db {
         upsert_properties(&mut tx, &image.id, image.properties.iter(), now).await?;
         write_tags(&mut tx, &image.id, &image.tags, now).await?;
         write_locations(&mut tx, &image.id, &image.locations, now).await?;
+        let announce = record.announce;
         record_change(&mut tx, &image.id, plan, record, now).await?;
-        tx.commit().await?;
         let mut image = image.clone();
         image.created_at = time::format(now);
         image.updated_at = image.created_at.clone();
-        Ok(StoredImage {
+        let stored = StoredImage {
             image,
             version: 1,
             created_micros: now,
             updated_micros: now,
-        })
+        };
+        if let Some(announce) = announce {
+            super::notifications::write_outbox(&mut tx, &announce(&stored)).await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// Writes an applied plan if the image is still at `before`'s version. `Ok(None)` means another
@@ -311,16 +334,21 @@ impl Db {
         if plan.attributes.locations.is_some() {
             replace_locations(&mut tx, &after.id, &after.locations, now).await?;
         }
+        let announce = record.announce;
         record_change(&mut tx, &after.id, plan, record, now).await?;
-        tx.commit().await?;
         let mut image = after.clone();
         image.updated_at = time::format(now);
-        Ok(Some(StoredImage {
+        let stored = StoredImage {
             image,
             version: before.version + 1,
             created_micros: before.created_micros,
             updated_micros: now,
-        }))
+        };
+        if let Some(announce) = announce {
+            super::notifications::write_outbox(&mut tx, &announce(&stored)).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(stored))
     }
 
     /// Moves an image from one of `from` to `to`, if it is in one of them. Returns whether it did.
@@ -379,18 +407,28 @@ impl Db {
         Ok(())
     }
 
-    /// Soft-deletes an image.
-    pub(crate) async fn delete_image(&self, id: &str) -> Result<bool, DbError> {
+    /// Soft-deletes an image, with the notifications that tell it (in the same transaction).
+    pub(crate) async fn delete_image(
+        &self,
+        id: &str,
+        outbox: &[super::Outgoing],
+    ) -> Result<bool, DbError> {
         let now = time::now_micros();
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE images SET deleted = 1, deleted_at = $1, status = 'deleted', \
              updated_at = $1, version = version + 1 WHERE id = $2 AND deleted = 0",
         )
         .bind(now)
         .bind(id)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::notifications::write_outbox(&mut tx, outbox).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Every property row of an image, soft-deleted ones included.

@@ -26,6 +26,27 @@ pub(crate) struct Queued {
     pub(crate) outgoing: Outgoing,
 }
 
+/// Adds notifications to the outbox in `tx`: they are sent only if the change they tell commits.
+pub(super) async fn write_outbox(
+    tx: &mut super::images::Tx<'_>,
+    items: &[Outgoing],
+) -> Result<(), DbError> {
+    for o in items {
+        sqlx::query(
+            "INSERT INTO notification_outbox (event_type, priority, payload, message_id, \
+             created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&o.event_type)
+        .bind(&o.priority)
+        .bind(o.payload.to_string())
+        .bind(&o.message_id)
+        .bind(o.created_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 impl Db {
     /// Adds notifications to the outbox, in order, all or none.
     pub(crate) async fn enqueue(&self, items: &[Outgoing]) -> Result<(), DbError> {
@@ -33,19 +54,7 @@ impl Db {
             return Ok(());
         }
         let mut tx = self.writer.begin().await?;
-        for o in items {
-            sqlx::query(
-                "INSERT INTO notification_outbox (event_type, priority, payload, message_id, \
-                 created_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&o.event_type)
-            .bind(&o.priority)
-            .bind(o.payload.to_string())
-            .bind(&o.message_id)
-            .bind(o.created_at)
-            .execute(&mut *tx)
-            .await?;
-        }
+        write_outbox(&mut tx, items).await?;
         tx.commit().await?;
         Ok(())
     }

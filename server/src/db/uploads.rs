@@ -18,6 +18,7 @@ impl Db {
         from: Status,
         upload_owner: &str,
         upload: &Upload,
+        announce: Option<super::images::Announce<'_>>,
     ) -> Result<bool, DbError> {
         let now = time::now_micros();
         let mut tx = self.writer.begin().await?;
@@ -42,6 +43,18 @@ impl Db {
             return Ok(false);
         }
         replace_locations(&mut tx, id, &upload.locations, now).await?;
+        if let Some(announce) = announce {
+            // The image as it is now, read in the transaction that made it so.
+            let row = sqlx::query(&format!(
+                "SELECT {} FROM images WHERE id = $1",
+                self.image_columns()
+            ))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let stored = super::images::from_row(&row)?;
+            super::notifications::write_outbox(&mut tx, &announce(&stored)).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }

@@ -48,6 +48,7 @@ impl Actor {
             user_id: self.user_id.as_deref(),
             project_id: self.caller.project_id.as_deref(),
             action,
+            announce: None,
         }
     }
 }
@@ -97,9 +98,33 @@ pub(crate) struct Images {
     pub(crate) image_quota: Option<u64>,
     /// Where every operation tells what it did.
     pub(crate) events: Events,
+    /// With the RabbitMQ notification drivers: the notifications a change makes, written to
+    /// the outbox in the change's own transaction.
+    pub(crate) notifier: Option<crate::notifications::Notifier>,
 }
 
 impl Images {
+    /// Tells an event that has no transaction of its own to join: its notifications are in the
+    /// outbox (awaited, so they keep their place among the image's) before it is emitted.
+    pub(crate) async fn tell(&self, event: Event) {
+        let outbox = self.outgoing(&event);
+        if let Err(e) = self.db.enqueue(&outbox).await {
+            tracing::error!(
+                event = event.name(),
+                "cannot write to the notification outbox: {e}"
+            );
+        }
+        self.events.emit(&event);
+    }
+
+    /// The notifications an event makes, when they go through the outbox.
+    pub(crate) fn outgoing(&self, event: &Event) -> Vec<crate::db::Outgoing> {
+        match &self.notifier {
+            Some(n) => n.notifications(event),
+            None => Vec::new(),
+        }
+    }
+
     /// What planning needs for this caller: settings and property protections.
     pub(crate) fn context<'a>(&'a self, caller: &'a Caller) -> PlanContext<'a> {
         let ctx = PlanContext::new(caller, &self.settings);
@@ -143,10 +168,18 @@ impl Images {
         }
         let image = glint_core::apply(plan, template);
         self.check_image_quota(image.owner.as_deref()).await?;
-        let stored = self
-            .db
-            .insert_image(&image, plan, actor.record(action))
-            .await?;
+        let announce = |written: &StoredImage| {
+            self.outgoing(&Event::Created {
+                image: Box::new(written.image.clone()),
+                plan: Box::new(plan.clone()),
+                by: actor.by(),
+            })
+        };
+        let mut record = actor.record(action);
+        if self.notifier.is_some() {
+            record.announce = Some(&announce);
+        }
+        let stored = self.db.insert_image(&image, plan, record).await?;
         self.events.emit(&Event::Created {
             image: Box::new(stored.image.clone()),
             plan: Box::new(plan.clone()),
@@ -162,7 +195,11 @@ impl Images {
         if stored.image.protected {
             return Err(ImageError::Protected(stored.image.id.clone()));
         }
-        if !self.db.delete_image(&stored.image.id).await? {
+        let outbox = self.outgoing(&Event::Deleted {
+            image: Box::new(stored.image.clone()),
+            by: actor.by(),
+        });
+        if !self.db.delete_image(&stored.image.id, &outbox).await? {
             return Err(crate::access::Denied::NotFound(stored.image.id.clone()).into());
         }
         self.stores.delete_all(&stored.image.locations).await;
@@ -228,11 +265,20 @@ impl Images {
             if plan.attributes.locations.is_some() {
                 self.settle_locations(&stored.image, &mut after).await?;
             }
-            if let Some(updated) = self
-                .db
-                .update_image(&stored, &plan, &after, actor.record(action))
-                .await?
-            {
+            let announce = |written: &StoredImage| {
+                self.outgoing(&Event::Updated {
+                    before: Box::new(stored.image.clone()),
+                    after: Box::new(written.image.clone()),
+                    plan: Box::new(plan.clone()),
+                    action: action.to_string(),
+                    by: actor.by(),
+                })
+            };
+            let mut record = actor.record(action);
+            if self.notifier.is_some() {
+                record.announce = Some(&announce);
+            }
+            if let Some(updated) = self.db.update_image(&stored, &plan, &after, record).await? {
                 self.events.emit(&Event::Updated {
                     before: Box::new(stored.image),
                     after: Box::new(updated.image.clone()),
@@ -323,6 +369,7 @@ pub(crate) mod tests {
             guard: crate::webdownload::Guard::new(&crate::webdownload::ImportFilter::default()),
             image_quota: None,
             events: Events::default(),
+            notifier: None,
         }
     }
 

@@ -72,10 +72,11 @@ impl Images {
             )));
         }
         let m = self.db.add_member(&stored.image.id, member).await?;
-        self.events.emit(&Event::MemberCreated {
+        self.tell(Event::MemberCreated {
             member: m.clone(),
             by: actor.by(),
-        });
+        })
+        .await;
         Ok(m)
     }
 
@@ -108,10 +109,11 @@ impl Images {
             .set_member_status(&stored.image.id, member, status)
             .await?
             .ok_or_else(no_such)?;
-        self.events.emit(&Event::MemberUpdated {
+        self.tell(Event::MemberUpdated {
             member: m.clone(),
             by: actor.by(),
-        });
+        })
+        .await;
         Ok(m)
     }
 
@@ -135,22 +137,29 @@ impl Images {
         let after = self.db.members(&stored.image.id).await?;
         for m in &before {
             if !after.iter().any(|a| a.member == m.member) {
-                self.events.emit(&Event::MemberDeleted {
+                self.tell(Event::MemberDeleted {
                     member: m.clone(),
                     by: actor.by(),
-                });
+                })
+                .await;
             }
         }
         for m in &after {
             match before.iter().find(|b| b.member == m.member) {
-                None => self.events.emit(&Event::MemberCreated {
-                    member: m.clone(),
-                    by: actor.by(),
-                }),
-                Some(b) if b != m => self.events.emit(&Event::MemberUpdated {
-                    member: m.clone(),
-                    by: actor.by(),
-                }),
+                None => {
+                    self.tell(Event::MemberCreated {
+                        member: m.clone(),
+                        by: actor.by(),
+                    })
+                    .await
+                }
+                Some(b) if b != m => {
+                    self.tell(Event::MemberUpdated {
+                        member: m.clone(),
+                        by: actor.by(),
+                    })
+                    .await
+                }
                 Some(_) => {}
             }
         }
@@ -178,10 +187,11 @@ impl Images {
             .await?;
         if let Some(m) = self.db.member(&stored.image.id, member).await? {
             let by = actor.by();
-            self.events.emit(&match known {
+            self.tell(match known {
                 false => Event::MemberCreated { member: m, by },
                 true => Event::MemberUpdated { member: m, by },
-            });
+            })
+            .await;
         }
         Ok(())
     }
@@ -212,10 +222,11 @@ impl Images {
                 stored.image.id,
             ));
         }
-        self.events.emit(&Event::MemberDeleted {
+        self.tell(Event::MemberDeleted {
             member: m,
             by: actor.by(),
-        });
+        })
+        .await;
         Ok(())
     }
 }

@@ -3,7 +3,10 @@
 //!
 //! A subscriber to the domain's events turns each event into Glance's event types and payloads
 //! (`payload`), leaves out the disabled ones (`disabled_notifications`: types or groups), and
-//! either logs them (`log`) or writes them, in order, to the outbox table; one server at a time
+//! either logs them (`log`) or writes them, in order, to the outbox table: an image's create,
+//! update, delete and new data in the change's own transaction (the image operations ask for
+//! them), sharing and tasks awaited where they happen, downloads as their stream ends; one
+//! server at a time
 //! (the holder of the `notifications` lease) sends the outbox to RabbitMQ and removes what the
 //! broker confirmed (`amqp`). A broker that is down or drops the connection loses nothing: the
 //! rows wait, and what was sent but not confirmed is sent again (consumers tell repeats by
@@ -14,7 +17,7 @@ mod payload;
 
 use std::sync::Arc;
 
-use glint_core::{Caller, PropertyProtections, Settings};
+use glint_core::{PropertyProtections, Settings};
 use tokio::sync::{Notify, mpsc};
 
 use crate::config::{NotificationDriver, NotificationSettings};
@@ -44,6 +47,14 @@ impl Notifier {
         }
     }
 
+    /// Whether notifications go through the outbox (the RabbitMQ drivers).
+    pub(crate) fn uses_outbox(&self) -> bool {
+        matches!(
+            self.settings.driver,
+            NotificationDriver::Messagingv2 | NotificationDriver::Messaging
+        )
+    }
+
     /// Whether an event type is sent: neither it nor its group (`image` of `image.update`) is
     /// disabled.
     fn enabled(&self, event_type: &str) -> bool {
@@ -57,7 +68,7 @@ impl Notifier {
 
     /// The notifications an event makes, disabled ones left out.
     pub(crate) fn notifications(&self, event: &Event) -> Vec<Outgoing> {
-        let receiver = Caller::new(None, &["admin", "service"]);
+        let receiver = crate::access::notification_receiver();
         let ctx = glint_core::PlanContext::new(&receiver, &self.plan_settings);
         let ctx = match &self.protections {
             Some(p) => ctx.with_protections(p),
@@ -114,6 +125,9 @@ pub(crate) fn start(notifier: Notifier, db: Db, node: Arc<str>, events: &Events)
         NotificationDriver::Messagingv2 | NotificationDriver::Messaging => {
             let (tx, rx) = mpsc::unbounded_channel::<Vec<Outgoing>>();
             events.subscribe(move |event| {
+                if written_with_the_change(event) {
+                    return;
+                }
                 let batch = notifier.notifications(event);
                 if !batch.is_empty() && tx.send(batch).is_err() {
                     tracing::error!("the notification outbox writer has stopped");
@@ -124,6 +138,14 @@ pub(crate) fn start(notifier: Notifier, db: Db, node: Arc<str>, events: &Events)
             tokio::spawn(amqp::send_outbox(db, node, settings, wake));
         }
     }
+}
+
+/// The events whose notifications the image and data operations write to the outbox themselves:
+/// in the transaction of the change they tell (a create, an update, a delete, data that became
+/// the image's), or awaited where they happen (sharing, tasks, `image.prepare`); every one but
+/// a download's `image.send`, which a stream tells as it ends.
+fn written_with_the_change(event: &Event) -> bool {
+    !matches!(event, Event::Sent { .. })
 }
 
 /// Writes notifications to the outbox in the order the events came, and wakes the sender.
