@@ -305,6 +305,16 @@ pub enum NotificationDriver {
     Noop,
 }
 
+impl NotificationDriver {
+    /// Whether notifications go to RabbitMQ (through the outbox).
+    pub fn uses_broker(self) -> bool {
+        matches!(
+            self,
+            NotificationDriver::Messagingv2 | NotificationDriver::Messaging
+        )
+    }
+}
+
 /// What notifications need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NotificationSettings {
@@ -617,12 +627,10 @@ impl ImportMethod {
 fn notification_settings(a: &ServeArgs) -> Result<NotificationSettings, StartError> {
     let driver = a.notification_driver.unwrap_or_default();
     let transport_url = a.notification_transport_url.clone();
-    if matches!(
-        driver,
-        NotificationDriver::Messagingv2 | NotificationDriver::Messaging
-    ) && !transport_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("rabbit://"))
+    if driver.uses_broker()
+        && !transport_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("rabbit://"))
     {
         return Err(StartError::Config {
             message: "the messaging notification drivers need GLINT_NOTIFICATION_TRANSPORT_URL \

@@ -238,10 +238,7 @@ pub async fn run(
             stores: stores.clone(),
             staging: staging.clone(),
             keystone: keystone.clone(),
-            outbox: matches!(
-                config.notifications.driver,
-                config::NotificationDriver::Messagingv2 | config::NotificationDriver::Messaging
-            ),
+            outbox: config.notifications.driver.uses_broker(),
             disable_file: config.healthcheck_disable_file.clone(),
         },
         db: db.clone(),

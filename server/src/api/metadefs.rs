@@ -88,6 +88,21 @@ fn namespace_json(ns: &Namespace) -> Map<String, Value> {
     o
 }
 
+/// A namespace's own fields with its resource type associations, when it has any.
+fn namespace_with(ns: &Namespace, associations: &[Association]) -> Map<String, Value> {
+    let mut o = namespace_json(ns);
+    if !associations.is_empty() {
+        o.insert(
+            "resource_type_associations".into(),
+            associations
+                .iter()
+                .map(|a| association_json(a, true))
+                .collect(),
+        );
+    }
+    o
+}
+
 fn association_json(a: &Association, with_target: bool) -> Value {
     let mut o = Map::new();
     o.insert("name".into(), json!(a.name));
@@ -238,19 +253,7 @@ pub(crate) async fn list_namespaces(
         .await?;
     let namespaces: Vec<Value> = found
         .iter()
-        .map(|(ns, associations)| {
-            let mut o = namespace_json(ns);
-            if !associations.is_empty() {
-                o.insert(
-                    "resource_type_associations".into(),
-                    associations
-                        .iter()
-                        .map(|a| association_json(a, true))
-                        .collect(),
-                );
-            }
-            Value::Object(o)
-        })
+        .map(|(ns, associations)| Value::Object(namespace_with(ns, associations)))
         .collect();
     let link = |marker: Option<&str>| {
         let mut s = form_urlencoded::Serializer::new(String::new());
@@ -295,16 +298,7 @@ pub(crate) async fn create_namespace(
         .map_err(|e| schema_error("namespace", e))?;
     state.metadefs.create_namespace(&creator, &doc).await?;
     let ns = &doc.namespace;
-    let mut o = namespace_json(ns);
-    if !doc.associations.is_empty() {
-        o.insert(
-            "resource_type_associations".into(),
-            doc.associations
-                .iter()
-                .map(|a| association_json(a, true))
-                .collect(),
-        );
-    }
+    let mut o = namespace_with(ns, &doc.associations);
     if !doc.properties.is_empty() {
         o.insert(
             "properties".into(),
@@ -377,16 +371,7 @@ fn full_namespace(ns: &Namespace, contents: &Contents) -> Value {
         tags,
         prefix,
     } = contents;
-    let mut o = namespace_json(ns);
-    if !associations.is_empty() {
-        o.insert(
-            "resource_type_associations".into(),
-            associations
-                .iter()
-                .map(|a| association_json(a, true))
-                .collect(),
-        );
-    }
+    let mut o = namespace_with(ns, associations);
     if !properties.is_empty() {
         o.insert(
             "properties".into(),

@@ -769,21 +769,11 @@ impl Data {
         upload: &Upload,
         by: &crate::events::By,
     ) -> Result<(), DataError> {
-        let announce =
-            |written: &crate::db::StoredImage| self.activation_notifications(written, by);
-        let outbox: Option<crate::db::Announce<'_>> = match self.images.notifier {
-            Some(_) => Some(&announce),
-            None => None,
-        };
         match self
-            .db()
-            .finish_upload(&image.id, Status::Importing, owner, upload, outbox)
+            .activate(image, Status::Importing, owner, upload, by)
             .await?
         {
-            true => {
-                self.tell_activated(&image.id, by).await;
-                Ok(())
-            }
+            true => Ok(()),
             false => Err(DataError::Gone(
                 "The image was deleted or changed while its location was checked.".into(),
             )),

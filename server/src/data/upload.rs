@@ -322,6 +322,35 @@ impl Data {
         self.record(image, from, owner, &upload, by).await
     }
 
+    /// Makes `upload` the image's data (`from` → `active`) under `owner`, with its
+    /// notifications in the same transaction, and tells it; `false` if the image went away or
+    /// changed meanwhile.
+    pub(super) async fn activate(
+        &self,
+        image: &Image,
+        from: Status,
+        owner: &str,
+        upload: &Upload,
+        by: &By,
+    ) -> Result<bool, DataError> {
+        let announce = |written: &StoredImage| self.activation_notifications(written, by);
+        let outbox: Option<Announce<'_>> = match self.images.notifier {
+            Some(_) => Some(&announce),
+            None => None,
+        };
+        let written = self
+            .db()
+            .finish_upload(&image.id, from, owner, upload, outbox)
+            .await?;
+        match written {
+            Some(written) => {
+                self.tell_activated(written, by);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Makes `upload` the image's data (`from` → `active`) and tells it; removes the data if
     /// the image went away meanwhile.
     pub(super) async fn record(
@@ -332,17 +361,7 @@ impl Data {
         upload: &Upload,
         by: &By,
     ) -> Result<(), DataError> {
-        let announce = |written: &StoredImage| self.activation_notifications(written, by);
-        let outbox: Option<Announce<'_>> = match self.images.notifier {
-            Some(_) => Some(&announce),
-            None => None,
-        };
-        if self
-            .db()
-            .finish_upload(&image.id, from, owner, upload, outbox)
-            .await?
-        {
-            self.tell_activated(&image.id, by).await;
+        if self.activate(image, from, owner, upload, by).await? {
             return Ok(());
         }
         // Deleted or reset while we were writing: the data belongs to no image.
@@ -354,11 +373,7 @@ impl Data {
 
     /// The notifications of an image that got its data and is active (`image.upload`, then
     /// `image.activate`), from the image as written.
-    pub(super) fn activation_notifications(
-        &self,
-        written: &StoredImage,
-        by: &By,
-    ) -> Vec<crate::db::Outgoing> {
+    fn activation_notifications(&self, written: &StoredImage, by: &By) -> Vec<crate::db::Outgoing> {
         let image = Box::new(written.image.clone());
         let mut out = self.images.outgoing(&Event::Uploaded {
             image: image.clone(),
@@ -371,23 +386,17 @@ impl Data {
         out
     }
 
-    /// Tells that an image has its data and is active.
-    pub(super) async fn tell_activated(&self, id: &str, by: &By) {
-        match self.db().image(id).await {
-            Ok(Some(stored)) => {
-                let image = Box::new(stored.image);
-                self.images.events.emit(&Event::Uploaded {
-                    image: image.clone(),
-                    by: by.clone(),
-                });
-                self.images.events.emit(&Event::Activated {
-                    image,
-                    by: by.clone(),
-                });
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(image = %id, "cannot tell the upload: {e}"),
-        }
+    /// Tells that an image has its data and is active, as written.
+    fn tell_activated(&self, written: StoredImage, by: &By) {
+        let image = Box::new(written.image);
+        self.images.events.emit(&Event::Uploaded {
+            image: image.clone(),
+            by: by.clone(),
+        });
+        self.images.events.emit(&Event::Activated {
+            image,
+            by: by.clone(),
+        });
     }
 
     /// Tells that data for an image starts to arrive, for `stores`: its notification is in

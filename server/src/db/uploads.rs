@@ -4,14 +4,15 @@
 use glint_core::{Location, Status};
 use sqlx::Row;
 
-use super::Upload;
 use super::images::{corrupt, replace_locations, to_i64};
 use super::{Db, DbError};
+use super::{StoredImage, Upload};
 use crate::time;
 
 impl Db {
     /// Records finished data: size, checksums and location, and makes the image active, if
-    /// this process is still the one writing it.
+    /// this process is still the one writing it; the image as written, or `None` if it went
+    /// away or changed meanwhile. `announce`'s notifications go in the same transaction.
     pub(crate) async fn finish_upload(
         &self,
         id: &str,
@@ -19,7 +20,7 @@ impl Db {
         upload_owner: &str,
         upload: &Upload,
         announce: Option<super::images::Announce<'_>>,
-    ) -> Result<bool, DbError> {
+    ) -> Result<Option<StoredImage>, DbError> {
         let now = time::now_micros();
         let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
@@ -40,23 +41,23 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(None);
         }
         replace_locations(&mut tx, id, &upload.locations, now).await?;
+        // The image as it is now, read in the transaction that made it so.
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM images WHERE id = $1",
+            self.image_columns()
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let stored = super::images::from_row(&row)?;
         if let Some(announce) = announce {
-            // The image as it is now, read in the transaction that made it so.
-            let row = sqlx::query(&format!(
-                "SELECT {} FROM images WHERE id = $1",
-                self.image_columns()
-            ))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let stored = super::images::from_row(&row)?;
             super::notifications::write_outbox(&mut tx, &announce(&stored)).await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(stored))
     }
 
     /// Moves a queued image to `importing` under `owner` with `location` as its only location

@@ -49,10 +49,7 @@ impl Notifier {
 
     /// Whether notifications go through the outbox (the RabbitMQ drivers).
     pub(crate) fn uses_outbox(&self) -> bool {
-        matches!(
-            self.settings.driver,
-            NotificationDriver::Messagingv2 | NotificationDriver::Messaging
-        )
+        self.settings.driver.uses_broker()
     }
 
     /// Whether an event type is sent: neither it nor its group (`image` of `image.update`) is
