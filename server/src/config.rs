@@ -191,6 +191,19 @@ pub struct ServeArgs {
     /// [default: image.localhost]
     #[arg(long, env = "GLINT_DEFAULT_PUBLISHER_ID")]
     pub default_publisher_id: Option<String>,
+    /// URLs that every notification is also POSTed to, as JSON, signed (the
+    /// `X-Glint-Signature-256` header: `sha256=` and the HMAC-SHA256 of the body, hex) and
+    /// retried until the receiver takes it; each URL is sent on its own, in order
+    #[arg(long, env = "GLINT_NOTIFICATION_WEBHOOK_URLS", value_delimiter = ',')]
+    pub notification_webhook_urls: Option<Vec<String>>,
+    /// The file holding the key webhook notifications are signed with (needed with
+    /// notification_webhook_urls)
+    #[arg(long, env = "GLINT_NOTIFICATION_WEBHOOK_SECRET_FILE")]
+    pub notification_webhook_secret_file: Option<PathBuf>,
+    /// Also serve `/metrics` on this address (for a scraper kept off the API's network);
+    /// `/metrics` stays on the API's address too
+    #[arg(long, env = "GLINT_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
     /// While this file exists, `/healthcheck` answers 503 `DISABLED BY FILE`, so a load
     /// balancer takes the server out (oslo.middleware's `disable_by_file_path`)
     #[arg(long, env = "GLINT_HEALTHCHECK_DISABLE_FILE")]
@@ -326,6 +339,20 @@ pub struct NotificationSettings {
     /// Event types and groups not sent.
     pub disabled: Vec<String>,
     pub publisher_id: String,
+    /// Where notifications are also POSTed.
+    pub webhooks: Vec<String>,
+    /// What webhook notifications are signed with.
+    pub webhook_secret: Option<Secret>,
+}
+
+/// A key that is never shown (in logs, `Debug` output or errors).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// How Glint authenticates Keystone tokens (keystone mode).
@@ -383,6 +410,25 @@ impl DbArgs {
             .or(file.database_url)
             .unwrap_or_else(|| sqlite_url(&data_dir)))
     }
+
+    /// The notification settings of the servers this database serves, from the `GLINT_*`
+    /// environment over the file, as `glint serve` reads them: a maintenance command writes
+    /// the notifications of what it changes to the outbox they send.
+    pub fn notification_settings(&self) -> Result<NotificationSettings, StartError> {
+        let command = ServeArgs::augment_args(clap::Command::new("glint").no_binary_name(true));
+        let matches = command
+            .try_get_matches_from(std::iter::empty::<String>())
+            .map_err(|e| StartError::Config {
+                message: format!("settings in the environment: {e}"),
+            })?;
+        let env = <ServeArgs as clap::FromArgMatches>::from_arg_matches(&matches).map_err(|e| {
+            StartError::Config {
+                message: format!("settings in the environment: {e}"),
+            }
+        })?;
+        let path = self.config.clone().or(env.config.clone());
+        notification_settings(&env.over(read_file(path.as_deref())?)?)
+    }
 }
 
 /// The resolved configuration.
@@ -428,6 +474,8 @@ pub struct Config {
     pub notifications: NotificationSettings,
     /// While this file exists the server says it is unavailable.
     pub healthcheck_disable_file: Option<PathBuf>,
+    /// A second address serving only `/metrics`.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Config {
@@ -573,6 +621,7 @@ impl Config {
             maintenance_every: std::time::Duration::from_secs(15),
             notifications,
             healthcheck_disable_file: a.healthcheck_disable_file.clone(),
+            metrics_bind: a.metrics_bind,
             worker_self_reference_url: a
                 .worker_self_reference_url
                 .as_deref()
@@ -650,7 +699,41 @@ fn notification_settings(a: &ServeArgs) -> Result<NotificationSettings, StartErr
         t if t.is_empty() => vec!["notifications".to_string()],
         t => t,
     };
+    let webhooks = list(&a.notification_webhook_urls);
+    for url in &webhooks {
+        let fine = reqwest::Url::parse(url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+        if !fine {
+            return Err(StartError::Config {
+                message: format!("notification webhook URL '{url}': expected http(s)://host/..."),
+            });
+        }
+    }
+    let webhook_secret = match &a.notification_webhook_secret_file {
+        Some(path) => {
+            let key = std::fs::read(path).map_err(|e| StartError::Config {
+                message: format!("notification webhook secret {}: {e}", path.display()),
+            })?;
+            let key = key.trim_ascii().to_vec();
+            if key.is_empty() {
+                return Err(StartError::Config {
+                    message: format!("notification webhook secret {} is empty", path.display()),
+                });
+            }
+            Some(Secret(key))
+        }
+        None => None,
+    };
+    if !webhooks.is_empty() && webhook_secret.is_none() {
+        return Err(StartError::Config {
+            message: "notification webhooks are signed: give \
+                      GLINT_NOTIFICATION_WEBHOOK_SECRET_FILE too"
+                .into(),
+        });
+    }
     Ok(NotificationSettings {
+        webhooks,
+        webhook_secret,
         driver,
         transport_url,
         topics,

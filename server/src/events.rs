@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use glint_core::{Image, Plan};
 
+use crate::db::metadefs::{Association, Entry, Kind, Namespace};
 use crate::db::{Member, Task};
 
 /// Who did it, as change records name them.
@@ -65,6 +66,85 @@ pub(crate) enum Event {
     TaskCreated { task: Box<Task>, by: By },
     /// A task ended, well (`success`) or not (`failure`).
     TaskEnded { task: Box<Task>, by: By },
+    /// A finished task was removed (`glint db purge`).
+    TaskDeleted { task: Box<Task>, by: By },
+    /// A metadata definition was created, changed or deleted.
+    Metadef {
+        definition: Box<Definition>,
+        change: DefinitionChange,
+        by: By,
+    },
+}
+
+/// A metadata definition as it is after a change (before it, for a deletion).
+#[derive(Debug, Clone)]
+pub(crate) enum Definition {
+    Namespace(Namespace),
+    /// An object, property or tag of the namespace named `namespace`.
+    Entry {
+        namespace: String,
+        kind: Kind,
+        entry: Entry,
+    },
+    /// A namespace's association with a resource type.
+    ResourceType {
+        namespace: String,
+        association: Association,
+    },
+}
+
+/// What happened to a metadata definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DefinitionChange {
+    Created,
+    /// Changed; `old_name` is its name before (a change may rename it).
+    Updated {
+        old_name: String,
+    },
+    Deleted,
+    /// Every entry of a kind was deleted from the namespace.
+    Emptied(Kind),
+}
+
+impl Definition {
+    /// The definition's name (a namespace's `namespace`).
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Definition::Namespace(ns) => &ns.namespace,
+            Definition::Entry { entry, .. } => &entry.name,
+            Definition::ResourceType { association, .. } => &association.name,
+        }
+    }
+
+    /// Glance's event type for a change of this definition.
+    fn event_type(&self, change: &DefinitionChange) -> &'static str {
+        use DefinitionChange as C;
+        match (self, change) {
+            (Definition::Namespace(_), C::Created) => "metadef_namespace.create",
+            (Definition::Namespace(_), C::Updated { .. }) => "metadef_namespace.update",
+            (Definition::Namespace(_), C::Deleted) => "metadef_namespace.delete",
+            (Definition::Namespace(_), C::Emptied(Kind::Object)) => {
+                "metadef_namespace.delete_objects"
+            }
+            (Definition::Namespace(_), C::Emptied(Kind::Property)) => {
+                "metadef_namespace.delete_properties"
+            }
+            (Definition::Namespace(_), C::Emptied(Kind::Tag)) => "metadef_namespace.delete_tags",
+            (Definition::Entry { kind, .. }, change) => match (kind, change) {
+                (Kind::Object, C::Created) => "metadef_object.create",
+                (Kind::Object, C::Deleted) => "metadef_object.delete",
+                (Kind::Object, _) => "metadef_object.update",
+                (Kind::Property, C::Created) => "metadef_property.create",
+                (Kind::Property, C::Deleted) => "metadef_property.delete",
+                (Kind::Property, _) => "metadef_property.update",
+                (Kind::Tag, C::Created) => "metadef_tag.create",
+                (Kind::Tag, C::Deleted) => "metadef_tag.delete",
+                (Kind::Tag, _) => "metadef_tag.update",
+            },
+            (Definition::ResourceType { .. }, C::Deleted) => "metadef_resource_type.delete",
+            (Definition::ResourceType { .. }, _) => "metadef_resource_type.create",
+        }
+    }
 }
 
 impl Event {
@@ -84,20 +164,25 @@ impl Event {
             Event::TaskCreated { .. } => "task.create",
             Event::TaskEnded { task, .. } if task.status == "success" => "task.success",
             Event::TaskEnded { .. } => "task.failure",
+            Event::TaskDeleted { .. } => "task.delete",
+            Event::Metadef {
+                definition, change, ..
+            } => definition.event_type(change),
         }
     }
 
-    /// The id of the image the event is about.
+    /// The id of the image the event is about (none for a metadata definition).
     pub(crate) fn image_id(&self) -> &str {
         match self {
+            Event::Metadef { .. } => "",
             Event::Created { image, .. }
             | Event::Deleted { image, .. }
             | Event::Prepared { image, .. }
             | Event::Uploaded { image, .. }
             | Event::Activated { image, .. } => &image.id,
-            Event::TaskCreated { task, .. } | Event::TaskEnded { task, .. } => {
-                task.image_id.as_deref().unwrap_or_default()
-            }
+            Event::TaskCreated { task, .. }
+            | Event::TaskEnded { task, .. }
+            | Event::TaskDeleted { task, .. } => task.image_id.as_deref().unwrap_or_default(),
             Event::Sent { image_id, .. } => image_id,
             Event::Updated { after, .. } => &after.id,
             Event::MemberCreated { member, .. }
@@ -190,7 +275,9 @@ pub(crate) fn audit(event: &Event) {
             );
             return;
         }
-        Event::TaskCreated { task, by } | Event::TaskEnded { task, by } => {
+        Event::TaskCreated { task, by }
+        | Event::TaskEnded { task, by }
+        | Event::TaskDeleted { task, by } => {
             tracing::info!(
                 target: "glint::audit",
                 event = event.name(),
@@ -198,6 +285,23 @@ pub(crate) fn audit(event: &Event) {
                 task = %task.id,
                 kind = %task.kind,
                 status = %task.status,
+                project = by.project_id.as_deref().unwrap_or("-"),
+                user = by.user_id.as_deref().unwrap_or("-"),
+                request = %by.request_id,
+            );
+            return;
+        }
+        Event::Metadef { definition, by, .. } => {
+            let namespace = match &**definition {
+                Definition::Namespace(ns) => &ns.namespace,
+                Definition::Entry { namespace, .. }
+                | Definition::ResourceType { namespace, .. } => namespace,
+            };
+            tracing::info!(
+                target: "glint::audit",
+                event = event.name(),
+                namespace = %namespace,
+                name = %definition.name(),
                 project = by.project_id.as_deref().unwrap_or("-"),
                 user = by.user_id.as_deref().unwrap_or("-"),
                 request = %by.request_id,

@@ -129,6 +129,34 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// `glint db purge`: purges as `what` says; with a RabbitMQ notification driver configured,
+/// each task removed is told (`task.delete`) through the outbox the servers send.
+pub async fn purge(args: &DbArgs, what: &db::Purge) -> Result<db::Purged, StartError> {
+    let settings = args.notification_settings()?;
+    let db = Db::connect(&args.database_url()?).await?;
+    let notifier =
+        notifications::Notifier::new(settings, Arc::new(glint_core::Settings::default()), None);
+    if !notifier.uses_outbox() {
+        let done = db.purge(what).await;
+        db.close().await;
+        return Ok(done?);
+    }
+    let by = events::By {
+        project_id: None,
+        user_id: None,
+        request_id: format!("req-{}", uuid::Uuid::new_v4()),
+    };
+    let gone = |task: &db::Task| {
+        notifier.notifications(&events::Event::TaskDeleted {
+            task: Box::new(task.clone()),
+            by: by.clone(),
+        })
+    };
+    let done = db.purge_telling(what, &gone).await;
+    db.close().await;
+    Ok(done?)
+}
+
 /// Serves on `listener` until `shutdown` completes, then finishes the requests in flight.
 pub async fn run(
     listener: TcpListener,
@@ -228,10 +256,15 @@ pub async fn run(
             keystone: keystone.clone(),
         },
     };
+    let metadefs = metadefs::Metadefs {
+        db: db.clone(),
+        events: images.events.clone(),
+        notifier: images.notifier.clone(),
+    };
     let state = AppState {
         images,
         data,
-        metadefs: metadefs::Metadefs { db: db.clone() },
+        metadefs,
         metrics,
         health: health::Health {
             db: db.clone(),

@@ -267,7 +267,6 @@ fn database(args: DbArgs, action: DbAction) -> Result<(), glint_server::StartErr
         history_age_in_days,
         apply,
     } = action;
-    let database_url = args.database_url()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -279,8 +278,7 @@ fn database(args: DbArgs, action: DbAction) -> Result<(), glint_server::StartErr
         apply,
     };
     runtime.block_on(async move {
-        let db = glint_server::db::Db::connect(&database_url).await?;
-        let done = db.purge(&what).await?;
+        let done = glint_server::purge(&args, &what).await?;
         let verb = if apply {
             "purged"
         } else {
@@ -298,7 +296,6 @@ fn database(args: DbArgs, action: DbAction) -> Result<(), glint_server::StartErr
             done.tasks,
             done.history
         );
-        db.close().await;
         Ok(())
     })
 }

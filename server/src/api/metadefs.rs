@@ -292,7 +292,7 @@ pub(crate) async fn create_namespace(
 ) -> Result<Response, ApiError> {
     let creator = state
         .metadefs
-        .may_create(&identity.caller, "add_metadef_namespace")?;
+        .may_create(&identity.actor(), "add_metadef_namespace")?;
     let map = object_body(&body, &READ_ONLY)?;
     let doc = namespace_doc(&map, identity.caller.project_id.clone(), false)
         .map_err(|e| schema_error("namespace", e))?;
@@ -412,7 +412,7 @@ pub(crate) async fn update_namespace(
 ) -> Result<Json<Value>, ApiError> {
     let old = state
         .metadefs
-        .changeable(&identity.caller, &name, "modify_metadef_namespace")
+        .changeable(&identity.actor(), &name, "modify_metadef_namespace")
         .await?;
     let map = object_body(&body, &READ_ONLY)?;
     let doc = namespace_doc(&map, identity.caller.project_id.clone(), false)
@@ -431,7 +431,7 @@ pub(crate) async fn delete_namespace(
     no_body(&body)?;
     let ns = state
         .metadefs
-        .changeable(&identity.caller, &name, "delete_metadef_namespace")
+        .changeable(&identity.actor(), &name, "delete_metadef_namespace")
         .await?;
     state.metadefs.delete_namespace(&ns).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -446,7 +446,7 @@ async fn delete_all(
 ) -> Result<StatusCode, ApiError> {
     let ns = state
         .metadefs
-        .changeable(&identity.caller, &name, "delete_metadef_namespace")
+        .changeable(&identity.actor(), &name, "delete_metadef_namespace")
         .await?;
     state.metadefs.delete_all(&ns, kind).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -512,7 +512,7 @@ pub(crate) async fn create_object(
 ) -> Result<Response, ApiError> {
     let ns = state
         .metadefs
-        .changeable(&identity.caller, &name, "add_metadef_object")
+        .changeable(&identity.actor(), &name, "add_metadef_object")
         .await?;
     let map = object_body(&body, &READ_ONLY)?;
     let entry = object_from(&Value::Object(map)).map_err(|e| schema_error("object", e))?;
@@ -540,7 +540,7 @@ pub(crate) async fn update_object(
 ) -> Result<Json<Value>, ApiError> {
     let ns = state
         .metadefs
-        .changeable(&identity.caller, &name, "modify_metadef_object")
+        .changeable(&identity.actor(), &name, "modify_metadef_object")
         .await?;
     let map = object_body(&body, &READ_ONLY)?;
     let mut entry = object_from(&Value::Object(map)).map_err(|e| schema_error("object", e))?;
@@ -561,7 +561,7 @@ async fn delete_one(
 ) -> Result<StatusCode, ApiError> {
     state
         .metadefs
-        .delete_entry(&identity.caller, name, kind, entry)
+        .delete_entry(&identity.actor(), name, kind, entry)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -613,7 +613,7 @@ pub(crate) async fn create_property(
 ) -> Result<Response, ApiError> {
     let ns = state
         .metadefs
-        .changeable(&identity.caller, &name, "add_metadef_property")
+        .changeable(&identity.actor(), &name, "add_metadef_property")
         .await?;
     let entry = property_body(&body)?;
     state
@@ -651,7 +651,7 @@ pub(crate) async fn update_property(
 ) -> Result<Json<Value>, ApiError> {
     let ns = state
         .metadefs
-        .changeable(&identity.caller, &name, "modify_metadef_property")
+        .changeable(&identity.actor(), &name, "modify_metadef_property")
         .await?;
     let mut entry = property_body(&body)?;
     state
@@ -715,7 +715,7 @@ pub(crate) async fn create_tags(
 ) -> Result<Response, ApiError> {
     let ns = state
         .metadefs
-        .changeable(&identity.caller, &name, "add_metadef_tags")
+        .changeable(&identity.actor(), &name, "add_metadef_tags")
         .await?;
     let map = object_body(&body, &[])?;
     let parsed = (|| {
@@ -756,7 +756,7 @@ pub(crate) async fn create_tag(
     no_body(&body)?;
     let ns = state
         .metadefs
-        .changeable(&identity.caller, &name, "add_metadef_tag")
+        .changeable(&identity.actor(), &name, "add_metadef_tag")
         .await?;
     let entry = tag_from(&json!({"name": tag})).map_err(|e| schema_error("tag", e))?;
     state.metadefs.add_entry(&ns, Kind::Tag, &entry).await?;
@@ -784,7 +784,7 @@ pub(crate) async fn update_tag(
 ) -> Result<Json<Value>, ApiError> {
     let ns = state
         .metadefs
-        .changeable(&identity.caller, &name, "modify_metadef_tag")
+        .changeable(&identity.actor(), &name, "modify_metadef_tag")
         .await?;
     let map = object_body(&body, &TIMESTAMPS)?;
     let mut entry = tag_from(&Value::Object(map)).map_err(|e| schema_error("tag", e))?;
@@ -847,7 +847,7 @@ pub(crate) async fn create_association(
     let ns = state
         .metadefs
         .changeable(
-            &identity.caller,
+            &identity.actor(),
             &name,
             "add_metadef_resource_type_association",
         )
@@ -868,7 +868,7 @@ pub(crate) async fn delete_association(
     no_body(&body)?;
     state
         .metadefs
-        .delete_association(&identity.caller, &name, &rt)
+        .delete_association(&identity.actor(), &name, &rt)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

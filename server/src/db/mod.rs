@@ -117,6 +117,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/shared/0010_purged_images.sql"),
         postgres: include_str!("../../migrations/shared/0010_purged_images.sql"),
     },
+    Migration {
+        version: 11,
+        name: "outbox_sinks",
+        sqlite: include_str!("../../migrations/shared/0011_outbox_sinks.sql"),
+        postgres: include_str!("../../migrations/shared/0011_outbox_sinks.sql"),
+    },
 ];
 
 /// A connection pool and the backend behind it.

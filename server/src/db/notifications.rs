@@ -17,6 +17,8 @@ pub(crate) struct Outgoing {
     pub(crate) message_id: String,
     /// When it happened (microseconds).
     pub(crate) created_at: i64,
+    /// Where it goes: `amqp` (the broker) or `webhook:<id>`; each sink is sent on its own.
+    pub(crate) sink: String,
 }
 
 /// A notification in the outbox, with its place in the order.
@@ -34,13 +36,14 @@ pub(super) async fn write_outbox(
     for o in items {
         sqlx::query(
             "INSERT INTO notification_outbox (event_type, priority, payload, message_id, \
-             created_at) VALUES ($1, $2, $3, $4, $5)",
+             created_at, sink) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&o.event_type)
         .bind(&o.priority)
         .bind(o.payload.to_string())
         .bind(&o.message_id)
         .bind(o.created_at)
+        .bind(&o.sink)
         .execute(&mut **tx)
         .await?;
     }
@@ -59,12 +62,13 @@ impl Db {
         Ok(())
     }
 
-    /// The oldest `limit` notifications not yet sent, oldest first.
-    pub(crate) async fn outbox(&self, limit: i64) -> Result<Vec<Queued>, DbError> {
+    /// The oldest `limit` notifications not yet sent to `sink`, oldest first.
+    pub(crate) async fn outbox(&self, sink: &str, limit: i64) -> Result<Vec<Queued>, DbError> {
         let rows = sqlx::query(
-            "SELECT id, event_type, priority, payload, message_id, created_at \
-             FROM notification_outbox ORDER BY id LIMIT $1",
+            "SELECT id, event_type, priority, payload, message_id, created_at, sink \
+             FROM notification_outbox WHERE sink = $1 ORDER BY id LIMIT $2",
         )
+        .bind(sink)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -81,6 +85,7 @@ impl Db {
                         })?,
                         message_id: r.try_get(4)?,
                         created_at: r.try_get(5)?,
+                        sink: r.try_get(6)?,
                     },
                 })
             })

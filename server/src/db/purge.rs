@@ -5,7 +5,11 @@
 
 use sqlx::Row;
 
-use super::{Db, DbError};
+use super::notifications::write_outbox;
+use super::{Db, DbError, Outgoing, Task};
+
+/// The notifications a purge writes for a task it removes (in the transaction that removes it).
+pub(crate) type TaskGone<'a> = &'a (dyn Fn(&Task) -> Vec<Outgoing> + Sync);
 
 /// Images purged in one transaction.
 const BATCH: usize = 100;
@@ -59,6 +63,15 @@ fn placeholders(n: usize, from: usize) -> String {
 impl Db {
     /// Purges as `what` says (or counts, without `apply`).
     pub async fn purge(&self, what: &Purge) -> Result<Purged, DbError> {
+        self.purge_telling(what, &|_| Vec::new()).await
+    }
+
+    /// Purges as `what` says, telling each task removed as `gone` words it.
+    pub(crate) async fn purge_telling(
+        &self,
+        what: &Purge,
+        gone: TaskGone<'_>,
+    ) -> Result<Purged, DbError> {
         let mut done = Purged::default();
         let mut skip = 0usize;
         loop {
@@ -92,11 +105,7 @@ impl Db {
             }
         }
         done.tasks = self
-            .counted(
-                "tasks WHERE status IN ('success', 'failure') AND updated_at < $1",
-                what.deleted_before,
-                what.apply,
-            )
+            .purge_tasks(what.deleted_before, what.apply, gone)
             .await?;
         if let Some(before) = what.history_before {
             done.history = self
@@ -117,6 +126,52 @@ impl Db {
                     .await?;
         }
         Ok(done)
+    }
+
+    /// Removes finished tasks last changed before `before` (or counts them), a batch per
+    /// transaction with the notifications that tell it.
+    async fn purge_tasks(
+        &self,
+        before: i64,
+        apply: bool,
+        gone: TaskGone<'_>,
+    ) -> Result<u64, DbError> {
+        const FINISHED: &str = "status IN ('success', 'failure') AND updated_at < $1";
+        if !apply {
+            return self
+                .counted(&format!("tasks WHERE {FINISHED}"), before, false)
+                .await;
+        }
+        let mut removed = 0;
+        loop {
+            let rows = sqlx::query(&format!(
+                "SELECT {} FROM tasks WHERE {FINISHED} ORDER BY updated_at, id LIMIT {BATCH}",
+                super::tasks::COLUMNS
+            ))
+            .bind(before)
+            .fetch_all(&self.writer)
+            .await?;
+            if rows.is_empty() {
+                return Ok(removed);
+            }
+            let tasks: Vec<Task> = rows
+                .iter()
+                .map(super::tasks::from_row)
+                .collect::<Result<_, _>>()?;
+            let told: Vec<Outgoing> = tasks.iter().flat_map(gone).collect();
+            let mut tx = self.writer.begin().await?;
+            write_outbox(&mut tx, &told).await?;
+            let sql = format!(
+                "DELETE FROM tasks WHERE id IN ({})",
+                placeholders(tasks.len(), 1)
+            );
+            let mut query = sqlx::query(&sql);
+            for t in &tasks {
+                query = query.bind(&t.id);
+            }
+            removed += query.execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+        }
     }
 
     /// Counts the rows of `from` (a table and its condition on `$1`), and removes them with

@@ -27,10 +27,10 @@ pub(crate) struct Task {
     pub(crate) expires_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, type, status, owner, image_id, request_id, user_id, input, result, \
+pub(super) const COLUMNS: &str = "id, type, status, owner, image_id, request_id, user_id, input, result, \
     message, created_at, updated_at, expires_at";
 
-fn from_row(r: &AnyRow) -> Result<Task, DbError> {
+pub(super) fn from_row(r: &AnyRow) -> Result<Task, DbError> {
     let input: String = r.try_get(7)?;
     let result: Option<String> = r.try_get(8)?;
     let parse = |s: &str| serde_json::from_str(s).map_err(|e| DbError::Corrupt(e.to_string()));

@@ -107,14 +107,7 @@ impl Images {
     /// Tells an event that has no transaction of its own to join: its notifications are in the
     /// outbox (awaited, so they keep their place among the image's) before it is emitted.
     pub(crate) async fn tell(&self, event: Event) {
-        let outbox = self.outgoing(&event);
-        if let Err(e) = self.db.enqueue(&outbox).await {
-            tracing::error!(
-                event = event.name(),
-                "cannot write to the notification outbox: {e}"
-            );
-        }
-        self.events.emit(&event);
+        crate::notifications::tell(&self.db, self.notifier.as_ref(), &self.events, event).await;
     }
 
     /// The notifications an event makes, when they go through the outbox.

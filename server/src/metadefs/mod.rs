@@ -16,6 +16,9 @@ use crate::db::metadefs::{
     Association, Clash, Entry, Kind, Namespace, NamespaceDoc, NamespaceQuery, NamespaceSort,
 };
 use crate::db::{Db, DbError};
+use crate::events::{By, Definition, DefinitionChange, Event, Events};
+use crate::images::Actor;
+use crate::notifications::Notifier;
 
 /// Why a metadata definitions operation did not happen.
 #[derive(Debug, Error)]
@@ -35,13 +38,20 @@ pub(crate) enum MetadefError {
 #[derive(Debug)]
 pub(crate) struct Readable(Namespace);
 
-/// A namespace the caller may change: only `Metadefs::changeable` makes one.
+/// A namespace the caller may change, and who the caller is: only `Metadefs::changeable`
+/// makes one.
 #[derive(Debug)]
-pub(crate) struct Changeable(Namespace);
+pub(crate) struct Changeable {
+    ns: Namespace,
+    by: By,
+}
 
-/// That the caller may create namespaces: only `Metadefs::may_create` makes one.
+/// That the caller may create namespaces, and who the caller is: only `Metadefs::may_create`
+/// makes one.
 #[derive(Debug)]
-pub(crate) struct Creator(());
+pub(crate) struct Creator {
+    by: By,
+}
 
 impl std::ops::Deref for Readable {
     type Target = Namespace;
@@ -53,7 +63,7 @@ impl std::ops::Deref for Readable {
 impl std::ops::Deref for Changeable {
     type Target = Namespace;
     fn deref(&self) -> &Namespace {
-        &self.0
+        &self.ns
     }
 }
 
@@ -138,9 +148,30 @@ fn entry_error(e: DbError, kind: Kind, name: &str, ns: &str) -> MetadefError {
 #[derive(Debug, Clone)]
 pub(crate) struct Metadefs {
     pub(crate) db: Db,
+    /// Where every change is told (the image operations' subscribers).
+    pub(crate) events: Events,
+    /// With the RabbitMQ notification drivers: writes a change's notifications to the outbox.
+    pub(crate) notifier: Option<Notifier>,
 }
 
 impl Metadefs {
+    async fn tell(&self, by: &By, definition: Definition, change: DefinitionChange) {
+        let event = Event::Metadef {
+            definition: Box::new(definition),
+            change,
+            by: by.clone(),
+        };
+        crate::notifications::tell(&self.db, self.notifier.as_ref(), &self.events, event).await;
+    }
+
+    fn definition(ns: &Namespace, kind: Kind, entry: &Entry) -> Definition {
+        Definition::Entry {
+            namespace: ns.namespace.clone(),
+            kind,
+            entry: entry.clone(),
+        }
+    }
+
     /// Refuses callers who may not look at metadata definitions (as if there were none).
     pub(crate) fn check_browse(&self, caller: &Caller) -> Result<(), MetadefError> {
         match access::may_browse_metadefs(caller) {
@@ -187,22 +218,24 @@ impl Metadefs {
     /// The namespace a write goes to: visible, and the caller an administrator.
     pub(crate) async fn changeable(
         &self,
-        caller: &Caller,
+        actor: &Actor,
         name: &str,
         rule: &str,
     ) -> Result<Changeable, MetadefError> {
+        let caller = &actor.caller;
         let ns = self.db.namespace(name).await?;
         match &ns {
             Some(found) => Self::require_admin(caller, rule, Some(found))?,
             None if !access::may_browse_metadefs(caller) => return Err(nothing_here()),
             None => {}
         }
-        ns.map(Changeable).ok_or_else(|| ns_not_found(name))
+        ns.map(|ns| Changeable { ns, by: actor.by() })
+            .ok_or_else(|| ns_not_found(name))
     }
 
     /// That the caller may create namespaces.
-    pub(crate) fn may_create(&self, caller: &Caller, rule: &str) -> Result<Creator, MetadefError> {
-        Self::require_admin(caller, rule, None).map(|()| Creator(()))
+    pub(crate) fn may_create(&self, actor: &Actor, rule: &str) -> Result<Creator, MetadefError> {
+        Self::require_admin(&actor.caller, rule, None).map(|()| Creator { by: actor.by() })
     }
 
     /// The namespaces the caller may read, with their associations, a page at a time.
@@ -249,7 +282,7 @@ impl Metadefs {
     /// Creates a namespace with everything in it, all or nothing.
     pub(crate) async fn create_namespace(
         &self,
-        _: &Creator,
+        creator: &Creator,
         doc: &NamespaceDoc,
     ) -> Result<(), MetadefError> {
         self.db.insert_namespace(doc).await.map_err(|(clash, e)| {
@@ -262,7 +295,34 @@ impl Metadefs {
                 (Clash::Association(rt), DbError::Duplicate(_)) => association_exists(&rt, ns),
                 (_, e) => e.into(),
             }
-        })
+        })?;
+        // As Glance tells a namespace made whole: the namespace, then what it holds.
+        let ns = &doc.namespace;
+        let by = &creator.by;
+        self.tell(
+            by,
+            Definition::Namespace(ns.clone()),
+            DefinitionChange::Created,
+        )
+        .await;
+        for a in &doc.associations {
+            let definition = Definition::ResourceType {
+                namespace: ns.namespace.clone(),
+                association: a.clone(),
+            };
+            self.tell(by, definition, DefinitionChange::Created).await;
+        }
+        for (kind, entries) in [
+            (Kind::Object, &doc.objects),
+            (Kind::Tag, &doc.tags),
+            (Kind::Property, &doc.properties),
+        ] {
+            for e in entries {
+                self.tell(by, Self::definition(ns, kind, e), DefinitionChange::Created)
+                    .await;
+            }
+        }
+        Ok(())
     }
 
     /// Everything a namespace holds; property keys and required names carry the prefix of
@@ -315,6 +375,11 @@ impl Metadefs {
             )),
             e => e.into(),
         })?;
+        let change = DefinitionChange::Updated {
+            old_name: old.namespace.clone(),
+        };
+        self.tell(&old.by, Definition::Namespace(new.clone()), change)
+            .await;
         Ok(new)
     }
 
@@ -323,7 +388,11 @@ impl Metadefs {
         if ns.protected {
             return Err(protected("namespace", &ns.namespace));
         }
-        Ok(self.db.delete_namespace(&ns.id).await?)
+        self.db.delete_namespace(&ns.id).await?;
+        let definition = Definition::Namespace(ns.ns.clone());
+        self.tell(&ns.by, definition, DefinitionChange::Deleted)
+            .await;
+        Ok(())
     }
 
     /// Deletes every entry of a kind, unless the namespace is protected.
@@ -332,6 +401,9 @@ impl Metadefs {
             return Err(protected("namespace", &ns.namespace));
         }
         self.db.delete_entries(&ns.id, kind, None).await?;
+        let definition = Definition::Namespace(ns.ns.clone());
+        self.tell(&ns.by, definition, DefinitionChange::Emptied(kind))
+            .await;
         Ok(())
     }
 
@@ -364,7 +436,14 @@ impl Metadefs {
         self.db
             .add_entry(&ns.id, kind, entry)
             .await
-            .map_err(|e| entry_error(e, kind, &entry.name, &ns.namespace))
+            .map_err(|e| entry_error(e, kind, &entry.name, &ns.namespace))?;
+        self.tell(
+            &ns.by,
+            Self::definition(ns, kind, entry),
+            DefinitionChange::Created,
+        )
+        .await;
+        Ok(())
     }
 
     /// Replaces entry `old_name` with `entry` (keeping its creation time), or says why not.
@@ -387,16 +466,21 @@ impl Metadefs {
             .replace_entry(&ns.id, kind, old_name, entry)
             .await
             .map_err(|e| entry_error(e, kind, &entry.name, &ns.namespace))?;
-        match done {
-            true => Ok(()),
-            false => Err(entry_not_found(kind, old_name)),
+        if !done {
+            return Err(entry_not_found(kind, old_name));
         }
+        let change = DefinitionChange::Updated {
+            old_name: old_name.to_string(),
+        };
+        self.tell(&ns.by, Self::definition(ns, kind, entry), change)
+            .await;
+        Ok(())
     }
 
     /// Deletes one entry of a namespace the caller may change, unless it is protected.
     pub(crate) async fn delete_entry(
         &self,
-        caller: &Caller,
+        actor: &Actor,
         name: &str,
         kind: Kind,
         entry: &str,
@@ -406,17 +490,23 @@ impl Metadefs {
             Kind::Property => ("remove_metadef_property", "property"),
             Kind::Tag => ("delete_metadef_tag", "tag"),
         };
-        let ns = self.changeable(caller, name, rule).await?;
-        if self.db.entry(&ns.id, kind, entry).await?.is_none() {
+        let ns = self.changeable(actor, name, rule).await?;
+        let Some(found) = self.db.entry(&ns.id, kind, entry).await? else {
             return Err(entry_not_found(kind, entry));
-        }
+        };
         if ns.protected {
             return Err(protected(what, entry));
         }
-        match self.db.delete_entries(&ns.id, kind, Some(entry)).await? {
-            true => Ok(()),
-            false => Err(entry_not_found(kind, entry)),
+        if !self.db.delete_entries(&ns.id, kind, Some(entry)).await? {
+            return Err(entry_not_found(kind, entry));
         }
+        self.tell(
+            &ns.by,
+            Self::definition(&ns, kind, &found),
+            DefinitionChange::Deleted,
+        )
+        .await;
+        Ok(())
     }
 
     /// A property; with `resource_type`, `property` carries that association's prefix.
@@ -501,7 +591,16 @@ impl Metadefs {
             .map_err(|e| match e {
                 DbError::Duplicate(tag) => duplicate(Kind::Tag, &tag, &ns.namespace),
                 e => e.into(),
-            })
+            })?;
+        for tag in tags {
+            self.tell(
+                &ns.by,
+                Self::definition(ns, Kind::Tag, tag),
+                DefinitionChange::Created,
+            )
+            .await;
+        }
+        Ok(())
     }
 
     /// Every resource type.
@@ -537,35 +636,49 @@ impl Metadefs {
             .map_err(|e| match e {
                 DbError::Duplicate(_) => association_exists(&association.name, &ns.namespace),
                 e => e.into(),
-            })
+            })?;
+        let definition = Definition::ResourceType {
+            namespace: ns.namespace.clone(),
+            association: association.clone(),
+        };
+        self.tell(&ns.by, definition, DefinitionChange::Created)
+            .await;
+        Ok(())
     }
 
     /// Ends a namespace's association with a resource type, unless the namespace is
     /// protected.
     pub(crate) async fn delete_association(
         &self,
-        caller: &Caller,
+        actor: &Actor,
         name: &str,
         rt: &str,
     ) -> Result<(), MetadefError> {
         let ns = self
-            .changeable(caller, name, "remove_metadef_resource_type_association")
+            .changeable(actor, name, "remove_metadef_resource_type_association")
             .await?;
-        let exists = self
+        let found = self
             .db
             .associations(std::slice::from_ref(&ns.id))
             .await?
-            .iter()
-            .any(|(_, a)| a.name == rt);
-        if !exists {
+            .into_iter()
+            .map(|(_, a)| a)
+            .find(|a| a.name == rt);
+        let Some(association) = found else {
             return Err(MetadefError::NotFound(format!(
                 "Failed to find resource type {rt} to delete"
             )));
-        }
+        };
         if ns.protected {
             return Err(protected("resource-type-association", rt));
         }
         self.db.delete_association(&ns.id, rt).await?;
+        let definition = Definition::ResourceType {
+            namespace: ns.namespace.clone(),
+            association,
+        };
+        self.tell(&ns.by, definition, DefinitionChange::Deleted)
+            .await;
         Ok(())
     }
 }

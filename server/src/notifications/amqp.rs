@@ -3,19 +3,14 @@
 //! nothing is lost before a consumer comes, each message confirmed by the broker before its
 //! outbox row goes.
 
-use std::sync::Arc;
-use std::time::Duration;
-
+use crate::config::{NotificationDriver, NotificationSettings};
+use crate::db::Queued;
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use tokio::sync::Notify;
-
-use crate::config::{NotificationDriver, NotificationSettings};
-use crate::db::{Db, Queued};
 
 /// Why sending stopped.
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +23,6 @@ pub(crate) enum SendError {
     #[error("no broker host could be reached: {0}")]
     Unreachable(String),
 }
-
-/// How many notifications are read from the outbox at a time.
-const BATCH: i64 = 200;
-/// How long the sending server's lease lasts; it is renewed on every round.
-const LEASE: Duration = Duration::from_secs(15);
 
 /// An oslo.messaging `transport_url` (`rabbit://user:pass@host:port[,user:pass@host2:port]/vhost`)
 /// as the AMQP URIs of its hosts, tried in order.
@@ -201,91 +191,54 @@ impl Link {
     }
 }
 
-/// Sends the outbox while this server holds the `notifications` lease: oldest first, each row
-/// removed once the broker confirmed it; on any failure the connection is made again, after a
-/// pause that grows, and the rows not confirmed are sent again.
-pub(super) async fn send_outbox(
-    db: Db,
-    node: Arc<str>,
+/// The broker as a destination of the outbox: one connection, made again after any failure.
+pub(super) struct Broker {
+    url: TransportUrl,
     settings: NotificationSettings,
-    wake: Arc<Notify>,
-) {
-    let Some(url) = settings
-        .transport_url
-        .as_deref()
-        .and_then(TransportUrl::parse)
-    else {
-        tracing::error!("the notification transport URL is not a rabbit:// URL");
-        return;
-    };
-    // The node's name: a server restarted under its name takes its lease back at once.
-    let holder = node.to_string();
-    let mut link: Option<Link> = None;
-    let mut pause = Duration::from_millis(200);
-    loop {
-        match db
-            .take_lease("notifications", &holder, LEASE.as_micros() as i64)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                // Another server sends; look again before its lease would run out.
-                link = None;
-                tokio::time::sleep(LEASE / 3).await;
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!("cannot take the notifications lease: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        }
-        let batch = match db.outbox(BATCH).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!("cannot read the notification outbox: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if batch.is_empty() {
-            // New rows wake this; other servers' rows are looked for every second.
-            let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
-            continue;
-        }
-        if link.is_none() {
-            match connect(&url, &settings).await {
+    link: Option<Link>,
+}
+
+impl Broker {
+    /// `None` when the settings' transport URL is not a `rabbit://` URL.
+    pub(super) fn new(settings: &NotificationSettings) -> Option<Broker> {
+        let url = TransportUrl::parse(settings.transport_url.as_deref()?)?;
+        Some(Broker {
+            url,
+            settings: settings.clone(),
+            link: None,
+        })
+    }
+}
+
+impl super::Destination for Broker {
+    fn sink(&self) -> &str {
+        super::AMQP
+    }
+
+    async fn deliver(&mut self, batch: &[Queued]) -> (Vec<i64>, Option<String>) {
+        if self.link.is_none() {
+            match connect(&self.url, &self.settings).await {
                 Ok(l) => {
                     tracing::info!("notifications: connected to the broker");
-                    link = Some(l);
+                    self.link = Some(l);
                 }
-                Err(e) => {
-                    tracing::warn!(
-                        "notifications: cannot reach the broker ({e}); {} wait",
-                        batch.len()
-                    );
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(30));
-                    continue;
-                }
+                Err(e) => return (Vec::new(), Some(format!("cannot reach the broker ({e})"))),
             }
         }
-        let (sent, failed) = match link.as_mut() {
-            Some(l) => l.publish(&settings, &batch).await,
+        let (sent, failed) = match self.link.as_mut() {
+            Some(l) => l.publish(&self.settings, batch).await,
             None => (Vec::new(), None),
         };
-        if let Err(e) = db.sent(&sent).await {
-            tracing::warn!("cannot remove sent notifications from the outbox: {e}");
-        }
-        match failed {
-            Some(e) => {
-                tracing::warn!("notifications: sending failed ({e}); connecting again");
-                link = None;
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(30));
-            }
-            None => pause = Duration::from_millis(200),
-        }
+        let failed = failed.map(|e| {
+            // The next round connects again.
+            self.link = None;
+            format!("sending to the broker failed ({e})")
+        });
+        (sent, failed)
+    }
+
+    fn idle(&mut self) {
+        self.link = None;
     }
 }
 

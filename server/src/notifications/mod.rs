@@ -14,6 +14,7 @@
 
 mod amqp;
 mod payload;
+mod webhook;
 
 use std::sync::Arc;
 
@@ -21,8 +22,11 @@ use glint_core::{PropertyProtections, Settings};
 use tokio::sync::{Notify, mpsc};
 
 use crate::config::{NotificationDriver, NotificationSettings};
-use crate::db::{Db, Outgoing};
+use crate::db::{Db, Outgoing, Queued};
 use crate::events::{Event, Events};
+
+/// The outbox sink of the RabbitMQ drivers.
+const AMQP: &str = "amqp";
 
 /// Turns events into notifications.
 #[derive(Debug, Clone)]
@@ -32,6 +36,16 @@ pub(crate) struct Notifier {
     /// them (an administrator's view, under the property protections).
     plan_settings: Arc<Settings>,
     protections: Option<Arc<PropertyProtections>>,
+    /// Where each notification goes through the outbox: the broker, each webhook.
+    sinks: Vec<String>,
+}
+
+/// A webhook's outbox sink: named by a digest of its URL (which may hold credentials).
+fn webhook_sink(url: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(url.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("webhook:{hex}")
 }
 
 impl Notifier {
@@ -40,16 +54,19 @@ impl Notifier {
         plan_settings: Arc<Settings>,
         protections: Option<Arc<PropertyProtections>>,
     ) -> Notifier {
+        let broker = settings.driver.uses_broker().then(|| AMQP.to_string());
+        let hooks = settings.webhooks.iter().map(|u| webhook_sink(u));
         Notifier {
+            sinks: broker.into_iter().chain(hooks).collect(),
             settings,
             plan_settings,
             protections,
         }
     }
 
-    /// Whether notifications go through the outbox (the RabbitMQ drivers).
+    /// Whether notifications go through the outbox (the RabbitMQ drivers, webhooks).
     pub(crate) fn uses_outbox(&self) -> bool {
-        self.settings.driver.uses_broker()
+        !self.sinks.is_empty()
     }
 
     /// Whether an event type is sent: neither it nor its group (`image` of `image.update`) is
@@ -63,8 +80,24 @@ impl Notifier {
             .any(|d| d == event_type || d == group)
     }
 
-    /// The notifications an event makes, disabled ones left out.
+    /// The outbox rows of an event's notifications: one per notification and sink, disabled
+    /// ones left out.
     pub(crate) fn notifications(&self, event: &Event) -> Vec<Outgoing> {
+        let made = self.made(event);
+        let mut rows = Vec::with_capacity(made.len() * self.sinks.len());
+        for o in made {
+            for sink in &self.sinks {
+                rows.push(Outgoing {
+                    sink: sink.clone(),
+                    ..o.clone()
+                });
+            }
+        }
+        rows
+    }
+
+    /// The notifications an event makes, disabled ones left out.
+    fn made(&self, event: &Event) -> Vec<Outgoing> {
         let receiver = crate::access::notification_receiver();
         let ctx = glint_core::PlanContext::new(&receiver, &self.plan_settings);
         let ctx = match &self.protections {
@@ -81,9 +114,25 @@ impl Notifier {
                 payload,
                 message_id: uuid::Uuid::new_v4().to_string(),
                 created_at: now,
+                sink: String::new(),
             })
             .collect()
     }
+}
+
+/// Tells an event that has no transaction of its own to join: its notifications (with a
+/// notifier that uses the outbox) are written first, awaited, so they keep their place among
+/// the ones before and after; then the event is emitted.
+pub(crate) async fn tell(db: &Db, notifier: Option<&Notifier>, events: &Events, event: Event) {
+    if let Some(n) = notifier
+        && let Err(e) = db.enqueue(&n.notifications(&event)).await
+    {
+        tracing::error!(
+            event = event.name(),
+            "cannot write to the notification outbox: {e}"
+        );
+    }
+    events.emit(&event);
 }
 
 /// The oslo.messaging message of a notification: what the `messaging` driver sends as the
@@ -99,40 +148,150 @@ pub(crate) fn message(o: &Outgoing, publisher_id: &str) -> serde_json::Value {
     })
 }
 
-/// Starts sending notifications as configured: nothing (`noop`), log lines, or the outbox and
-/// the task that sends it to RabbitMQ.
+/// Starts sending notifications as configured: log lines (`log`), and the outbox with a task
+/// per sink that sends it (the broker, each webhook).
 pub(crate) fn start(notifier: Notifier, db: Db, node: Arc<str>, events: &Events) {
     let settings = notifier.settings.clone();
-    match settings.driver {
-        NotificationDriver::Noop => {}
-        NotificationDriver::Log => {
-            let publisher = settings.publisher_id.clone();
-            events.subscribe(move |event| {
-                for o in notifier.notifications(event) {
-                    tracing::info!(
-                        target: "glint::notifications",
-                        event_type = %o.event_type,
-                        priority = %o.priority,
-                        "{}",
-                        message(&o, &publisher)
-                    );
-                }
-            });
+    if settings.driver == NotificationDriver::Log {
+        let publisher = settings.publisher_id.clone();
+        let notifier = notifier.clone();
+        events.subscribe(move |event| {
+            for o in notifier.made(event) {
+                tracing::info!(
+                    target: "glint::notifications",
+                    event_type = %o.event_type,
+                    priority = %o.priority,
+                    "{}",
+                    message(&o, &publisher)
+                );
+            }
+        });
+    }
+    if !notifier.uses_outbox() {
+        return;
+    }
+    let mut wakers = Vec::new();
+    if settings.driver.uses_broker() {
+        match amqp::Broker::new(&settings) {
+            Some(broker) => wakers.push(spawn_sender(&db, &node, broker)),
+            None => tracing::error!("the notification transport URL is not a rabbit:// URL"),
         }
-        NotificationDriver::Messagingv2 | NotificationDriver::Messaging => {
-            let (tx, rx) = mpsc::unbounded_channel::<Vec<Outgoing>>();
-            events.subscribe(move |event| {
-                if written_with_the_change(event) {
-                    return;
-                }
-                let batch = notifier.notifications(event);
-                if !batch.is_empty() && tx.send(batch).is_err() {
-                    tracing::error!("the notification outbox writer has stopped");
-                }
-            });
-            let wake = Arc::new(Notify::new());
-            tokio::spawn(write_outbox(db.clone(), rx, wake.clone()));
-            tokio::spawn(amqp::send_outbox(db, node, settings, wake));
+    }
+    if let Some(secret) = &settings.webhook_secret {
+        for url in &settings.webhooks {
+            match webhook::Hook::new(url, webhook_sink(url), secret, &settings.publisher_id) {
+                Ok(hook) => wakers.push(spawn_sender(&db, &node, hook)),
+                Err(e) => tracing::error!("notification webhook: {e}"),
+            }
+        }
+    }
+    let wakers: Arc<[Arc<Notify>]> = wakers.into();
+    let (tx, rx) = mpsc::unbounded_channel::<Vec<Outgoing>>();
+    let wake = wakers.clone();
+    events.subscribe(move |event| {
+        if written_with_the_change(event) {
+            // Written and committed: the senders look now rather than at their next round.
+            wake.iter().for_each(|w| w.notify_one());
+            return;
+        }
+        let batch = notifier.notifications(event);
+        if !batch.is_empty() && tx.send(batch).is_err() {
+            tracing::error!("the notification outbox writer has stopped");
+        }
+    });
+    tokio::spawn(write_outbox(db, rx, wakers));
+}
+
+/// One destination of the outbox.
+trait Destination: Send + 'static {
+    /// The sink of its outbox rows.
+    fn sink(&self) -> &str;
+    /// Sends a batch in order: the ids delivered (a prefix of the batch), and what stopped
+    /// it, if anything did.
+    fn deliver(
+        &mut self,
+        batch: &[Queued],
+    ) -> impl std::future::Future<Output = (Vec<i64>, Option<String>)> + Send;
+    /// Another server sends now: let go of connections.
+    fn idle(&mut self) {}
+}
+
+/// How many notifications are read from the outbox at a time.
+const BATCH: i64 = 200;
+/// How long a sending server's lease lasts; it is renewed on every round.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Starts the task that sends a destination's outbox; returns what wakes it.
+fn spawn_sender(db: &Db, node: &Arc<str>, destination: impl Destination) -> Arc<Notify> {
+    let wake = Arc::new(Notify::new());
+    tokio::spawn(send_outbox(
+        db.clone(),
+        node.clone(),
+        destination,
+        wake.clone(),
+    ));
+    wake
+}
+
+/// Sends a destination's outbox while this server holds its lease: oldest first, each row
+/// removed once delivered; on a failure, after a pause that grows, what was not delivered is
+/// sent again.
+async fn send_outbox(db: Db, node: Arc<str>, mut to: impl Destination, wake: Arc<Notify>) {
+    use std::time::Duration;
+    // The broker's lease keeps its first name.
+    let lease = match to.sink() {
+        AMQP => "notifications".to_string(),
+        sink => format!("notifications:{sink}"),
+    };
+    // The node's name: a server restarted under its name takes its lease back at once.
+    let holder = node.to_string();
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match db
+            .take_lease(&lease, &holder, LEASE.as_micros() as i64)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                // Another server sends; look again before its lease would run out.
+                to.idle();
+                tokio::time::sleep(LEASE / 3).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("cannot take the {lease} lease: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        let batch = match db.outbox(to.sink(), BATCH).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("cannot read the notification outbox: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            // New rows wake this; other servers' rows are looked for every second.
+            let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+            continue;
+        }
+        let (sent, failed) = to.deliver(&batch).await;
+        if let Err(e) = db.sent(&sent).await {
+            tracing::warn!("cannot remove sent notifications from the outbox: {e}");
+        }
+        match failed {
+            Some(e) => {
+                tracing::warn!(
+                    sink = to.sink(),
+                    "notifications: {e}; {} wait, trying again in {pause:?}",
+                    batch.len() - sent.len()
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+            None => pause = Duration::from_millis(200),
         }
     }
 }
@@ -145,8 +304,12 @@ fn written_with_the_change(event: &Event) -> bool {
     !matches!(event, Event::Sent { .. })
 }
 
-/// Writes notifications to the outbox in the order the events came, and wakes the sender.
-async fn write_outbox(db: Db, mut rx: mpsc::UnboundedReceiver<Vec<Outgoing>>, wake: Arc<Notify>) {
+/// Writes notifications to the outbox in the order the events came, and wakes the senders.
+async fn write_outbox(
+    db: Db,
+    mut rx: mpsc::UnboundedReceiver<Vec<Outgoing>>,
+    wakers: Arc<[Arc<Notify>]>,
+) {
     while let Some(mut batch) = rx.recv().await {
         // What came meanwhile goes in the same transaction.
         while let Ok(more) = rx.try_recv() {
@@ -158,7 +321,7 @@ async fn write_outbox(db: Db, mut rx: mpsc::UnboundedReceiver<Vec<Outgoing>>, wa
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(std::time::Duration::from_secs(10));
         }
-        wake.notify_one();
+        wakers.iter().for_each(|w| w.notify_one());
     }
 }
 
@@ -176,6 +339,8 @@ mod tests {
                 exchange: "glance".into(),
                 disabled: disabled.iter().map(|d| d.to_string()).collect(),
                 publisher_id: "image.test".into(),
+                webhooks: Vec::new(),
+                webhook_secret: None,
             },
             Arc::new(Settings::default()),
             None,
@@ -199,26 +364,17 @@ mod tests {
     /// `disabled_notifications` names event types or their groups, as Glance reads it.
     #[test]
     fn disabled_types_and_groups_are_not_sent() {
-        assert_eq!(notifier(&[]).notifications(&sent(10)).len(), 1);
-        assert!(
-            notifier(&["image.send"])
-                .notifications(&sent(10))
-                .is_empty()
-        );
-        assert!(notifier(&["image"]).notifications(&sent(10)).is_empty());
-        assert_eq!(
-            notifier(&["image.update", "task"])
-                .notifications(&sent(10))
-                .len(),
-            1
-        );
+        assert_eq!(notifier(&[]).made(&sent(10)).len(), 1);
+        assert!(notifier(&["image.send"]).made(&sent(10)).is_empty());
+        assert!(notifier(&["image"]).made(&sent(10)).is_empty());
+        assert_eq!(notifier(&["image.update", "task"]).made(&sent(10)).len(), 1);
     }
 
     /// A download cut short is an error, as Glance reports it.
     #[test]
     fn a_short_send_is_an_error() {
-        let full = &notifier(&[]).notifications(&sent(10))[0];
-        let short = &notifier(&[]).notifications(&sent(4))[0];
+        let full = &notifier(&[]).made(&sent(10))[0];
+        let short = &notifier(&[]).made(&sent(4))[0];
         assert_eq!(
             (full.priority.as_str(), short.priority.as_str()),
             ("INFO", "ERROR")

@@ -6,8 +6,9 @@
 use glint_core::{Image, Plan, PlanContext};
 use serde_json::{Value, json};
 
+use crate::db::metadefs::Kind;
 use crate::db::{Member, Task};
-use crate::events::Event;
+use crate::events::{Definition, DefinitionChange, Event};
 use crate::time;
 
 /// `INFO`, as oslo.messaging writes a priority in a message.
@@ -79,6 +80,116 @@ fn task(t: &Task) -> Value {
         "deleted": false,
         "deleted_at": null,
     })
+}
+
+/// The fields of a property schema a metadata definition notification names.
+const SCHEMA_FIELDS: [&str; 15] = [
+    "type",
+    "title",
+    "description",
+    "default",
+    "minimum",
+    "maximum",
+    "enum",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "confidential",
+    "items",
+    "uniqueItems",
+    "minItems",
+    "maxItems",
+];
+
+/// A property schema's fields (and `additionalItems`), each `null` when the schema has none.
+fn schema_fields(out: &mut serde_json::Map<String, Value>, schema: &Value) {
+    for field in SCHEMA_FIELDS.iter().chain(&["additionalItems"]) {
+        out.insert(
+            field.to_string(),
+            schema.get(field).cloned().unwrap_or(Value::Null),
+        );
+    }
+}
+
+/// Glance's `format_metadef_*_notification`: the definition, with its old name (the same but
+/// for a rename) beside its name.
+fn definition(d: &Definition, old_name: &str) -> Value {
+    let stamp = |t: Option<i64>| t.map(time::format);
+    let mut o = serde_json::Map::new();
+    match d {
+        Definition::Namespace(ns) => {
+            o.insert("namespace".into(), json!(ns.namespace));
+            o.insert("namespace_old".into(), json!(old_name));
+            o.insert("display_name".into(), json!(ns.display_name));
+            o.insert("protected".into(), json!(ns.protected));
+            o.insert("visibility".into(), json!(ns.visibility));
+            o.insert("owner".into(), json!(ns.owner));
+            o.insert("description".into(), json!(ns.description));
+            o.insert("created_at".into(), json!(time::format(ns.created_at)));
+            o.insert("updated_at".into(), json!(stamp(ns.updated_at)));
+        }
+        Definition::Entry {
+            namespace,
+            kind,
+            entry,
+        } => {
+            o.insert("namespace".into(), json!(namespace));
+            o.insert("name".into(), json!(entry.name));
+            o.insert("name_old".into(), json!(old_name));
+            match kind {
+                Kind::Property => schema_fields(&mut o, &entry.body),
+                Kind::Object => {
+                    let properties: Vec<Value> = entry
+                        .body
+                        .get("properties")
+                        .and_then(Value::as_object)
+                        .map(|props| {
+                            props
+                                .iter()
+                                .map(|(name, schema)| {
+                                    let mut p = serde_json::Map::new();
+                                    p.insert("name".into(), json!(name));
+                                    schema_fields(&mut p, schema);
+                                    Value::Object(p)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    o.insert("properties".into(), Value::Array(properties));
+                    let field = |k: &str| entry.body.get(k).cloned().unwrap_or(Value::Null);
+                    o.insert("required".into(), field("required"));
+                    o.insert("description".into(), field("description"));
+                }
+                Kind::Tag => {}
+            }
+            // A property's notification has no times in Glance's either.
+            if *kind != Kind::Property {
+                o.insert("created_at".into(), json!(time::format(entry.created_at)));
+                o.insert("updated_at".into(), json!(stamp(entry.updated_at)));
+            }
+        }
+        Definition::ResourceType {
+            namespace,
+            association,
+        } => {
+            o.insert("namespace".into(), json!(namespace));
+            o.insert("name".into(), json!(association.name));
+            o.insert("name_old".into(), json!(old_name));
+            o.insert("prefix".into(), json!(association.prefix));
+            o.insert(
+                "properties_target".into(),
+                json!(association.properties_target),
+            );
+            o.insert(
+                "created_at".into(),
+                json!(time::format(association.created_at)),
+            );
+            o.insert("updated_at".into(), json!(stamp(association.updated_at)));
+        }
+    }
+    o.insert("deleted".into(), json!(false));
+    o.insert("deleted_at".into(), Value::Null);
+    Value::Object(o)
 }
 
 fn deleted(mut payload: Value, now: i64) -> Value {
@@ -175,5 +286,22 @@ pub(super) fn for_event(
             "success" => one("task.success", task(t)),
             _ => one("task.failure", task(t)),
         },
+        Event::TaskDeleted { task: t, .. } => one("task.delete", deleted(task(t), now)),
+        Event::Metadef {
+            definition: d,
+            change,
+            ..
+        } => {
+            let old_name = match change {
+                DefinitionChange::Updated { old_name } => old_name.as_str(),
+                _ => d.name(),
+            };
+            let payload = definition(d, old_name);
+            let payload = match change {
+                DefinitionChange::Deleted => deleted(payload, now),
+                _ => payload,
+            };
+            one(event.name(), payload)
+        }
     }
 }

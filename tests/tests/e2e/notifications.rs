@@ -394,6 +394,60 @@ async fn notifications_reach_oslo_messaging_and_survive_the_broker() {
             assert_eq!(p, *n, "a message id names one notification");
         }
     }
+
+    // `glint db purge` removes the failed task once it is old, and tells it as the servers'
+    // settings say (here from their file).
+    let task_id = failed[0]["payload"]["id"].clone();
+    let pool = sqlx::AnyPool::connect(&app.sqlx_url())
+        .await
+        .expect("the database");
+    sqlx::query("UPDATE tasks SET updated_at = $1 WHERE id = $2")
+        .bind(glint_server::time::now_micros() - 10 * 86_400 * 1_000_000)
+        .bind(task_id.as_str().expect("a task id"))
+        .execute(&pool)
+        .await
+        .expect("age the task");
+    pool.close().await;
+    let dir = TempDir::new("purge-config");
+    let file = dir.0.join("glint.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "notification_driver = \"messagingv2\"\nnotification_transport_url = \"{BROKER}\"\n\
+             notification_topics = [\"{topic}\"]\n"
+        ),
+    )
+    .expect("the settings file");
+    let args = glint_server::DbArgs {
+        data_dir: None,
+        database_url: Some(app.database_url.clone()),
+        config: Some(file),
+    };
+    let purged = glint_server::purge(
+        &args,
+        &glint_server::db::Purge {
+            deleted_before: glint_server::time::now_micros() - 7 * 86_400 * 1_000_000,
+            history_before: None,
+            max_images: None,
+            apply: true,
+        },
+    )
+    .await
+    .expect("a purge");
+    assert_eq!(purged.tasks, 1);
+    let got = listener
+        .until("the purged task's task.delete", |got| {
+            got.iter().any(|n| n["event_type"] == "task.delete")
+        })
+        .await;
+    let gone: Vec<&Value> = got
+        .iter()
+        .filter(|n| n["event_type"] == "task.delete")
+        .collect();
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0]["payload"]["id"], task_id);
+    assert_eq!(gone[0]["payload"]["deleted"], true);
+    assert_eq!(gone[0]["payload"]["status"], "failure");
     app.stop().await;
 }
 
@@ -462,4 +516,281 @@ async fn the_outbox_keeps_notifications_across_an_outage_and_a_restart() {
         "in the order they happened"
     );
     back.stop().await;
+}
+
+/// Metadata definitions changes are told as Glance tells them: a namespace made whole, then
+/// its parts; renames with the old name beside the new; deletions marked deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadef_changes_reach_oslo_messaging() {
+    let topic = format!("notifications_{}", uuid::Uuid::new_v4().simple());
+    let listener = Listener::start(&topic);
+    let t = topic.clone();
+    let app = TestApp::sqlite_with(move |c| {
+        c.notifications.driver = glint_server::config::NotificationDriver::Messagingv2;
+        c.notifications.transport_url = Some(BROKER.into());
+        c.notifications.topics = vec![t];
+    })
+    .await;
+    let admin = Some(("admin-project", "admin,member,reader"));
+    let ns = format!("OS::Test::{}", uuid::Uuid::new_v4().simple());
+    let (s, body) = app
+        .call(
+            admin,
+            Method::POST,
+            "/v2/metadefs/namespaces",
+            Some(json!({
+                "namespace": ns,
+                "display_name": "Test",
+                "visibility": "public",
+                "resource_type_associations": [{"name": "OS::Glance::Image", "prefix": "t_"}],
+                "objects": [{"name": "obj", "required": ["speed"],
+                             "properties": {"speed": {"type": "integer", "title": "Speed", "minimum": 1}}}],
+                "tags": [{"name": "fast"}],
+                "properties": {"cores": {"type": "integer", "title": "Cores"}},
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let base = format!("/v2/metadefs/namespaces/{ns}");
+    let (s, body) = app
+        .call(
+            admin,
+            Method::PUT,
+            &format!("{base}/properties/cores"),
+            Some(json!({"name": "vcpus", "type": "integer", "title": "vCPUs"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, _) = app
+        .call(admin, Method::DELETE, &format!("{base}/tags/fast"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = app
+        .call(admin, Method::DELETE, &format!("{base}/objects"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // A refused change tells nothing.
+    let (s, _) = app
+        .call(Some(("p1", "member,reader")), Method::DELETE, &base, None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app.call(admin, Method::DELETE, &base, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    let got = listener
+        .until("the namespace's deletion", |got| {
+            got.iter()
+                .any(|n| n["event_type"] == "metadef_namespace.delete")
+        })
+        .await;
+    let mine: Vec<&Value> = got
+        .iter()
+        .filter(|n| n["payload"]["namespace"] == ns.as_str())
+        .collect();
+    let kinds: Vec<&str> = mine
+        .iter()
+        .filter_map(|n| n["event_type"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "metadef_namespace.create",
+            "metadef_resource_type.create",
+            "metadef_object.create",
+            "metadef_tag.create",
+            "metadef_property.create",
+            "metadef_property.update",
+            "metadef_tag.delete",
+            "metadef_namespace.delete_objects",
+            "metadef_namespace.delete",
+        ]
+    );
+    let created = &mine[0]["payload"];
+    assert_eq!(
+        (
+            created["display_name"].as_str(),
+            created["visibility"].as_str(),
+            created["namespace_old"].as_str(),
+            created["protected"].as_bool(),
+        ),
+        (Some("Test"), Some("public"), Some(ns.as_str()), Some(false))
+    );
+    let rt = &mine[1]["payload"];
+    assert_eq!(
+        (rt["name"].as_str(), rt["prefix"].as_str()),
+        (Some("OS::Glance::Image"), Some("t_"))
+    );
+    let object = &mine[2]["payload"];
+    assert_eq!(object["required"], json!(["speed"]));
+    assert_eq!(object["properties"][0]["name"], "speed");
+    assert_eq!(object["properties"][0]["minimum"], 1);
+    assert!(object["properties"][0]["maximum"].is_null());
+    let renamed = &mine[5]["payload"];
+    assert_eq!(
+        (
+            renamed["name"].as_str(),
+            renamed["name_old"].as_str(),
+            renamed["title"].as_str()
+        ),
+        (Some("vcpus"), Some("cores"), Some("vCPUs"))
+    );
+    let tag = &mine[6]["payload"];
+    assert_eq!(
+        (tag["name"].as_str(), tag["deleted"].as_bool()),
+        (Some("fast"), Some(true))
+    );
+    assert!(tag["deleted_at"].is_string());
+    let gone = &mine[8]["payload"];
+    assert_eq!(gone["deleted"], true);
+    app.stop().await;
+}
+
+/// What a webhook receiver got: each POST's headers and body, and how many it turned away.
+#[derive(Default)]
+struct Received {
+    accepted: Vec<(axum::http::HeaderMap, bytes::Bytes)>,
+    /// POSTs answered 503 (the first ones, to make the sender try again).
+    turned_away: usize,
+}
+
+/// A webhook receiver on loopback that answers the first `refuse` POSTs with 503.
+async fn receiver(
+    refuse: usize,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Received>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use axum::http::{HeaderMap, StatusCode as Status};
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Received::default()));
+    let state = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: bytes::Bytes| {
+            let state = state.clone();
+            async move {
+                let mut r = state.lock().expect("the receiver's state");
+                if r.turned_away < refuse {
+                    r.turned_away += 1;
+                    return Status::SERVICE_UNAVAILABLE;
+                }
+                r.accepted.push((headers, body));
+                Status::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let url = format!(
+        "http://{}/hook",
+        listener.local_addr().expect("its address")
+    );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, got, task)
+}
+
+/// Webhooks get every notification, signed, in order, each URL on its own: a receiver that
+/// turns notifications away gets them again, and one that cannot be reached holds up no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_get_signed_notifications_again_until_taken() {
+    use hmac::Mac as _;
+    let (url, got, task) = receiver(2).await;
+    let key = b"a webhook key".to_vec();
+    let k = key.clone();
+    let app = TestApp::sqlite_with(move |c| {
+        // Nothing listens on port 1: that webhook never takes anything.
+        c.notifications.webhooks = vec![url, "http://127.0.0.1:1/hook".into()];
+        c.notifications.webhook_secret = Some(glint_server::config::Secret(k));
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            app.create(json!({"name": format!("hooked-{i}"), "color": "red"}))
+                .await["id"]
+                .as_str()
+                .expect("an id")
+                .to_string(),
+        );
+    }
+    let (s, _) = app
+        .call(
+            None,
+            Method::DELETE,
+            &format!("/v2/images/{}", ids[0]),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let messages: Vec<(axum::http::HeaderMap, Value)> = loop {
+        let now: Vec<(axum::http::HeaderMap, bytes::Bytes)> =
+            got.lock().expect("the receiver's state").accepted.clone();
+        let parsed: Vec<(axum::http::HeaderMap, Value)> = now
+            .iter()
+            .map(|(h, b)| (h.clone(), serde_json::from_slice(b).expect("JSON")))
+            .collect();
+        if parsed
+            .iter()
+            .any(|(_, m)| m["event_type"] == "image.delete")
+        {
+            // Every body is signed with the key, over the bytes as sent.
+            for (headers, body) in &now {
+                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("a key");
+                mac.update(body);
+                let hex: String = mac
+                    .finalize()
+                    .into_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                assert_eq!(
+                    headers["x-glint-signature-256"].to_str().ok(),
+                    Some(format!("sha256={hex}").as_str())
+                );
+            }
+            break parsed;
+        }
+        assert!(Instant::now() < deadline, "the webhook got {parsed:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(got.lock().expect("state").turned_away, 2);
+    let kinds: Vec<(String, String)> = messages
+        .iter()
+        .map(|(h, m)| {
+            assert_eq!(h["x-glint-event"], m["event_type"].as_str().unwrap_or("?"));
+            assert_eq!(
+                h["x-glint-delivery"],
+                m["message_id"].as_str().unwrap_or("?")
+            );
+            (
+                m["event_type"].as_str().unwrap_or_default().to_string(),
+                m["payload"]["id"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = ids
+        .iter()
+        .map(|id| ("image.create".to_string(), id.clone()))
+        .chain([("image.delete".to_string(), ids[0].clone())])
+        .collect();
+    assert_eq!(kinds, expected, "each once, in order, after the refusals");
+    assert_eq!(messages[0].1["payload"]["properties"]["color"], "red");
+    assert_eq!(messages[0].1["priority"], "INFO");
+    // The unreachable webhook's copies wait in the outbox.
+    let pool = sqlx::AnyPool::connect(&app.sqlx_url())
+        .await
+        .expect("the database");
+    let waiting = sqlx::query("SELECT DISTINCT sink FROM notification_outbox")
+        .fetch_all(&pool)
+        .await
+        .expect("the outbox");
+    pool.close().await;
+    assert_eq!(waiting.len(), 1, "only the unreachable webhook's wait");
+    app.stop().await;
+    task.abort();
 }
