@@ -47,6 +47,7 @@ pub(crate) struct ImageCache {
     state: Arc<Mutex<State>>,
     /// Reads the cached files.
     files: crate::store::FsStore,
+    metrics: crate::metrics::CacheMetrics,
 }
 
 /// What `DELETE /v2/cache` clears.
@@ -64,7 +65,11 @@ fn now() -> i64 {
 impl ImageCache {
     /// Opens the cache in `dir`, taking in what a previous run left complete and dropping what
     /// it left incomplete.
-    pub(crate) fn open(dir: &Path, max_size: u64) -> std::io::Result<ImageCache> {
+    pub(crate) fn open(
+        dir: &Path,
+        max_size: u64,
+        metrics: crate::metrics::CacheMetrics,
+    ) -> std::io::Result<ImageCache> {
         let incomplete = dir.join(".incomplete");
         let _ = std::fs::remove_dir_all(&incomplete);
         std::fs::create_dir_all(&incomplete)?;
@@ -93,16 +98,23 @@ impl ImageCache {
                 },
             );
         }
+        metrics.size.set(state.total() as i64);
         Ok(ImageCache {
             dir: dir.to_path_buf(),
             max_size,
             state: Arc::new(Mutex::new(state)),
+            metrics,
             files,
         })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Shows the cache's size as it is in `s`.
+    fn measured(&self, s: &State) {
+        self.metrics.size.set(s.total() as i64);
     }
 
     /// What is cached and what is queued.
@@ -126,9 +138,13 @@ impl ImageCache {
     ) -> Option<crate::store::ByteStream> {
         {
             let mut s = self.lock();
-            let entry = s.cached.get_mut(id)?;
+            let Some(entry) = s.cached.get_mut(id) else {
+                self.metrics.misses.inc();
+                return None;
+            };
             entry.hits += 1;
             entry.last_accessed = now();
+            self.metrics.hits.inc();
         }
         use crate::store::Store;
         let location = self.files.location_of(id);
@@ -148,6 +164,7 @@ impl ImageCache {
         if s.cached.remove(id).is_some() {
             let _ = std::fs::remove_file(self.dir.join(id));
         }
+        self.measured(&s);
     }
 
     pub(crate) fn clear(&self, target: Target) {
@@ -160,6 +177,7 @@ impl ImageCache {
                 let _ = std::fs::remove_file(self.dir.join(id));
             }
         }
+        self.measured(&s);
     }
 
     /// Evicts the least recently used copies until the cache is within its bound (Glance's
@@ -180,7 +198,9 @@ impl ImageCache {
             let _ = std::fs::remove_file(self.dir.join(&oldest));
             files += 1;
             bytes += size;
+            self.metrics.evictions.inc();
         }
+        self.measured(&s);
         (files, bytes)
     }
 
@@ -227,9 +247,11 @@ impl ImageCache {
             if s.cached.remove(&oldest).is_some() {
                 let _ = std::fs::remove_file(self.dir.join(&oldest));
                 tracing::info!(image = %oldest, "evicted from the image cache");
+                self.metrics.evictions.inc();
             }
         }
         s.reserved += size;
+        self.measured(&s);
         true
     }
 
@@ -292,6 +314,7 @@ impl ImageCache {
         if result.is_err() {
             s.queued.remove(id);
         }
+        self.measured(&s);
         result
     }
 }

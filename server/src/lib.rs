@@ -43,7 +43,15 @@ use store::{FsStore, HttpStore, NamedStore, S3Store, Store, Stores};
 
 /// The image stores and the staging area, as configured: one store (files under the data
 /// folder, or S3), or several named ones.
-fn open_stores(config: &Config, http: HttpStore) -> Result<(Stores, Arc<dyn Store>), StartError> {
+/// Every store's failures are counted in `metrics` under its id.
+fn open_stores(
+    config: &Config,
+    http: HttpStore,
+    metrics: &metrics::Metrics,
+) -> Result<(Stores, Arc<dyn Store>), StartError> {
+    let watched = |id: &str, store: Arc<dyn Store>| -> Arc<dyn Store> {
+        Arc::new(store::Watched::new(store, metrics.store_errors(id)))
+    };
     let one = |prefix: &str,
                dir: std::path::PathBuf|
      -> Result<(Arc<dyn Store>, serde_json::Value), StartError> {
@@ -60,6 +68,7 @@ fn open_stores(config: &Config, http: HttpStore) -> Result<(Stores, Arc<dyn Stor
     };
     let kind = if config.s3.is_some() { "s3" } else { "file" };
     let (staging, _) = one("staging", config.data_dir.join("staging"))?;
+    let staging = watched("staging", staging);
     if config.stores.is_empty() {
         if let Some(s3) = &config.s3 {
             tracing::info!("image data in S3 bucket {}", s3.bucket);
@@ -72,7 +81,7 @@ fn open_stores(config: &Config, http: HttpStore) -> Result<(Stores, Arc<dyn Stor
             read_only: false,
             kind,
             properties,
-            store,
+            store: watched("default", store),
         };
         return Ok((Stores::single(single, http), staging));
     }
@@ -105,7 +114,7 @@ fn open_stores(config: &Config, http: HttpStore) -> Result<(Stores, Arc<dyn Stor
             read_only: s.read_only || s.kind == StoreKind::Http,
             kind: s.kind.glance_name(),
             properties,
-            store,
+            store: watched(&s.id, store),
         });
     }
     let stores = Stores::multi(named, config.default_store.as_deref(), http)
@@ -169,7 +178,8 @@ pub async fn run(
     let web_client = web_guard.client().map_err(|e| StartError::Config {
         message: format!("web-download client: {e}"),
     })?;
-    let (stores, staging) = open_stores(&config, HttpStore::new(web_client.clone()))?;
+    let metrics = metrics::Metrics::default();
+    let (stores, staging) = open_stores(&config, HttpStore::new(web_client.clone()), &metrics)?;
     let node: Arc<str> = Arc::from(config.node_name.as_str());
     db.heartbeat(&node).await?;
     recover(&db, &stores, staging.as_ref(), &node, config.node_timeout).await?;
@@ -218,7 +228,6 @@ pub async fn run(
         events: events::Events::default(),
     };
     images.events.subscribe(events::audit);
-    let metrics = metrics::Metrics::default();
     {
         let metrics = metrics.clone();
         images.events.subscribe(move |event| metrics.record(event));
@@ -228,11 +237,11 @@ pub async fn run(
     let cache = match config.image_cache_max_size {
         0 => None,
         max => Some(
-            cache::ImageCache::open(&config.data_dir.join("cache"), max).map_err(|e| {
-                StartError::Config {
+            cache::ImageCache::open(&config.data_dir.join("cache"), max, metrics.cache()).map_err(
+                |e| StartError::Config {
                     message: format!("image cache: {e}"),
-                }
-            })?,
+                },
+            )?,
         ),
     };
     let data = data::Data {
@@ -242,6 +251,7 @@ pub async fn run(
         size_cap: config.image_size_cap,
         storage_quota: config.storage_quota,
         cache: cache.clone(),
+        metrics: metrics.clone(),
         imports: data::Imports {
             methods: Arc::from(config.enabled_import_methods.as_slice()),
             guard: web_guard,
@@ -356,11 +366,28 @@ pub async fn run(
             }
         })
     };
+    // `/metrics` on an address of its own, when asked: for a scraper kept off the API's network.
+    let metrics_server = match config.metrics_bind {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await?;
+            tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+            let app = api::metrics_only(state.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!("the metrics server stopped: {e}");
+                }
+            }))
+        }
+        None => None,
+    };
     let app = api::ui::with_ui(&config, state);
     let app = MapRequestLayer::new(api::normalize_version).layer(app);
     axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
         .with_graceful_shutdown(shutdown)
         .await?;
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     maintenance.abort();
     liveness.abort();
     db.close().await;

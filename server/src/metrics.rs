@@ -1,7 +1,10 @@
 //! Prometheus metrics (`GET /metrics`, OpenMetrics text): requests by route template, method and
 //! status with their latency, requests in flight, image bytes uploaded and downloaded, short
-//! downloads, the domain's events by type, and the notification outbox's depth. Label values
-//! are routes and names, never an image or project id (cardinality, and nothing to read).
+//! downloads, uploads and imports in flight, import durations by method and outcome, the image
+//! cache's hits, misses, evictions and size, store failures by store and operation, the
+//! database pools' busy and idle connections, the domain's events by type, and the
+//! notification outbox's depth. Label values are routes, names and outcomes, never an image or
+//! project id (cardinality, and nothing to read).
 
 use std::sync::Arc;
 
@@ -32,6 +35,41 @@ struct EventLabels {
     event: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ImportLabels {
+    method: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: String,
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    pool: String,
+    state: String,
+}
+
+type Durations = Family<ImportLabels, Histogram, fn() -> Histogram>;
+
+fn import_histogram() -> Histogram {
+    // 0.1 s to about 27 min.
+    Histogram::new(exponential_buckets(0.1, 2.0, 15))
+}
+
+/// The image cache's metrics; cloning shares them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CacheMetrics {
+    pub(crate) hits: Counter,
+    pub(crate) misses: Counter,
+    pub(crate) evictions: Counter,
+    /// Bytes held (and set aside for fills under way).
+    pub(crate) size: Gauge,
+}
+
 type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -49,6 +87,12 @@ struct Inner {
     short_downloads: Counter,
     events: Family<EventLabels, Counter>,
     outbox: Gauge,
+    uploads: Gauge,
+    imports: Gauge,
+    import_seconds: Durations,
+    cache: CacheMetrics,
+    store_errors: Family<StoreLabels, Counter>,
+    pool: Family<PoolLabels, Gauge>,
 }
 
 /// The server's metrics; cloning shares them.
@@ -114,6 +158,58 @@ impl Default for Metrics {
             "Notifications waiting to be sent",
             outbox.clone(),
         );
+        let uploads = Gauge::default();
+        registry.register(
+            "uploads_in_flight",
+            "Image data being received (uploads and staging)",
+            uploads.clone(),
+        );
+        let imports = Gauge::default();
+        registry.register(
+            "imports_in_flight",
+            "Import tasks running on this server",
+            imports.clone(),
+        );
+        let import_seconds: Durations = Family::new_with_constructor(import_histogram);
+        registry.register(
+            "import_duration_seconds",
+            "Time from an import task's start to its end, by method and outcome",
+            import_seconds.clone(),
+        );
+        let cache = CacheMetrics::default();
+        registry.register(
+            "image_cache_hits",
+            "Downloads served from the image cache",
+            cache.hits.clone(),
+        );
+        registry.register(
+            "image_cache_misses",
+            "Downloads the image cache had no copy for",
+            cache.misses.clone(),
+        );
+        registry.register(
+            "image_cache_evictions",
+            "Copies evicted from the image cache to make room",
+            cache.evictions.clone(),
+        );
+        registry.register(
+            "image_cache_size_bytes",
+            "Bytes the image cache holds or has set aside",
+            cache.size.clone(),
+        );
+        let store_errors = Family::<StoreLabels, Counter>::default();
+        registry.register(
+            "store_errors",
+            "Store operations that failed, by store and operation",
+            store_errors.clone(),
+        );
+        let pool = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_pool_connections",
+            "Database connections by pool (reader, writer) and state (busy, idle); a pool \
+             whose busy connections reach its size makes requests wait",
+            pool.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -125,6 +221,12 @@ impl Default for Metrics {
                 short_downloads,
                 events,
                 outbox,
+                uploads,
+                imports,
+                import_seconds,
+                cache,
+                store_errors,
+                pool,
             }),
         }
     }
@@ -144,6 +246,47 @@ impl Metrics {
     pub(crate) fn in_flight(&self) -> InFlight {
         self.inner.in_flight.inc();
         InFlight(self.inner.in_flight.clone())
+    }
+
+    /// Counts an upload in flight until the guard is dropped.
+    pub(crate) fn upload(&self) -> InFlight {
+        self.inner.uploads.inc();
+        InFlight(self.inner.uploads.clone())
+    }
+
+    /// The image cache's metrics.
+    pub(crate) fn cache(&self) -> CacheMetrics {
+        self.inner.cache.clone()
+    }
+
+    /// What a store calls when an operation fails (see `store::Watched`).
+    pub(crate) fn store_errors(&self, store: &str) -> crate::store::OnError {
+        let family = self.inner.store_errors.clone();
+        let store = store.to_string();
+        Arc::new(move |operation| {
+            family
+                .get_or_create(&StoreLabels {
+                    store: store.clone(),
+                    operation: operation.to_string(),
+                })
+                .inc();
+        })
+    }
+
+    /// Sets a database pool's busy and idle connections.
+    pub(crate) fn set_pool(&self, pool: &str, size: u32, idle: usize) {
+        for (state, n) in [
+            ("busy", i64::from(size).saturating_sub(idle as i64)),
+            ("idle", idle as i64),
+        ] {
+            self.inner
+                .pool
+                .get_or_create(&PoolLabels {
+                    pool: pool.to_string(),
+                    state: state.to_string(),
+                })
+                .set(n);
+        }
     }
 
     /// Records an answered request: `route` is its template (`/v2/images/{id}`).
@@ -186,6 +329,22 @@ impl Metrics {
                 if bytes_sent < expected {
                     self.inner.short_downloads.inc();
                 }
+            }
+            Event::TaskCreated { .. } => {
+                self.inner.imports.inc();
+            }
+            Event::TaskEnded { task, .. } => {
+                self.inner.imports.dec();
+                let method = task.input["import_req"]["method"]["name"]
+                    .as_str()
+                    .unwrap_or(&task.kind);
+                self.inner
+                    .import_seconds
+                    .get_or_create(&ImportLabels {
+                        method: method.to_string(),
+                        outcome: task.status.clone(),
+                    })
+                    .observe((task.updated_at - task.created_at).max(0) as f64 / 1e6);
             }
             _ => {}
         }

@@ -92,6 +92,9 @@ pub(crate) async fn healthcheck(
 
 /// `GET /metrics`: the server's metrics in the OpenMetrics text format Prometheus scrapes.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    for (pool, size, idle) in state.db.pool_connections() {
+        state.metrics.set_pool(pool, size, idle);
+    }
     if let Ok((waiting, _)) = state.db.outbox_waiting().await {
         state.metrics.set_outbox_depth(waiting);
     }

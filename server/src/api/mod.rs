@@ -271,6 +271,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `/metrics` alone, for an address of its own.
+pub(crate) fn metrics_only(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .with_state(state)
+}
+
 /// Rewrites `/v2.N/...` to `/v2/...` before routing: every v2 minor version is the same API.
 pub(crate) fn normalize_version(mut req: Request) -> Request {
     let path = req.uri().path();

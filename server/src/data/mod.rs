@@ -44,6 +44,8 @@ pub(crate) struct Data {
     pub(crate) cache: Option<crate::cache::ImageCache>,
     /// What imports need beyond the pipeline.
     pub(crate) imports: Imports,
+    /// Counts uploads in flight.
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// What imports need beyond the pipeline.
@@ -132,6 +134,7 @@ mod tests {
                 peers: reqwest::Client::new(),
                 keystone: None,
             },
+            metrics: crate::metrics::Metrics::default(),
         }
     }
 

@@ -452,6 +452,7 @@ impl Data {
         require_formats(image)?;
         let room = self.storage_room(image, declared).await?;
         let owner = self.claim(image, Status::Saving).await?;
+        let _counted = self.metrics.upload();
         let guard = UploadGuard::new(self.db(), &image.id, Status::Saving);
         let by = actor.by();
         self.tell_prepared(image, std::slice::from_ref(&store.id), &by)
@@ -499,6 +500,7 @@ impl Data {
         self.check_declared(declared)?;
         self.target_store(store)?;
         let owner = self.claim(image, Status::Uploading).await?;
+        let _counted = self.metrics.upload();
         let guard = UploadGuard::new(self.db(), &image.id, Status::Uploading);
         let result = async {
             let intake = Intake {

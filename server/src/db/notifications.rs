@@ -120,6 +120,14 @@ impl Db {
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
+    /// Each pool's connections: its name, how many are open, and how many of them are idle.
+    pub(crate) fn pool_connections(&self) -> [(&'static str, u32, usize); 2] {
+        [
+            ("reader", self.pool.size(), self.pool.num_idle()),
+            ("writer", self.writer.size(), self.writer.num_idle()),
+        ]
+    }
+
     /// Whether the database answers.
     pub(crate) async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

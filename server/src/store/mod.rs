@@ -4,6 +4,7 @@
 mod fs;
 mod http;
 mod s3;
+mod watched;
 
 use std::fmt::Debug;
 use std::pin::Pin;
@@ -16,6 +17,7 @@ use thiserror::Error;
 pub use fs::FsStore;
 pub use http::HttpStore;
 pub use s3::{S3Settings, S3Store};
+pub use watched::{OnError, Watched};
 
 /// A stream of image data.
 pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;

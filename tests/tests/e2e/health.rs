@@ -153,3 +153,122 @@ async fn metrics_count_requests_bytes_and_events_by_template() {
     assert!(!text.contains(&id), "no image id in the metrics");
     app.stop().await;
 }
+
+/// A free loopback port (free when asked; nothing else here takes ports at random).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `/metrics` on an address of its own (and only it there) shows the cache's hits, misses and
+/// size, imports by method and outcome, store failures by store, uploads in flight and the
+/// database pools.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_cache_imports_stores_and_pools() {
+    let port = free_port();
+    let app = TestApp::sqlite_with(move |c| {
+        c.metrics_bind = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    })
+    .await;
+    let new_image = || async {
+        app.create(
+            serde_json::json!({"name": "m", "disk_format": "raw", "container_format": "bare"}),
+        )
+        .await["id"]
+            .as_str()
+            .expect("an id")
+            .to_string()
+    };
+    // Read once before it is cached (a miss), then from the cache (a hit).
+    let cached = new_image().await;
+    assert_eq!(
+        app.upload(&cached, vec![1u8; 2000]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.download(&cached).await.len(), 2000);
+    let (s, _) = app
+        .call(None, Method::PUT, &format!("/v2/cache/{cached}"), None)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, list) = app.call(None, Method::GET, "/v2/cache", None).await;
+        if list["cached_images"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never cached: {list}");
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    assert_eq!(app.download(&cached).await.len(), 2000);
+    // An import that succeeds.
+    let imported = new_image().await;
+    let r = app
+        .request(Method::PUT, &format!("/v2/images/{imported}/stage"))
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![2u8; 1000])
+        .send()
+        .await
+        .expect("stage");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (s, _) = app
+        .call(
+            None,
+            Method::POST,
+            &format!("/v2/images/{imported}/import"),
+            Some(serde_json::json!({"method": {"name": "glance-direct"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(app.ended_task(&imported, 1).await["status"], "success");
+    // Data gone from the store behind the server's back: the read fails, and is counted.
+    let lost = new_image().await;
+    assert_eq!(
+        app.upload(&lost, vec![3u8; 500]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let file = app.data.0.join("images").join(&lost);
+    std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let r = app.get(&format!("/v2/images/{lost}/file")).await;
+    assert!(!r.status().is_success() || r.bytes().await.is_err());
+
+    let own = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("the metrics address");
+    assert_eq!(own.status(), StatusCode::OK);
+    let text = own.text().await.expect("the metrics");
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(value("glint_image_cache_hits_total"), 1.0);
+    assert!(value("glint_image_cache_misses_total") >= 1.0);
+    assert_eq!(value("glint_image_cache_size_bytes"), 2000.0);
+    assert_eq!(value("glint_image_cache_evictions_total"), 0.0);
+    assert_eq!(
+        value(r#"glint_import_duration_seconds_count{method="glance-direct",outcome="success"}"#),
+        1.0
+    );
+    assert_eq!(value("glint_imports_in_flight"), 0.0);
+    assert_eq!(value("glint_uploads_in_flight"), 0.0);
+    assert!(value(r#"glint_store_errors_total{store="default",operation="read"}"#) >= 1.0);
+    let idle = value(r#"glint_db_pool_connections{pool="reader",state="idle"}"#);
+    let busy = value(r#"glint_db_pool_connections{pool="reader",state="busy"}"#);
+    assert!(idle + busy >= 1.0, "the reader pool has connections");
+    for id in [&cached, &imported, &lost] {
+        assert!(!text.contains(id.as_str()), "no image id in the metrics");
+    }
+    // Only `/metrics` is there.
+    let api = reqwest::get(format!("http://127.0.0.1:{port}/v2/images"))
+        .await
+        .expect("the metrics address");
+    assert_eq!(api.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
