@@ -957,6 +957,36 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Webhooks are http(s) URLs and are signed: a key is needed, read from its file, and it
+    /// is never shown.
+    #[test]
+    fn webhooks_need_a_key_and_http_urls() {
+        let dir = std::env::temp_dir().join(format!("glint-webhook-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let key = dir.join("key");
+        std::fs::write(&key, "s3cret\n").expect("write");
+        let args = |urls: &[&str], secret: Option<&PathBuf>| ServeArgs {
+            notification_webhook_urls: Some(urls.iter().map(|u| u.to_string()).collect()),
+            notification_webhook_secret_file: secret.cloned(),
+            ..ServeArgs::default()
+        };
+        let unsigned = notification_settings(&args(&["http://a/hook"], None));
+        assert!(unsigned.is_err(), "{unsigned:?}");
+        let ftp = notification_settings(&args(&["ftp://a/hook"], Some(&key)));
+        assert!(ftp.is_err(), "{ftp:?}");
+        let fine = notification_settings(&args(&["https://a/hook", "http://b:8080/x"], Some(&key)))
+            .expect("valid");
+        assert_eq!(fine.webhooks.len(), 2);
+        assert_eq!(fine.webhook_secret, Some(Secret(b"s3cret".to_vec())));
+        assert!(
+            !format!("{fine:?}").contains("s3cret"),
+            "the key is never shown"
+        );
+        let missing = notification_settings(&args(&["http://a/hook"], Some(&dir.join("none"))));
+        assert!(missing.is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn administration_reads_the_database_as_serve_does() {
         let dir = std::env::temp_dir().join(format!("glint-dbargs-{}", std::process::id()));
