@@ -107,7 +107,8 @@ impl Images {
     /// Tells an event that has no transaction of its own to join: its notifications are in the
     /// outbox (awaited, so they keep their place among the image's) before it is emitted.
     pub(crate) async fn tell(&self, event: Event) {
-        crate::notifications::tell(&self.db, self.notifier.as_ref(), &self.events, event).await;
+        let told = [event];
+        crate::notifications::tell(&self.db, self.notifier.as_ref(), &self.events, &told).await;
     }
 
     /// The notifications an event makes, when they go through the outbox.

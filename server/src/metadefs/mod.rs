@@ -156,12 +156,20 @@ pub(crate) struct Metadefs {
 
 impl Metadefs {
     async fn tell(&self, by: &By, definition: Definition, change: DefinitionChange) {
-        let event = Event::Metadef {
-            definition: Box::new(definition),
-            change,
-            by: by.clone(),
-        };
-        crate::notifications::tell(&self.db, self.notifier.as_ref(), &self.events, event).await;
+        self.tell_all(by, vec![(definition, change)]).await;
+    }
+
+    /// Tells several changes with one outbox write.
+    async fn tell_all(&self, by: &By, changes: Vec<(Definition, DefinitionChange)>) {
+        let told: Vec<Event> = changes
+            .into_iter()
+            .map(|(definition, change)| Event::Metadef {
+                definition: Box::new(definition),
+                change,
+                by: by.clone(),
+            })
+            .collect();
+        crate::notifications::tell(&self.db, self.notifier.as_ref(), &self.events, &told).await;
     }
 
     fn definition(ns: &Namespace, kind: Kind, entry: &Entry) -> Definition {
@@ -298,30 +306,26 @@ impl Metadefs {
         })?;
         // As Glance tells a namespace made whole: the namespace, then what it holds.
         let ns = &doc.namespace;
-        let by = &creator.by;
-        self.tell(
-            by,
-            Definition::Namespace(ns.clone()),
-            DefinitionChange::Created,
-        )
-        .await;
-        for a in &doc.associations {
-            let definition = Definition::ResourceType {
+        let created = |d| (d, DefinitionChange::Created);
+        let mut changes = vec![created(Definition::Namespace(ns.clone()))];
+        changes.extend(doc.associations.iter().map(|a| {
+            created(Definition::ResourceType {
                 namespace: ns.namespace.clone(),
                 association: a.clone(),
-            };
-            self.tell(by, definition, DefinitionChange::Created).await;
-        }
+            })
+        }));
         for (kind, entries) in [
             (Kind::Object, &doc.objects),
             (Kind::Tag, &doc.tags),
             (Kind::Property, &doc.properties),
         ] {
-            for e in entries {
-                self.tell(by, Self::definition(ns, kind, e), DefinitionChange::Created)
-                    .await;
-            }
+            changes.extend(
+                entries
+                    .iter()
+                    .map(|e| created(Self::definition(ns, kind, e))),
+            );
         }
+        self.tell_all(&creator.by, changes).await;
         Ok(())
     }
 
@@ -592,14 +596,14 @@ impl Metadefs {
                 DbError::Duplicate(tag) => duplicate(Kind::Tag, &tag, &ns.namespace),
                 e => e.into(),
             })?;
-        for tag in tags {
-            self.tell(
-                &ns.by,
-                Self::definition(ns, Kind::Tag, tag),
-                DefinitionChange::Created,
-            )
-            .await;
-        }
+        let changes = tags
+            .iter()
+            .map(|tag| {
+                let definition = Self::definition(ns, Kind::Tag, tag);
+                (definition, DefinitionChange::Created)
+            })
+            .collect();
+        self.tell_all(&ns.by, changes).await;
         Ok(())
     }
 

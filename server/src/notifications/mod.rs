@@ -44,8 +44,7 @@ pub(crate) struct Notifier {
 fn webhook_sink(url: &str) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(url.as_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("webhook:{hex}")
+    format!("webhook:{}", crate::hashing::hex(&digest[..8]))
 }
 
 impl Notifier {
@@ -83,6 +82,9 @@ impl Notifier {
     /// The outbox rows of an event's notifications: one per notification and sink, disabled
     /// ones left out.
     pub(crate) fn notifications(&self, event: &Event) -> Vec<Outgoing> {
+        if self.sinks.is_empty() {
+            return Vec::new();
+        }
         let made = self.made(event);
         let mut rows = Vec::with_capacity(made.len() * self.sinks.len());
         for o in made {
@@ -120,19 +122,22 @@ impl Notifier {
     }
 }
 
-/// Tells an event that has no transaction of its own to join: its notifications (with a
-/// notifier that uses the outbox) are written first, awaited, so they keep their place among
-/// the ones before and after; then the event is emitted.
-pub(crate) async fn tell(db: &Db, notifier: Option<&Notifier>, events: &Events, event: Event) {
-    if let Some(n) = notifier
-        && let Err(e) = db.enqueue(&n.notifications(&event)).await
-    {
-        tracing::error!(
-            event = event.name(),
-            "cannot write to the notification outbox: {e}"
-        );
+/// Tells events that have no transaction of their own to join: their notifications (with a
+/// notifier that uses the outbox) are written first, in one write, awaited, so they keep their
+/// place among the ones before and after; then the events are emitted, in order.
+pub(crate) async fn tell(db: &Db, notifier: Option<&Notifier>, events: &Events, told: &[Event]) {
+    if let Some(n) = notifier {
+        let rows: Vec<Outgoing> = told.iter().flat_map(|e| n.notifications(e)).collect();
+        if let Err(e) = db.enqueue(&rows).await {
+            tracing::error!(
+                events = told.len(),
+                "cannot write to the notification outbox: {e}"
+            );
+        }
     }
-    events.emit(&event);
+    for event in told {
+        events.emit(event);
+    }
 }
 
 /// The oslo.messaging message of a notification: what the `messaging` driver sends as the

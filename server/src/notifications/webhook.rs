@@ -37,9 +37,10 @@ pub(super) struct Hook {
 pub(crate) fn signature(key: &[u8], body: &[u8]) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+    format!(
+        "sha256={}",
+        crate::hashing::hex(&mac.finalize().into_bytes())
+    )
 }
 
 impl Hook {

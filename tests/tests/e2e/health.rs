@@ -99,6 +99,15 @@ async fn healthcheck_answers_as_oslo_middleware_and_drains_by_file() {
     app.stop().await;
 }
 
+/// The value of the first sample of `series` in an OpenMetrics text.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
 /// `/metrics` counts requests by route template, the bytes that moved and the events, and
 /// names no image.
 #[tokio::test]
@@ -127,13 +136,7 @@ async fn metrics_count_requests_bytes_and_events_by_template() {
         .to_string();
     assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
     let text = r.text().await.expect("the metrics");
-    let value = |series: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(series))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
-    };
+    let value = |series: &str| sample(&text, series);
     assert_eq!(
         value(r#"glint_http_requests_total{route="/v2/images",method="POST",status="201"}"#),
         1.0
@@ -241,13 +244,7 @@ async fn metrics_show_the_cache_imports_stores_and_pools() {
         .expect("the metrics address");
     assert_eq!(own.status(), StatusCode::OK);
     let text = own.text().await.expect("the metrics");
-    let value = |series: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(series))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
-    };
+    let value = |series: &str| sample(&text, series);
     assert_eq!(value("glint_image_cache_hits_total"), 1.0);
     assert!(value("glint_image_cache_misses_total") >= 1.0);
     assert_eq!(value("glint_image_cache_size_bytes"), 2000.0);

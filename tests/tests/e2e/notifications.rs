@@ -137,6 +137,13 @@ impl Drop for Listener {
     }
 }
 
+/// Settings that send notifications to the broker on the test's own topic.
+fn to_broker(c: &mut glint_server::Config, topic: String) {
+    c.notifications.driver = glint_server::config::NotificationDriver::Messagingv2;
+    c.notifications.transport_url = Some(BROKER.into());
+    c.notifications.topics = vec![topic];
+}
+
 fn of<'a>(got: &'a [Value], event_type: &str, image: &str) -> Vec<&'a Value> {
     got.iter()
         .filter(|n| {
@@ -152,9 +159,7 @@ async fn notifications_reach_oslo_messaging_and_survive_the_broker() {
     let listener = Listener::start(&topic);
     let t = topic.clone();
     let app = TestApp::sqlite_with(move |c| {
-        c.notifications.driver = glint_server::config::NotificationDriver::Messagingv2;
-        c.notifications.transport_url = Some(BROKER.into());
-        c.notifications.topics = vec![t];
+        to_broker(c, t);
         c.notifications.publisher_id = "image.glint-test".into();
     })
     .await;
@@ -462,10 +467,9 @@ async fn the_outbox_keeps_notifications_across_an_outage_and_a_restart() {
     let t = topic.clone();
     let unreachable = TestApp::sqlite_with(move |c| {
         node(c);
-        c.notifications.driver = glint_server::config::NotificationDriver::Messagingv2;
+        to_broker(c, t);
         // Nothing listens on port 1.
         c.notifications.transport_url = Some("rabbit://guest:guest@127.0.0.1:1/".into());
-        c.notifications.topics = vec![t];
     })
     .await;
     let mut ids = Vec::new();
@@ -496,9 +500,7 @@ async fn the_outbox_keeps_notifications_across_an_outage_and_a_restart() {
     let t = topic.clone();
     let back = TestApp::sqlite_with(move |c| {
         node(c);
-        c.notifications.driver = glint_server::config::NotificationDriver::Messagingv2;
-        c.notifications.transport_url = Some(BROKER.into());
-        c.notifications.topics = vec![t];
+        to_broker(c, t);
     })
     .await;
     let got = listener
@@ -525,12 +527,7 @@ async fn metadef_changes_reach_oslo_messaging() {
     let topic = format!("notifications_{}", uuid::Uuid::new_v4().simple());
     let listener = Listener::start(&topic);
     let t = topic.clone();
-    let app = TestApp::sqlite_with(move |c| {
-        c.notifications.driver = glint_server::config::NotificationDriver::Messagingv2;
-        c.notifications.transport_url = Some(BROKER.into());
-        c.notifications.topics = vec![t];
-    })
-    .await;
+    let app = TestApp::sqlite_with(move |c| to_broker(c, t)).await;
     let admin = Some(("admin-project", "admin,member,reader"));
     let ns = format!("OS::Test::{}", uuid::Uuid::new_v4().simple());
     let (s, body) = app
