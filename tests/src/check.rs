@@ -136,10 +136,15 @@ pub(crate) fn test(quick: bool) -> Result {
         "warnings",
     ]))?;
     let dist = build_ui()?;
-    step("tests (native: core, server, end-to-end incl. the UI in Chromium)");
+    // Stopped when this function returns, whether the tests passed or not.
+    let ceph = crate::ceph::start(&crate::ceph::default_dir()?)?;
+    step("tests (native: core, server, end-to-end incl. the UI in Chromium and RBD on Ceph)");
     sh(cargo()
         .env("GLINT_UI_DIR", &dist)
+        .env("CEPH_CONF", &ceph.conf)
+        .env("GLINT_REQUIRE_CEPH", "1")
         .args(["test", "--all-targets"]))?;
+    drop(ceph);
     eprintln!(
         "screenshots of the UI's pages: {}",
         target_dir()?.join("tmp").join("ui-screenshots").display()

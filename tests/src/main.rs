@@ -15,8 +15,11 @@
 //!   `glance_api_bench.py` and `start_glance.sh`) against the real Glance 33 and against Glint,
 //!   on this machine, one after the other; prints both tables and Glint's ratio to Glance for
 //!   each case.
+//! - `cargo glint ceph start|stop|status [DIR]`: the single-node Ceph the RBD tests use
+//!   (`ceph.rs`); `start` prints `CEPH_CONF=` and `CEPH_FSID=` for the shell.
 
 mod bench;
+mod ceph;
 mod check;
 mod tools;
 mod ui;
@@ -42,10 +45,11 @@ fn main() -> ExitCode {
         "bench" => bench::bench(),
         "bench-vs-glance" => bench::bench_vs_glance(&rest),
         "tempest" => check::tempest(),
+        "ceph" => ceph::task(&rest),
         _ => {
             eprintln!(
                 "usage: cargo glint <run [-- serve flags] | setup | test [--quick] | ui | bench | \
-                 bench-vs-glance --bench-dir DIR [--quick] | tempest>"
+                 bench-vs-glance --bench-dir DIR [--quick] | tempest | ceph start|stop|status>"
             );
             return if task == "help" {
                 ExitCode::SUCCESS
