@@ -24,6 +24,9 @@ pub struct Settings {
     pub container_formats: Vec<String>,
     /// Whether `locations` may be read and changed through the API (Glance's `show_multiple_locations`).
     pub locations_enabled: bool,
+    /// Whether images show `direct_url`, their first location's URL (Glance's
+    /// `show_image_direct_url`: how Nova and Cinder find an RBD image to clone).
+    pub direct_url_shown: bool,
     /// The store that http(s) locations added through the API belong to, with several stores
     /// (its id goes in the location's metadata).
     pub http_store: Option<String>,
@@ -64,6 +67,7 @@ impl Default for Settings {
                 .map(|s| s.to_string())
                 .collect(),
             locations_enabled: false,
+            direct_url_shown: false,
             http_store: None,
             require_format_match: true,
         }

@@ -44,8 +44,7 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    /// Connects as `user` (`glance` or `client.glance`; the configuration's default when
-    /// `None`) with the settings of `conf` (Ceph's search path when `None`), then `options`
+    /// Connects as `user` (`glance` or `client.glance`; `client.admin` when `None`) with the settings of `conf` (Ceph's search path when `None`), then `options`
     /// (Ceph option names and values, e.g. `keyring`, `client_mount_timeout`).
     pub fn connect(
         conf: Option<&Path>,
@@ -53,25 +52,17 @@ impl Cluster {
         options: &[(&str, String)],
     ) -> Result<Cluster> {
         let api = ffi::api()?;
-        let name = user.map(|u| {
-            if u.contains('.') {
-                u.to_string()
-            } else {
-                format!("client.{u}")
-            }
-        });
-        let name = name.as_deref().map(|n| cstring("user", n)).transpose()?;
+        let name = match user {
+            Some(u) if u.contains('.') => u.to_string(),
+            Some(u) => format!("client.{u}"),
+            None => "client.admin".to_string(),
+        };
+        let name = cstring("user", &name)?;
         let cluster_name = cstring("cluster", "ceph")?;
         let mut handle: RadosT = ptr::null_mut();
         // SAFETY: out-pointer to a handle; names are NUL-terminated or NULL.
-        let rc = unsafe {
-            (api.rados_create2)(
-                &mut handle,
-                cluster_name.as_ptr(),
-                name.as_ref().map_or(ptr::null(), |n| n.as_ptr()),
-                0,
-            )
-        };
+        let rc =
+            unsafe { (api.rados_create2)(&mut handle, cluster_name.as_ptr(), name.as_ptr(), 0) };
         check("rados_create2", rc.into())?;
         // From here the handle is shut down on every path.
         let cluster = Cluster {
@@ -594,8 +585,8 @@ impl WriteQueue<'_> {
         Ok(())
     }
 
-    /// Waits for every write; the first failure is the answer.
-    pub fn finish(mut self) -> Result<()> {
+    /// Waits for every write in flight; the first failure is the answer.
+    pub fn drain(&mut self) -> Result<()> {
         let mut first = Ok(());
         while !self.pending.is_empty() {
             if let Err(e) = self.wait_oldest()
@@ -605,6 +596,11 @@ impl WriteQueue<'_> {
             }
         }
         first
+    }
+
+    /// Waits for every write; the first failure is the answer.
+    pub fn finish(mut self) -> Result<()> {
+        self.drain()
     }
 }
 

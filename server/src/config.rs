@@ -92,6 +92,11 @@ pub struct ServeArgs {
     /// [default: false]
     #[arg(long, env = "GLINT_SHOW_MULTIPLE_LOCATIONS")]
     pub show_multiple_locations: Option<bool>,
+    /// Show each image's first location as `direct_url` (Glance's `show_image_direct_url`; Nova
+    /// and Cinder need it, or the service-only locations API, to clone RBD images)
+    /// [default: false]
+    #[arg(long, env = "GLINT_SHOW_IMAGE_DIRECT_URL")]
+    pub show_image_direct_url: Option<bool>,
     /// The import methods offered and accepted, comma separated, of glance-direct,
     /// web-download, copy-image and glance-download (Glance's `enabled_import_methods`)
     /// [default: glance-direct,web-download,copy-image]
@@ -106,7 +111,8 @@ pub struct ServeArgs {
     /// This server's name among several sharing one database [default: glint]
     #[arg(long, env = "GLINT_NODE_NAME")]
     pub node_name: Option<String>,
-    /// Where image data goes: `fs` (files under the data folder) or `s3` [default: fs]
+    /// Where image data goes: `fs` (files under the data folder), `s3` or `rbd` (a Ceph pool)
+    /// [default: fs]
     #[arg(long, env = "GLINT_STORE", value_enum)]
     pub store: Option<DataStore>,
     /// The S3 endpoint, e.g. http://127.0.0.1:9000 (none for AWS itself)
@@ -128,6 +134,28 @@ pub struct ServeArgs {
     /// [default: true]
     #[arg(long, env = "GLINT_S3_PATH_STYLE")]
     pub s3_path_style: Option<bool>,
+    /// The Ceph pool images go to with `--store rbd` (`rbd_store_pool`) [default: images]
+    #[arg(long, env = "GLINT_RBD_STORE_POOL")]
+    pub rbd_store_pool: Option<String>,
+    /// The Ceph configuration file (`rbd_store_ceph_conf`) [default: Ceph's search path,
+    /// /etc/ceph/ceph.conf]
+    #[arg(long, env = "GLINT_RBD_STORE_CEPH_CONF")]
+    pub rbd_store_ceph_conf: Option<PathBuf>,
+    /// The cephx user, e.g. `glance` (`rbd_store_user`); its key is found through the keyring
+    /// the Ceph configuration names [default: the configuration's, usually admin]
+    #[arg(long, env = "GLINT_RBD_STORE_USER")]
+    pub rbd_store_user: Option<String>,
+    /// The RBD object size in MiB, a power of two (`rbd_store_chunk_size`) [default: 8]
+    #[arg(long, env = "GLINT_RBD_STORE_CHUNK_SIZE")]
+    pub rbd_store_chunk_size: Option<u64>,
+    /// Seconds to wait for the Ceph cluster when connecting (`rados_connect_timeout`; 0:
+    /// librados's own) [default: 0]
+    #[arg(long, env = "GLINT_RADOS_CONNECT_TIMEOUT")]
+    pub rados_connect_timeout: Option<u64>,
+    /// Runs of zeros in uploads are not written to RBD, leaving the image sparse
+    /// (`rbd_thin_provisioning`) [default: false]
+    #[arg(long, env = "GLINT_RBD_THIN_PROVISIONING")]
+    pub rbd_thin_provisioning: Option<bool>,
     /// Seconds after which a server sharing the database that has not been heard from is taken
     /// for dead, and its unfinished uploads are queued again [default: 30]
     #[arg(long, env = "GLINT_NODE_TIMEOUT")]
@@ -245,8 +273,8 @@ impl ServeArgs {
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub id: String,
-    /// `fs` (a folder), `s3` (a prefix in the bucket the S3 settings name) or `http` (read-only:
-    /// data at http(s) locations).
+    /// `fs` (a folder), `s3` (a prefix in the bucket the S3 settings name), `rbd` (a Ceph
+    /// pool) or `http` (read-only: data at http(s) locations).
     #[serde(default)]
     pub kind: StoreKind,
     /// The folder of an `fs` store [default: stores/<id> in the data folder].
@@ -256,6 +284,93 @@ pub struct StoreConfig {
     pub weight: i64,
     #[serde(default)]
     pub read_only: bool,
+    /// An `rbd` store's pool [default: images].
+    pub rbd_store_pool: Option<String>,
+    /// An `rbd` store's Ceph configuration [default: Ceph's search path].
+    pub rbd_store_ceph_conf: Option<PathBuf>,
+    /// An `rbd` store's cephx user.
+    pub rbd_store_user: Option<String>,
+    /// An `rbd` store's object size in MiB [default: 8].
+    pub rbd_store_chunk_size: Option<u64>,
+    /// Seconds to wait for an `rbd` store's cluster [default: 0, librados's own].
+    pub rados_connect_timeout: Option<u64>,
+    /// Whether an `rbd` store skips runs of zeros [default: false].
+    pub rbd_thin_provisioning: Option<bool>,
+}
+
+impl StoreConfig {
+    /// A store of `kind` with nothing else set.
+    pub fn new(id: &str, kind: StoreKind) -> StoreConfig {
+        StoreConfig {
+            id: id.into(),
+            kind,
+            path: None,
+            description: None,
+            weight: 0,
+            read_only: false,
+            rbd_store_pool: None,
+            rbd_store_ceph_conf: None,
+            rbd_store_user: None,
+            rbd_store_chunk_size: None,
+            rados_connect_timeout: None,
+            rbd_thin_provisioning: None,
+        }
+    }
+
+    /// The RBD settings of an `rbd` store, checked.
+    pub fn rbd_settings(&self) -> Result<crate::store::RbdSettings, StartError> {
+        rbd_settings(
+            &format!("store {}", self.id),
+            self.rbd_store_pool.clone(),
+            self.rbd_store_ceph_conf.clone(),
+            self.rbd_store_user.clone(),
+            self.rbd_store_chunk_size,
+            self.rados_connect_timeout,
+            self.rbd_thin_provisioning,
+        )
+    }
+
+    fn has_rbd_settings(&self) -> bool {
+        self.rbd_store_pool.is_some()
+            || self.rbd_store_ceph_conf.is_some()
+            || self.rbd_store_user.is_some()
+            || self.rbd_store_chunk_size.is_some()
+            || self.rados_connect_timeout.is_some()
+            || self.rbd_thin_provisioning.is_some()
+    }
+}
+
+fn rbd_settings(
+    what: &str,
+    pool: Option<String>,
+    ceph_conf: Option<PathBuf>,
+    user: Option<String>,
+    chunk_mib: Option<u64>,
+    connect_timeout: Option<u64>,
+    thin: Option<bool>,
+) -> Result<crate::store::RbdSettings, StartError> {
+    let chunk_mib = chunk_mib.unwrap_or(8);
+    if !chunk_mib.is_power_of_two() || chunk_mib > 1024 {
+        return Err(StartError::Config {
+            message: format!(
+                "{what}: rbd_store_chunk_size is in MiB and must be a power of two up to 1024: {chunk_mib}"
+            ),
+        });
+    }
+    let pool = pool.unwrap_or_else(|| "images".into());
+    if pool.is_empty() {
+        return Err(StartError::Config {
+            message: format!("{what}: rbd_store_pool is empty"),
+        });
+    }
+    Ok(crate::store::RbdSettings {
+        pool,
+        ceph_conf,
+        user: user.filter(|u| !u.is_empty()),
+        chunk_size: chunk_mib << 20,
+        connect_timeout: connect_timeout.unwrap_or(0),
+        thin_provisioning: thin.unwrap_or(false),
+    })
 }
 
 /// How callers are authenticated: Glint's own accounts, or Keystone's tokens.
@@ -276,6 +391,8 @@ pub enum DataStore {
     Fs,
     /// The S3 bucket the S3 settings name.
     S3,
+    /// A Ceph pool (the `rbd_store_*` settings).
+    Rbd,
 }
 
 /// The kind of a named store.
@@ -287,6 +404,8 @@ pub enum StoreKind {
     Fs,
     /// A prefix in the bucket the S3 settings name.
     S3,
+    /// A Ceph pool.
+    Rbd,
     /// Read-only: data at http(s) locations.
     Http,
 }
@@ -297,6 +416,7 @@ impl StoreKind {
         match self {
             StoreKind::Fs => "file",
             StoreKind::S3 => "s3",
+            StoreKind::Rbd => "rbd",
             StoreKind::Http => "http",
         }
     }
@@ -449,6 +569,8 @@ pub struct Config {
     pub keystone: Option<KeystoneConfig>,
     /// Image data in S3 when set; in files under the data folder otherwise.
     pub s3: Option<crate::store::S3Settings>,
+    /// Image data in a Ceph pool when set (`--store rbd`, one store).
+    pub rbd: Option<crate::store::RbdSettings>,
     /// Named stores (multi-store); none for the one store above.
     pub stores: Vec<StoreConfig>,
     pub default_store: Option<String>,
@@ -462,6 +584,8 @@ pub struct Config {
     pub image_size_cap: u64,
     /// Whether locations are shown and may be changed (Glance's `show_multiple_locations`).
     pub show_multiple_locations: bool,
+    /// Whether images show their first location as `direct_url`.
+    pub show_image_direct_url: bool,
     /// The import methods offered and accepted (Glance's `enabled_import_methods`).
     pub enabled_import_methods: Vec<ImportMethod>,
     /// Where other servers reach this one, for imports of data staged here.
@@ -516,7 +640,7 @@ impl Config {
             }
         };
         let s3 = match a.store.unwrap_or_default() {
-            DataStore::Fs => None,
+            DataStore::Fs | DataStore::Rbd => None,
             DataStore::S3 => {
                 let need = |value, name| required(value, "--store s3", name);
                 Some(crate::store::S3Settings {
@@ -553,12 +677,8 @@ impl Config {
                         message: format!("--file-stores: '{s}' is not id=path"),
                     })?;
                     Ok(StoreConfig {
-                        id: id.trim().to_string(),
-                        kind: StoreKind::Fs,
                         path: Some(PathBuf::from(path.trim())),
-                        description: None,
-                        weight: 0,
-                        read_only: false,
+                        ..StoreConfig::new(id.trim(), StoreKind::Fs)
                     })
                 })
                 .collect::<Result<Vec<_>, StartError>>()?,
@@ -570,7 +690,33 @@ impl Config {
                     message: format!("store {} is an S3 store: the S3 settings are needed", s.id),
                 });
             }
+            match s.kind {
+                StoreKind::Rbd => {
+                    s.rbd_settings()?;
+                }
+                _ if s.has_rbd_settings() => {
+                    return Err(StartError::Config {
+                        message: format!(
+                            "store {}: rbd_* settings are for stores of kind rbd",
+                            s.id
+                        ),
+                    });
+                }
+                _ => {}
+            }
         }
+        let rbd = match a.store.unwrap_or_default() {
+            DataStore::Rbd => Some(rbd_settings(
+                "--store rbd",
+                a.rbd_store_pool.clone(),
+                a.rbd_store_ceph_conf.clone(),
+                a.rbd_store_user.clone(),
+                a.rbd_store_chunk_size,
+                a.rados_connect_timeout,
+                a.rbd_thin_provisioning,
+            )?),
+            _ => None,
+        };
         let notifications = notification_settings(&a)?;
         let size = |value: &Option<String>, what: &str, example: &str, default: u64| match value {
             Some(v) => parse_bytes(v).ok_or_else(|| StartError::Config {
@@ -601,6 +747,7 @@ impl Config {
             insecure_noauth: a.insecure_noauth,
             keystone,
             s3,
+            rbd,
             stores,
             default_store: a.default_store.clone(),
             admin_password: a.admin_password.clone(),
@@ -627,6 +774,7 @@ impl Config {
                 .as_deref()
                 .map(|u| u.trim_end_matches('/').to_string()),
             show_multiple_locations: a.show_multiple_locations.unwrap_or(false),
+            show_image_direct_url: a.show_image_direct_url.unwrap_or(false),
             enabled_import_methods,
             image_size_cap: size(&a.image_size_cap, "image size cap", "100GB", IMAGE_SIZE_CAP)?,
             data_dir,

@@ -44,11 +44,12 @@ use store::{FsStore, HttpStore, NamedStore, S3Store, Store, Stores};
 /// The image stores and the staging area, as configured: one store (files under the data
 /// folder, or S3), or several named ones.
 /// Every store's failures are counted in `metrics` under its id.
-fn open_stores(
+async fn open_stores(
     config: &Config,
     http: HttpStore,
     metrics: &metrics::Metrics,
 ) -> Result<(Stores, Arc<dyn Store>), StartError> {
+    let mut clusters = store::Clusters::default();
     let watched = |id: &str, store: Arc<dyn Store>| -> Arc<dyn Store> {
         Arc::new(store::Watched::new(store, metrics.store_errors(id)))
     };
@@ -73,7 +74,16 @@ fn open_stores(
         if let Some(s3) = &config.s3 {
             tracing::info!("image data in S3 bucket {}", s3.bucket);
         }
-        let (store, properties) = one("images", config.data_dir.join("images"))?;
+        let (store, properties, kind) = match &config.rbd {
+            Some(settings) => {
+                let (store, properties) = clusters.open(settings, &config.node_name).await?;
+                (store, properties, "rbd")
+            }
+            None => {
+                let (store, properties) = one("images", config.data_dir.join("images"))?;
+                (store, properties, kind)
+            }
+        };
         let single = NamedStore {
             id: "default".into(),
             description: None,
@@ -89,6 +99,10 @@ fn open_stores(
     for s in &config.stores {
         let (store, properties): (Arc<dyn Store>, serde_json::Value) = match (s.kind, &config.s3) {
             (StoreKind::Http, _) => (Arc::new(http.clone()), serde_json::json!({})),
+            (StoreKind::Rbd, _) => {
+                let settings = s.rbd_settings()?;
+                clusters.open(&settings, &config.node_name).await?
+            }
             (StoreKind::S3, Some(s3)) => {
                 let prefix = format!("stores/{}", s.id);
                 (
@@ -175,7 +189,8 @@ pub async fn run(
         message: format!("web-download client: {e}"),
     })?;
     let metrics = metrics::Metrics::default();
-    let (stores, staging) = open_stores(&config, HttpStore::new(web_client.clone()), &metrics)?;
+    let (stores, staging) =
+        open_stores(&config, HttpStore::new(web_client.clone()), &metrics).await?;
     let node: Arc<str> = Arc::from(config.node_name.as_str());
     db.heartbeat(&node).await?;
     recover(&db, &stores, staging.as_ref(), &node, config.node_timeout).await?;
@@ -202,6 +217,7 @@ pub async fn run(
     let settings = Arc::new(glint_core::Settings {
         require_format_match: config.require_format_match,
         locations_enabled: config.show_multiple_locations,
+        direct_url_shown: config.show_image_direct_url,
         http_store,
         ..glint_core::Settings::default()
     });

@@ -262,13 +262,13 @@ pub(crate) async fn info_stores(
     Ok(Json(json!({"stores": store_list(&state, false)})))
 }
 
-/// `GET /v2/info/stores/detail` (administrators): each store with its kind, weight and
-/// settings.
+/// `GET /v2/info/stores/detail` (administrators and the `service` role, as Glance 30+):
+/// each store with its kind, weight and settings (an RBD store's pool and cluster fsid).
 pub(crate) async fn info_stores_detail(
     State(state): State<AppState>,
     identity: Identity,
 ) -> Result<Json<Value>, ApiError> {
-    if !identity.caller.is_admin() {
+    if !identity.caller.is_admin() && !identity.caller.has_role("service") {
         return Err(ApiError::Forbidden(
             "You are not authorized to complete stores_info_detail action.".into(),
         ));

@@ -340,11 +340,11 @@ pub(crate) async fn list_images(
         }
     }
     let images = state.db.list_images(&query).await?;
-    let show_locations = state.images.settings.locations_enabled;
+    let settings = &state.images.settings;
     let mut body = json!({
         "images": images
             .iter()
-            .map(|s| image_json(&state.shown(&identity.caller, &s.image), show_locations))
+            .map(|s| image_json(&state.shown(&identity.caller, &s.image), settings))
             .collect::<Vec<_>>(),
         "first": link(&passthrough, None),
         "schema": "/v2/schemas/images",

@@ -24,7 +24,7 @@ pub(crate) fn image_response(
         status,
         Json(image_json(
             &state.shown(&identity.caller, &stored.image),
-            state.images.settings.locations_enabled,
+            &state.images.settings,
         )),
     )
         .into_response();

@@ -6,7 +6,8 @@ use serde_json::{Map, Value, json};
 /// Properties the server keeps to itself.
 const HIDDEN: [&str; 2] = ["os_glance_stage_host", "os_glance_hash_op_host"];
 
-pub(crate) fn image_json(image: &Image, show_locations: bool) -> Value {
+pub(crate) fn image_json(image: &Image, settings: &glint_core::Settings) -> Value {
+    let show_locations = settings.locations_enabled;
     let mut m = Map::new();
     for (k, v) in &image.properties {
         if !HIDDEN.contains(&k.as_str()) {
@@ -48,6 +49,11 @@ pub(crate) fn image_json(image: &Image, show_locations: bool) -> Value {
         .collect();
     if !stores.is_empty() {
         m.insert("stores".into(), Value::String(stores.join(",")));
+    }
+    if settings.direct_url_shown
+        && let Some(first) = image.locations.first()
+    {
+        m.insert("direct_url".into(), Value::String(first.url.clone()));
     }
     if show_locations {
         m.insert(

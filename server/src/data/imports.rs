@@ -70,6 +70,14 @@ pub(crate) struct LegacyImport {
     pub(crate) input: Value,
 }
 
+/// Where a location's data is read from to hash it.
+enum LocationSource {
+    /// Fetched through the import guard.
+    Http(reqwest::Url),
+    /// Read from the store (by id) whose URL it is.
+    Store(String, String),
+}
+
 /// A location given by URL (API 2.17's `POST /v2/images/{id}/locations`).
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -672,13 +680,22 @@ impl Data {
         let image = crate::access::load_writable(self.db(), &actor.caller, id)
             .await?
             .image;
-        if !(body.url.starts_with("http://") || body.url.starts_with("https://")) {
-            return Err(DataError::Invalid(format!(
-                "Invalid location {}: only http and https locations can be added.",
-                body.url
-            )));
-        }
-        let url = self.checked_source(&body.url).await?;
+        // An RBD image in a pool of this deployment (Nova's direct snapshot) is hashed where
+        // it is; an http(s) URL is fetched through the import guard.
+        let owner_store = self.stores().owner(&body.url).map(|s| s.id.clone());
+        let source = match &owner_store {
+            Some(store) => LocationSource::Store(store.clone(), body.url.clone()),
+            None if body.url.starts_with("http://") || body.url.starts_with("https://") => {
+                LocationSource::Http(self.checked_source(&body.url).await?)
+            }
+            None => {
+                return Err(DataError::Invalid(format!(
+                    "Invalid location {}: only http(s) locations and images in this \
+                     deployment's stores (its Ceph clusters and pools) can be added.",
+                    body.url
+                )));
+            }
+        };
         if image.status != Status::Queued {
             return Err(DataError::Conflict(format!(
                 "Image {id} must be queued to be given a location: it is {}.",
@@ -686,8 +703,16 @@ impl Data {
             )));
         }
         let mut metadata = serde_json::Map::new();
-        if let Some(store) = self.stores().http_store() {
-            metadata.insert("store".into(), Value::String(store.id.clone()));
+        match &owner_store {
+            Some(store) if self.stores().is_multi() => {
+                metadata.insert("store".into(), Value::String(store.clone()));
+            }
+            Some(_) => {}
+            None => {
+                if let Some(store) = self.stores().http_store() {
+                    metadata.insert("store".into(), Value::String(store.id.clone()));
+                }
+            }
         }
         let location = Location {
             url: body.url.clone(),
@@ -723,7 +748,7 @@ impl Data {
                         let result = async {
                             let validation = body.validation_data.unwrap_or_default();
                             let (size, md5, algo, value) =
-                                data.hash_remote(url, &validation).await?;
+                                data.hash_remote(source, &validation).await?;
                             let text = |k: &str| validation.get(k).and_then(Value::as_str);
                             if text("checksum").is_some_and(|c| c != md5)
                                 || text("os_hash_value").is_some_and(|v| v != value)
@@ -780,11 +805,11 @@ impl Data {
         }
     }
 
-    /// Fetches the data at `url` and returns its size, md5 and secure hash (the algorithm
+    /// Reads the data at a location and returns its size, md5 and secure hash (the algorithm
     /// `validation` names, else sha512) as `(size, md5, algorithm, hash)`.
     async fn hash_remote(
         &self,
-        url: reqwest::Url,
+        source: LocationSource,
         validation: &serde_json::Map<String, Value>,
     ) -> Result<(u64, String, String, String), DataError> {
         use sha2::digest::DynDigest;
@@ -801,11 +826,29 @@ impl Data {
             _ => Box::new(<sha2::Sha512 as sha2::Digest>::new()),
         };
         let mut md5 = <md5::Md5 as md5::Digest>::new();
-        let response = self
-            .fetch_guarded(url, "Fetching the location failed")
-            .await?;
+        let mut stream: crate::store::ByteStream =
+            match source {
+                LocationSource::Http(url) => {
+                    let response = self
+                        .fetch_guarded(url, "Fetching the location failed")
+                        .await?;
+                    Box::pin(
+                        response
+                            .bytes_stream()
+                            .map(|r| r.map_err(std::io::Error::other)),
+                    )
+                }
+                LocationSource::Store(store, url) => {
+                    let store = self
+                        .stores()
+                        .get(&store)
+                        .ok_or_else(|| DataError::Invalid(format!("Unknown store {store}.")))?;
+                    store.store.read(&url, 0, u64::MAX).await.map_err(|e| {
+                        DataError::Invalid(format!("Reading the location failed: {e}"))
+                    })?
+                }
+            };
         let mut size: u64 = 0;
-        let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk
                 .map_err(|e| DataError::Invalid(format!("Fetching the location failed: {e}")))?;

@@ -296,6 +296,18 @@ impl Images {
             if before.locations.iter().any(|o| o.url == l.url) {
                 continue;
             }
+            given.extend(data);
+            if self.stores.owner(&l.url).is_some() {
+                // In one of this deployment's stores (an RBD pool it has): nothing is fetched.
+                continue;
+            }
+            if l.url.starts_with("rbd://") {
+                return Err(ImageError::InvalidLocation(format!(
+                    "Invalid location {}: not an image in a Ceph cluster and pool of this \
+                     deployment's stores",
+                    l.url
+                )));
+            }
             let url = reqwest::Url::parse(&l.url).map_err(|e| {
                 ImageError::InvalidLocation(format!("Invalid location {}: {e}", l.url))
             })?;
@@ -305,7 +317,6 @@ impl Images {
                     l.url
                 ))
             })?;
-            given.extend(data);
         }
         for data in given {
             let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
@@ -320,7 +331,7 @@ impl Images {
         if before.status == glint_core::Status::Queued && !after.locations.is_empty() {
             after.status = glint_core::Status::Active;
             if after.size.is_none() {
-                after.size = self.stores.http().size(&after.locations[0].url).await;
+                after.size = self.stores.size_at(&after.locations[0].url).await;
             }
         }
         Ok(())

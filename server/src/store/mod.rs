@@ -3,6 +3,7 @@
 
 mod fs;
 mod http;
+mod rbd;
 mod s3;
 mod watched;
 
@@ -16,8 +17,58 @@ use thiserror::Error;
 
 pub use fs::FsStore;
 pub use http::HttpStore;
+pub use rbd::{RbdLocation, RbdSettings, RbdStore, connect as connect_rbd};
 pub use s3::{S3Settings, S3Store};
 pub use watched::{OnError, Watched};
+
+/// The Ceph clusters a deployment's RBD stores use: one connection per cluster and user,
+/// shared by its pools.
+#[derive(Debug, Default)]
+pub struct Clusters {
+    connected: Vec<(
+        (Option<std::path::PathBuf>, Option<String>),
+        glint_rbd::Cluster,
+    )>,
+}
+
+impl Clusters {
+    /// The RBD store `settings` describe (connecting to its cluster if no store did yet), with
+    /// what `/v2/info/stores/detail` shows of it.
+    pub async fn open(
+        &mut self,
+        settings: &RbdSettings,
+        writer: &str,
+    ) -> Result<(std::sync::Arc<dyn Store>, serde_json::Value), StoreError> {
+        let key = settings.cluster_key();
+        let cluster = match self.connected.iter().find(|(k, _)| *k == key) {
+            Some((_, c)) => c.clone(),
+            None => {
+                let s = settings.clone();
+                let c = tokio::task::spawn_blocking(move || rbd::connect(&s))
+                    .await
+                    .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+                self.connected.push((key, c.clone()));
+                c
+            }
+        };
+        let (s, w) = (settings.clone(), writer.to_string());
+        let store = tokio::task::spawn_blocking(move || RbdStore::open(&cluster, &s, &w))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        tracing::info!(
+            "image data in RBD pool {} of Ceph cluster {}",
+            settings.pool,
+            store.fsid()
+        );
+        let properties = serde_json::json!({
+            "pool": settings.pool,
+            "chunk_size": settings.chunk_size,
+            "thin_provisioning": settings.thin_provisioning,
+            "fsid": store.fsid(),
+        });
+        Ok((std::sync::Arc::new(store), properties))
+    }
+}
 
 /// A stream of image data.
 pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -54,6 +105,17 @@ pub trait Store: Send + Sync + Debug {
 
     /// Where `begin(image_id)` puts committed data.
     fn location_of(&self, image_id: &str) -> String;
+
+    /// Whether a location that names no store is this store's (an `rbd://` URL of its
+    /// cluster and pool).
+    fn owns(&self, _location: &str) -> bool {
+        false
+    }
+
+    /// The size of the data at `location`, where the store can tell without reading it.
+    fn size_of<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move { Err(StoreError::NotFound(location.to_string())) })
+    }
 
     /// Removes data that writers `rule` says are gone left behind (a crash, a kill); returns
     /// how many pieces went.
@@ -188,11 +250,27 @@ impl Stores {
         self.named.iter().find(|s| s.id == id)
     }
 
-    /// The store a location is in: the one its metadata names, else the default.
+    /// The store a location is in: the one its metadata names, else the one whose URL it is
+    /// (an RBD pool), else the default.
     pub fn holding(&self, location: &glint_core::Location) -> Option<&NamedStore> {
         match location.metadata.get(STORE_KEY).and_then(|v| v.as_str()) {
             Some(id) => self.get(id),
-            None => Some(self.default_store()),
+            None => Some(self.owner(&location.url).unwrap_or(self.default_store())),
+        }
+    }
+
+    /// The store whose URL a location is, by its form alone (an `rbd://` URL names its
+    /// cluster and pool).
+    pub fn owner(&self, url: &str) -> Option<&NamedStore> {
+        self.named.iter().find(|s| s.store.owns(url))
+    }
+
+    /// The size of the data at a location given by URL: from the store whose URL it is, else
+    /// (http) from the server's answer.
+    pub async fn size_at(&self, url: &str) -> Option<u64> {
+        match self.owner(url) {
+            Some(store) => store.store.size_of(url).await.ok(),
+            None => self.http.size(url).await,
         }
     }
 

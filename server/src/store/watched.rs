@@ -106,6 +106,20 @@ impl Store for Watched {
         self.inner.location_of(image_id)
     }
 
+    fn owns(&self, location: &str) -> bool {
+        self.inner.owns(location)
+    }
+
+    fn size_of<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let r = self.inner.size_of(location).await;
+            match r {
+                Err(StoreError::NotFound(_)) => r,
+                _ => self.told("size", r),
+            }
+        })
+    }
+
     fn sweep<'a>(&'a self, rule: &'a Sweep) -> BoxFuture<'a, Result<usize, StoreError>> {
         Box::pin(async move { self.told("sweep", self.inner.sweep(rule).await) })
     }

@@ -358,6 +358,7 @@ async fn discovery_documents() {
             description: None,
             weight: 0,
             read_only: false,
+            ..glint_server::config::StoreConfig::new("", glint_server::config::StoreKind::Fs)
         }];
     })
     .await;

@@ -104,6 +104,7 @@ pub(crate) fn shared_node(shared: &Path, name: &str) -> impl FnOnce(&mut Config)
             description: None,
             weight: 0,
             read_only: false,
+            ..glint_server::config::StoreConfig::new("", glint_server::config::StoreKind::Fs)
         }];
     }
 }

@@ -65,6 +65,7 @@ async fn locations_are_guarded_validated_and_read(postgres: bool) {
             description: None,
             weight: 10,
             read_only: false,
+            ..glint_server::config::StoreConfig::new("", glint_server::config::StoreKind::Fs)
         };
         c.stores = vec![
             fs("local"),
@@ -75,6 +76,7 @@ async fn locations_are_guarded_validated_and_read(postgres: bool) {
                 description: None,
                 weight: 0,
                 read_only: false,
+                ..glint_server::config::StoreConfig::new("", glint_server::config::StoreKind::Fs)
             },
         ];
     };

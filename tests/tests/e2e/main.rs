@@ -22,6 +22,7 @@ mod protections;
 mod purge;
 mod python;
 mod quotas;
+mod rbd;
 mod s3;
 mod stores;
 mod tasks;

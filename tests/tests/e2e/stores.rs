@@ -17,6 +17,7 @@ fn store(id: &str, weight: i64, read_only: bool) -> StoreConfig {
         description: Some(format!("The {id} store")),
         weight,
         read_only,
+        ..StoreConfig::new(id, glint_server::config::StoreKind::Fs)
     }
 }
 

@@ -177,6 +177,7 @@ async fn glint(name: &str, keystone: &Keystone, source_port: u16, database: &Tem
             description: Some(format!("store {id}")),
             weight,
             read_only: false,
+            ..glint_server::config::StoreConfig::new("", glint_server::config::StoreKind::Fs)
         };
         let web = StoreConfig {
             id: "web".into(),
@@ -185,6 +186,7 @@ async fn glint(name: &str, keystone: &Keystone, source_port: u16, database: &Tem
             description: Some("images at http(s) locations".into()),
             weight: 0,
             read_only: true,
+            ..glint_server::config::StoreConfig::new("", glint_server::config::StoreKind::Fs)
         };
         c.stores = vec![store("a", 200), store("b", 100), web];
         c.show_multiple_locations = true;
