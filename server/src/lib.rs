@@ -500,6 +500,7 @@ async fn sweep(
     let rule = store::Sweep {
         own: own.map(str::to_string),
         alive: db.alive_nodes(alive_since).await?.into_iter().collect(),
+        known: db.known_nodes().await?.into_iter().collect(),
         untouched: std::time::Duration::from_secs(UNCLAIMED_PARTIAL_SECONDS.max(node_timeout)),
     };
     let mut swept = staging.sweep(&rule).await?;

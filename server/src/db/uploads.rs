@@ -227,6 +227,16 @@ impl Db {
             .collect()
     }
 
+    /// Every server this database has heard from, alive or not.
+    pub(crate) async fn known_nodes(&self) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query("SELECT name FROM nodes")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(DbError::from))
+            .collect()
+    }
+
     /// Records that `node` is alive now.
     pub(crate) async fn heartbeat(&self, node: &str) -> Result<(), DbError> {
         sqlx::query(

@@ -284,14 +284,23 @@ mod tests {
                 .count()
         };
         assert_eq!(partials(), 4);
-        // a restarts; b is alive, c has gone quiet; the legacy file is fresh.
+        // Another deployment's server writes into the same folder.
+        let d = FsStore::new(&dir, "d").expect("store d");
+        let mut wd = d.begin("img-d").await.expect("d writes");
+        wd.write(Bytes::from_static(b"dd")).await.expect("write");
+        assert_eq!(partials(), 5);
+        // a restarts; b is alive, c has gone quiet; d is not this deployment's; the legacy
+        // file is fresh.
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect();
         let rule = Sweep {
             own: Some("a".into()),
-            alive: ["a".to_string(), "b".to_string()].into_iter().collect(),
+            alive: names(&["a", "b"]),
+            known: names(&["a", "b", "c"]),
             untouched: std::time::Duration::from_secs(3600),
         };
         assert_eq!(a.sweep(&rule).await.expect("sweep"), 2, "a's own and c's");
-        assert_eq!(partials(), 2);
+        assert_eq!(partials(), 3);
+        drop(wd);
         // b's write goes on and lands.
         wb.write(Bytes::from_static(b"b2"))
             .await
@@ -305,6 +314,7 @@ mod tests {
         let rule = Sweep {
             untouched: std::time::Duration::ZERO,
             alive: rule.alive,
+            known: rule.known,
             own: None,
         };
         assert_eq!(b.sweep(&rule).await.expect("sweep"), 1);

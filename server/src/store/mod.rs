@@ -25,11 +25,11 @@ pub use watched::{OnError, Watched};
 /// shared by its pools.
 #[derive(Debug, Default)]
 pub struct Clusters {
-    connected: Vec<(
-        (Option<std::path::PathBuf>, Option<String>),
-        glint_rbd::Cluster,
-    )>,
+    connected: Vec<(ClusterKey, glint_rbd::Cluster)>,
 }
+
+/// A cluster as settings name it: its configuration file and user.
+type ClusterKey = (Option<std::path::PathBuf>, Option<String>);
 
 impl Clusters {
     /// The RBD store `settings` describe (connecting to its cluster if no store did yet), with
@@ -128,24 +128,30 @@ pub trait Store: Send + Sync + Debug {
 }
 
 /// Whose unfinished writes a sweep may remove. Several servers may share a store (an NFS
-/// export, one bucket): a write belongs to the server that began it, and only that server (at
-/// its next start) or a sweep run after it has gone quiet removes what it left.
+/// export, one bucket, one Ceph pool): a write belongs to the server that began it, and only
+/// that server (at its next start) or a sweep run after it has gone quiet removes what it
+/// left. Writes of servers this deployment's database does not know (another deployment
+/// sharing the pool) are left to them.
 #[derive(Debug, Clone, Default)]
 pub struct Sweep {
     /// The server sweeping at its start: what it left before is its own to remove.
     pub own: Option<String>,
     /// Servers heard from recently: their writes may be under way.
     pub alive: std::collections::HashSet<String>,
-    /// A write whose server is not recorded is removed once untouched this long.
+    /// Every server the deployment's database has heard from.
+    pub known: std::collections::HashSet<String>,
+    /// A write whose server is not recorded (or not known here) is removed once untouched
+    /// this long.
     pub untouched: std::time::Duration,
 }
 
 impl Sweep {
-    /// Whether a write by `writer` (if known), last touched `age` ago, may be removed.
+    /// Whether a write by `writer` (if named), last touched `age` ago, may be removed.
     pub fn removable(&self, writer: Option<&str>, age: std::time::Duration) -> bool {
         match writer {
-            Some(w) => self.own.as_deref() == Some(w) || !self.alive.contains(w),
-            None => age >= self.untouched,
+            Some(w) if self.own.as_deref() == Some(w) => true,
+            Some(w) if self.known.contains(w) => !self.alive.contains(w),
+            _ => age >= self.untouched,
         }
     }
 }

@@ -258,7 +258,8 @@ fn remove_image(pool: &Pool, name: &str) -> Result<bool, RbdError> {
         Ok(()) => Ok(false),
         Err(e) if e.is(errno::ENOENT) => Ok(false),
         // Snapshots left: the protected one (clone v1) or, under clone v2, the one in the
-        // snapshot trash while clones exist.
+        // snapshot trash while clones exist; or the image is open elsewhere. The sweep
+        // removes it from the trash once neither holds.
         Err(e) if e.is(errno::ENOTEMPTY) || e.is(errno::EBUSY) => {
             pool.trash_move(name)?;
             Ok(true)
@@ -582,7 +583,8 @@ impl Store for RbdStore {
                 if !name.starts_with(PARTIAL) {
                     continue;
                 }
-                // Partial images always name their writer; their age is not needed.
+                // Partial images always name their writer. One of a server this deployment
+                // does not know (another deployment sharing the pool) is never removed here.
                 let Some(writer) = writer_of(&name) else {
                     continue;
                 };
@@ -595,11 +597,11 @@ impl Store for RbdStore {
             }
             let now = crate::time::now_micros() / 1_000_000;
             for entry in pool.trash_list().map_err(io)? {
-                // Only what a delete put there: an image id moved by a user, not deferred.
-                if !entry.by_user
-                    || entry.deferred_until > now
-                    || uuid::Uuid::parse_str(&entry.name).is_err()
-                {
+                // Only what this store put there (an image id, or a partial image that was
+                // busy when its upload ended), moved by a user, not deferred.
+                let ours =
+                    uuid::Uuid::parse_str(&entry.name).is_ok() || entry.name.starts_with(PARTIAL);
+                if !ours || !entry.by_user || entry.deferred_until > now {
                     continue;
                 }
                 match purge_trashed(pool, &entry.id) {

@@ -171,10 +171,21 @@ async fn delete(app: &TestApp, id: &str) -> StatusCode {
         .status()
 }
 
+/// A server name of its own: servers of other tests share the pools, and a server removes
+/// the partial images its own name left when it starts.
+fn node_name() -> String {
+    format!("rbd-{}", uuid::Uuid::new_v4().simple())
+}
+
 /// One RBD store as the only store (`--store rbd`, Glance's `default_store = rbd`).
 async fn single_rbd_store(postgres: bool) -> TestApp {
+    single_rbd_store_named(postgres, node_name()).await
+}
+
+async fn single_rbd_store_named(postgres: bool, node: String) -> TestApp {
     let settings = ceph().settings("images", false);
     let configure = move |c: &mut glint_server::Config| {
+        c.node_name = node;
         c.rbd = Some(settings);
         c.show_image_direct_url = true;
         c.node_timeout = 3;
@@ -232,11 +243,12 @@ async fn uploads_clones_and_deletes(postgres: bool) {
     assert_eq!(info["size"], data.len());
     assert_eq!(info["order"], 22, "4 MiB objects");
     assert_eq!(ceph.export(&format!("images/{id}@snap"), &scratch.0), data);
+    let partial = format!("glint-partial.{id}.");
     assert!(
         !ceph
             .images("images")
             .iter()
-            .any(|n| n.starts_with("glint-partial.")),
+            .any(|n| n.starts_with(&partial)),
         "no partial image is left"
     );
 
@@ -283,7 +295,8 @@ async fn uploads_clones_and_deletes(postgres: bool) {
         assert!(!ceph.images("images").contains(&id), "v{format}");
         assert!(
             ceph.trash("images").contains(&id),
-            "in the trash (v{format})"
+            "in the trash (v{format}): {:?}",
+            ceph.images("images")
         );
         assert_eq!(
             ceph.export(&format!("images/{child}"), &scratch.0),
@@ -320,11 +333,20 @@ async fn rbd_uploads_clones_and_deletes_postgres() {
     uploads_clones_and_deletes(true).await;
 }
 
-/// A cut-off upload and a refused one leave no RBD image behind; the image takes data again.
+/// A cut-off upload and a refused one leave no RBD image behind; the image takes data again;
+/// what a killed server left is removed when it starts again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rbd_failed_uploads_leave_nothing() {
     let ceph = ceph();
-    let app = single_rbd_store(false).await;
+    let node = node_name();
+    let hex: String = node.bytes().map(|b| format!("{b:02x}")).collect();
+    let left = format!("glint-partial.{}.{hex}.dead", uuid::Uuid::new_v4());
+    ceph.rbd(&["create", "--size", "1M", &format!("images/{left}")]);
+    let app = single_rbd_store_named(false, node).await;
+    assert!(
+        !ceph.images("images").contains(&left),
+        "the partial image of this server's previous run is gone"
+    );
     let cut = raw_image(&app, "cut").await;
     crate::data::start_then_abandon_upload(&app.base, &cut, 12 << 20, 6 << 20).await;
     crate::data::wait_for_status(&app, &cut, "queued").await;
@@ -377,7 +399,9 @@ async fn rbd_failed_uploads_leave_nothing() {
 async fn stores_side_by_side(postgres: bool) {
     let ceph = ceph();
     let conf = ceph.conf.clone();
+    let node = node_name();
     let configure = move |c: &mut glint_server::Config| {
+        c.node_name = node;
         c.stores = vec![
             StoreConfig {
                 weight: 10,
