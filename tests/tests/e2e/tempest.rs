@@ -1,9 +1,11 @@
 //! Tempest, OpenStack's own acceptance suite: its image v2 tests (`tempest==47.0.0` from PyPI)
 //! against Glint in Keystone mode behind a real Keystone, with pre-provisioned credentials, in
-//! three profiles: the default deployment (one file store, Glance's default import methods,
+//! four profiles: the default deployment (one file store, Glance's default import methods,
 //! Glance's catalogue loaded), the full one (several stores, every import method, locations, a
-//! loopback source for web-download), and the full one with a second Glint server in the
-//! catalog as `image_remote`. The run prints its counts and the name of every failure.
+//! loopback source for web-download), the full one with a second Glint server in the catalog
+//! as `image_remote`, and the full one with an RBD pool of the test Ceph as the default store
+//! (which must pass as many as with file stores). The run prints its counts and the name of
+//! every failure.
 //!
 //! It runs with the other end-to-end tests; `cargo glint tempest` runs it alone and shows its
 //! report. A real Glance 33 passes 51 of these entries here configured as devstack configures
@@ -160,7 +162,20 @@ async fn load_catalogue(database: &Path) {
 /// shown, format matching off (Tempest uploads random bytes as qcow2), every import method,
 /// the loopback source allowed for web-download and locations.
 async fn glint(name: &str, keystone: &Keystone, source_port: u16, database: &TempDir) -> TestApp {
+    glint_with(name, keystone, source_port, database, false).await
+}
+
+/// As [`glint`]; with `rbd`, the heaviest store (`a`, the default) is an RBD pool of the test
+/// cluster instead of a folder.
+async fn glint_with(
+    name: &str,
+    keystone: &Keystone,
+    source_port: u16,
+    database: &TempDir,
+    rbd: bool,
+) -> TestApp {
     let keystone = keystone.glint_config(60);
+    let ceph = rbd.then(|| super::rbd::ceph().conf.clone());
     let name = name.to_string();
     let db = format!("sqlite:{}", database.0.join("shared.db").display());
     TestApp::sqlite_with(move |c| {
@@ -188,7 +203,15 @@ async fn glint(name: &str, keystone: &Keystone, source_port: u16, database: &Tem
             read_only: true,
             ..glint_server::config::StoreConfig::new("", glint_server::config::StoreKind::Fs)
         };
-        c.stores = vec![store("a", 200), store("b", 100), web];
+        let a = match &ceph {
+            Some(conf) => StoreConfig {
+                weight: 200,
+                ..super::rbd::rbd_store("a", "images", false, conf)
+            },
+            None => store("a", 200),
+        };
+        c.stores = vec![a, store("b", 100), web];
+        c.show_image_direct_url = rbd;
         c.show_multiple_locations = true;
         c.require_format_match = false;
         c.import_filter.exceptions = vec![format!("127.0.0.1:{source_port}")];
@@ -419,7 +442,25 @@ async fn tempest_image_v2() {
     let text = conf(&dir2.0.join("ws"), &keystone.url, &source, true);
     let two = tokio::task::block_in_place(|| run_tempest(&venv, &dir2.0, &text, "image-remote"));
     summary.push_str(&report("Tempest image v2 (with image_remote)", &two));
+    remote.stop().await;
+    app.stop().await;
+    keystone.uncatalog("glance-remote").await;
+    keystone.uncatalog("glance").await;
+
+    // The one-server profile again with an RBD pool as the default store.
+    let ceph_db = TempDir::new("tempest-rbd");
+    let app = glint_with("glint-rbd", &keystone, port, &ceph_db, true).await;
+    keystone.catalog("glance", "image", &app.base).await;
+    load_catalogue(&ceph_db.0.join("shared.db")).await;
+    let dir3 = TempDir::new("tempest-rbd-run");
+    let text = conf(&dir3.0.join("ws"), &keystone.url, &source, false);
+    let rbd = tokio::task::block_in_place(|| run_tempest(&venv, &dir3.0, &text, "rbd"));
+    summary.push_str(&report(
+        "Tempest image v2 (one server, RBD default store)",
+        &rbd,
+    ));
     std::fs::write(&summary_file, &summary).expect("keep the summary");
+    app.stop().await;
 
     assert!(
         default.failed == 0 && default.passed >= 51,
@@ -442,8 +483,14 @@ async fn tempest_image_v2() {
         two.failed,
         two.failures
     );
-    remote.stop().await;
-    app.stop().await;
+    assert!(
+        rbd.failed == 0 && rbd.passed == one.passed,
+        "RBD default store: {} passed, {} failed (file stores: {} passed): {:?}",
+        rbd.passed,
+        rbd.failed,
+        one.passed,
+        rbd.failures
+    );
 }
 
 #[test]
