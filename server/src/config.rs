@@ -92,6 +92,16 @@ pub struct ServeArgs {
     /// [default: false]
     #[arg(long, env = "GLINT_SHOW_MULTIPLE_LOCATIONS")]
     pub show_multiple_locations: Option<bool>,
+    /// Convert imported images to this format before storing them: `raw`, `qcow2` or `vmdk`
+    /// (Glance's `image_conversion` plugin and its `output_format`); unset, no conversion
+    #[arg(long, env = "GLINT_IMAGE_CONVERSION_OUTPUT_FORMAT")]
+    pub image_conversion_output_format: Option<String>,
+    /// Seconds a conversion may run (wall clock, and qemu-img's CPU time) [default: 1800]
+    #[arg(long, env = "GLINT_IMAGE_CONVERSION_TIMEOUT")]
+    pub image_conversion_timeout: Option<u64>,
+    /// qemu-img's address space during a conversion, e.g. 1GB [default: 1GB]
+    #[arg(long, env = "GLINT_IMAGE_CONVERSION_MEMORY")]
+    pub image_conversion_memory: Option<String>,
     /// Show each image's first location as `direct_url` (Glance's `show_image_direct_url`; Nova
     /// and Cinder need it, or the service-only locations API, to clone RBD images)
     /// [default: false]
@@ -586,6 +596,12 @@ pub struct Config {
     pub show_multiple_locations: bool,
     /// Whether images show their first location as `direct_url`.
     pub show_image_direct_url: bool,
+    /// Imports are converted to this format when set (`raw`, `qcow2` or `vmdk`).
+    pub image_conversion_output_format: Option<String>,
+    /// Longest a conversion may run, in seconds.
+    pub image_conversion_timeout: u64,
+    /// qemu-img's address space during a conversion, in bytes.
+    pub image_conversion_memory: u64,
     /// The import methods offered and accepted (Glance's `enabled_import_methods`).
     pub enabled_import_methods: Vec<ImportMethod>,
     /// Where other servers reach this one, for imports of data staged here.
@@ -775,6 +791,24 @@ impl Config {
                 .map(|u| u.trim_end_matches('/').to_string()),
             show_multiple_locations: a.show_multiple_locations.unwrap_or(false),
             show_image_direct_url: a.show_image_direct_url.unwrap_or(false),
+            image_conversion_output_format: match &a.image_conversion_output_format {
+                Some(f) if ["raw", "qcow2", "vmdk"].contains(&f.as_str()) => Some(f.clone()),
+                Some(f) => {
+                    return Err(StartError::Config {
+                        message: format!(
+                            "image conversion output format '{f}': expected raw, qcow2 or vmdk"
+                        ),
+                    });
+                }
+                None => None,
+            },
+            image_conversion_timeout: a.image_conversion_timeout.unwrap_or(1800).max(1),
+            image_conversion_memory: size(
+                &a.image_conversion_memory,
+                "image conversion memory",
+                "1GB",
+                1 << 30,
+            )?,
             enabled_import_methods,
             image_size_cap: size(&a.image_size_cap, "image size cap", "100GB", IMAGE_SIZE_CAP)?,
             data_dir,

@@ -146,6 +146,24 @@ async fn open_stores(
     Ok((stores, staging))
 }
 
+/// How imports are converted, when the deployment converts them; what conversions cut off by
+/// a stop left in its work folder goes.
+fn conversion(config: &Config) -> Option<data::Conversion> {
+    let output = config
+        .image_conversion_output_format
+        .as_deref()
+        .and_then(data::OutputFormat::parse)?;
+    let conversion = data::Conversion {
+        output,
+        work_dir: config.data_dir.join("convert"),
+        timeout: std::time::Duration::from_secs(config.image_conversion_timeout),
+        memory: config.image_conversion_memory,
+    };
+    conversion.sweep();
+    tracing::info!("imported images are converted to {}", output.as_str());
+    Some(conversion)
+}
+
 /// Selects the TLS implementation (rustls on ring) for every HTTPS client in the process:
 /// Glint's own (Keystone) and any other that shares its `reqwest`. Safe to call many times.
 pub fn install_tls_provider() {
@@ -269,6 +287,7 @@ pub async fn run(
             guard: web_guard,
             client: web_client,
             self_url: config.worker_self_reference_url.as_deref().map(Arc::from),
+            conversion: conversion(&config),
             peers: reqwest::Client::builder()
                 .connect_timeout(std::time::Duration::from_secs(10))
                 .build()

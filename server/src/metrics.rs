@@ -55,6 +55,15 @@ struct PoolLabels {
 
 type Durations = Family<ImportLabels, Histogram, fn() -> Histogram>;
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConversionLabels {
+    from: String,
+    to: String,
+    outcome: String,
+}
+
+type Conversions = Family<ConversionLabels, Histogram, fn() -> Histogram>;
+
 fn import_histogram() -> Histogram {
     // 0.1 s to about 27 min.
     Histogram::new(exponential_buckets(0.1, 2.0, 15))
@@ -93,6 +102,7 @@ struct Inner {
     cache: CacheMetrics,
     store_errors: Family<StoreLabels, Counter>,
     pool: Family<PoolLabels, Gauge>,
+    conversion_seconds: Conversions,
 }
 
 /// The server's metrics; cloning shares them.
@@ -176,6 +186,12 @@ impl Default for Metrics {
             "Time from an import task's start to its end, by method and outcome",
             import_seconds.clone(),
         );
+        let conversion_seconds: Conversions = Family::new_with_constructor(import_histogram);
+        registry.register(
+            "conversion_duration_seconds",
+            "Time to check and convert an imported image (qemu-img), by formats and outcome",
+            conversion_seconds.clone(),
+        );
         let cache = CacheMetrics::default();
         registry.register(
             "image_cache_hits",
@@ -227,6 +243,7 @@ impl Default for Metrics {
                 cache,
                 store_errors,
                 pool,
+                conversion_seconds,
             }),
         }
     }
@@ -309,6 +326,18 @@ impl Metrics {
     }
 
     /// An event subscriber: events by type, and the bytes they moved.
+    /// A conversion's duration and outcome.
+    pub(crate) fn conversion(&self, from: &str, to: &str, ok: bool, took: std::time::Duration) {
+        self.inner
+            .conversion_seconds
+            .get_or_create(&ConversionLabels {
+                from: from.to_string(),
+                to: to.to_string(),
+                outcome: if ok { "success" } else { "failure" }.to_string(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
     pub(crate) fn record(&self, event: &Event) {
         self.inner
             .events

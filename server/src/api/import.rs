@@ -2,33 +2,47 @@
 //! the data operations asked, and a glance-direct import whose data another server staged sent
 //! on to that server (Glance's distributed import).
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Identity, RawBody, store_header};
+use super::extract::{Identity, RawBody, store_header, wants_preview};
 use crate::data::{ImportRequest, Started};
 
-/// `POST /v2/images/{id}/import`.
+/// `POST /v2/images/{id}/import`; with `Prefer: return=preview` (or `?dry_run=true`), what
+/// the import would do (its stores, the formats the image would end with), checked as the
+/// import is but not started (200).
 pub(crate) async fn import(
     State(state): State<AppState>,
     identity: Identity,
     Path(id): Path<String>,
     headers: HeaderMap,
+    uri: Uri,
     RawBody(raw): RawBody,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let body: ImportRequest = super::extract::json_body(&raw, "Invalid import request")?;
     let header = store_header(&headers)?;
+    if wants_preview(&headers, uri.query()) {
+        let plan = state
+            .data
+            .plan_import(&identity.actor(), &id, &body, header)
+            .await?;
+        return Ok((StatusCode::OK, Json(plan)).into_response());
+    }
     let token = headers.get("x-auth-token").and_then(|v| v.to_str().ok());
     match state
         .data
         .import(&identity.actor(), &id, &body, header, token)
         .await?
     {
-        Started::Here => Ok(StatusCode::ACCEPTED),
-        Started::StagedOn(host) => forward_import(&state, &host, &id, &headers, raw).await,
+        Started::Here => Ok(StatusCode::ACCEPTED.into_response()),
+        Started::StagedOn(host) => forward_import(&state, &host, &id, &headers, raw)
+            .await
+            .map(IntoResponse::into_response),
     }
 }
 

@@ -242,7 +242,7 @@ impl Data {
                         let stream = data.staging.read(&staged, 0, u64::MAX).await?;
                         let intake =
                             data.checked_intake(data.named(&store), &image, image.size, room);
-                        data.ingest(intake, stream).await
+                        data.ingest_import(intake, stream, &image).await
                     }
                     .await;
                     if let Err(e) = data.staging.delete(&staged).await {
@@ -254,6 +254,98 @@ impl Data {
         )
         .await?;
         Ok(Started::Here)
+    }
+
+    /// What an import would do, checked as the import checks it, without starting it (the
+    /// import's dry run): the method, the stores the data would go to, and the formats the
+    /// image would end with (`converted` when the deployment's conversion applies).
+    pub(crate) async fn plan_import(
+        &self,
+        actor: &Actor,
+        id: &str,
+        body: &ImportRequest,
+        header: Option<&str>,
+    ) -> Result<Value, DataError> {
+        let method = Method::parse(&body.method.name)
+            .filter(|m| self.imports.methods.contains(m))
+            .ok_or_else(|| {
+                DataError::Invalid(format!(
+                    "Unknown import method name '{}'.",
+                    body.method.name
+                ))
+            })?;
+        let image = if method == Method::CopyImage {
+            let image = crate::access::load_visible(self.db(), &actor.caller, id)
+                .await?
+                .image;
+            if !actor.caller.is_admin() {
+                return Err(DataError::Forbidden(
+                    "You are not authorized to complete copy_image action.".into(),
+                ));
+            }
+            image
+        } else {
+            crate::access::load_writable(self.db(), &actor.caller, id)
+                .await?
+                .image
+        };
+        let needed = match method {
+            Method::GlanceDirect => Status::Uploading,
+            Method::WebDownload | Method::GlanceDownload => Status::Queued,
+            Method::CopyImage => Status::Active,
+        };
+        if image.status != needed {
+            return Err(DataError::Conflict(format!(
+                "Image {} must be {needed} for this import: it is {}.",
+                image.id, image.status
+            )));
+        }
+        if method != Method::CopyImage
+            && method != Method::GlanceDownload
+            && (image.disk_format.is_none() || image.container_format.is_none())
+        {
+            return Err(DataError::Conflict(
+                "'disk_format' and 'container_format' must be set before import.".into(),
+            ));
+        }
+        if method == Method::WebDownload {
+            let uri = body.method.uri.clone().ok_or_else(|| {
+                DataError::Invalid("The web-download method needs a 'uri'.".into())
+            })?;
+            self.checked_source(&uri).await?;
+        }
+        let targets = self.targets(body, header)?;
+        let conversion = self.imports.conversion.as_ref();
+        // copy-image copies the data as it is; glance-download takes the source's formats,
+        // known once it is read.
+        let converted = match method {
+            Method::CopyImage | Method::GlanceDownload => false,
+            _ => conversion.is_some_and(|c| c.applies_to(image.disk_format.as_deref())),
+        };
+        let after = |before: &Option<String>, converted_to: &str| -> Value {
+            match (method, converted) {
+                (Method::GlanceDownload, _) => Value::Null,
+                (_, true) => Value::String(converted_to.to_string()),
+                (_, false) => json!(before),
+            }
+        };
+        let output = conversion.map(|c| c.output.as_str());
+        Ok(json!({
+            "image_id": image.id,
+            "method": method.name(),
+            "stores": targets.stores,
+            "all_stores_must_succeed": targets.must_succeed,
+            "disk_format": {
+                "before": image.disk_format,
+                "after": after(&image.disk_format, output.unwrap_or_default()),
+            },
+            "container_format": {
+                "before": image.container_format,
+                "after": after(&image.container_format, "bare"),
+            },
+            "converted": converted,
+            "conversion_output_format": output,
+        }))
     }
 
     /// `glance-download` (Keystone mode): imports an image of another region's image service
@@ -421,7 +513,8 @@ impl Data {
             let room = self.storage_room(&image, declared).await?;
             let store = self.named(&targets.stores[0]);
             let intake = self.checked_intake(store, &image, declared, room);
-            self.ingest(intake, Box::pin(r.bytes_stream())).await
+            self.ingest_import(intake, Box::pin(r.bytes_stream()), &image)
+                .await
         };
         self.import_data(&image, &owner, targets, data, &actor.by())
             .await
@@ -630,7 +723,8 @@ impl Data {
         let declared = response.content_length();
         let room = self.storage_room(&image, declared).await?;
         let intake = self.checked_intake(self.named(&store), &image, declared, room);
-        self.ingest(intake, Box::pin(response.bytes_stream())).await
+        self.ingest_import(intake, Box::pin(response.bytes_stream()), &image)
+            .await
     }
 
     /// The legacy `import` task (administrators): creates an image from the input's
@@ -766,6 +860,7 @@ impl Data {
                                 os_hash_value: value,
                                 virtual_size: None,
                                 locations: vec![location],
+                                formats: None,
                             };
                             data.record_location(&image, &owner, &upload, &by).await?;
                             Ok(json!({"image_id": image.id}))

@@ -10,6 +10,7 @@
 //! what was written. Nothing here knows HTTP: the API translates requests into these calls and
 //! `DataError` into Glance's responses.
 
+mod convert;
 mod error;
 mod imports;
 mod read;
@@ -18,6 +19,7 @@ mod upload;
 
 use std::sync::Arc;
 
+pub(crate) use convert::{Conversion, OutputFormat};
 pub(crate) use error::DataError;
 pub(crate) use imports::{ImportRequest, LegacyImport, NewLocation, Started};
 pub(crate) use read::Readable;
@@ -58,6 +60,8 @@ pub(crate) struct Imports {
     pub(crate) client: reqwest::Client,
     /// Where other servers reach this one (imports of data staged here are sent to it).
     pub(crate) self_url: Option<Arc<str>>,
+    /// How imported images are converted (Glance's `image_conversion`), when they are.
+    pub(crate) conversion: Option<Conversion>,
     /// For requests to other servers of the deployment.
     pub(crate) peers: reqwest::Client,
     /// The identity service, in Keystone mode: glance-download finds its source in the
@@ -132,6 +136,7 @@ mod tests {
                 guard,
                 self_url: None,
                 peers: reqwest::Client::new(),
+                conversion: None,
                 keystone: None,
             },
             metrics: crate::metrics::Metrics::default(),

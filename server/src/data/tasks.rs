@@ -213,14 +213,31 @@ impl Data {
         self.tell_prepared(&importing, &targets.stores, by).await;
         let result = async {
             let mut data = data.await?;
+            // Copies are of the data as stored: converted, when the import converted it.
+            let mut stored_as = image.clone();
+            if let Some(c) = &data.converted {
+                stored_as.disk_format = Some(c.to.clone());
+            }
             let copies = self
-                .copy_everywhere(image, &data, &targets.stores[1..], targets, &mut progress)
+                .copy_everywhere(
+                    &stored_as,
+                    &data,
+                    &targets.stores[1..],
+                    targets,
+                    &mut progress,
+                )
                 .await?;
             data.locations.extend(copies);
+            let converted = data.converted.clone();
             self.finish(image, Status::Importing, owner, data, by)
                 .await?;
             progress.store_done(first, true).await;
-            Ok(self.outcome(image, targets, &progress.failed))
+            let mut outcome = self.outcome(image, targets, &progress.failed);
+            if let Some(c) = converted {
+                // What the image was before, as the task's result keeps it.
+                outcome["converted"] = json!({"from": c.from, "to": c.to});
+            }
+            Ok(outcome)
         }
         .await;
         if result.is_err() {

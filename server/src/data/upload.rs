@@ -77,6 +77,8 @@ pub(super) struct Ingested {
     pub(super) locations: Vec<Location>,
     /// The inspector's virtual size, when the content was inspected.
     pub(super) virtual_size: Option<u64>,
+    /// The formats it was converted from and to, when an import converted it.
+    pub(super) converted: Option<super::convert::Converted>,
 }
 
 /// Where data goes and what is checked on the way.
@@ -278,6 +280,7 @@ impl Data {
                 validation_data: None,
             }],
             virtual_size,
+            converted: None,
         })
     }
 
@@ -318,6 +321,7 @@ impl Data {
             os_hash_value: sha512,
             virtual_size: data.virtual_size,
             locations: data.locations,
+            formats: data.converted.map(|c| (c.to, "bare".to_string())),
         };
         self.record(image, from, owner, &upload, by).await
     }

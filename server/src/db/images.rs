@@ -79,6 +79,8 @@ pub(crate) struct Upload {
     pub(crate) virtual_size: Option<u64>,
     /// Where the data was written: one location per store.
     pub(crate) locations: Vec<Location>,
+    /// The `disk_format` and `container_format` the data has when an import converted it.
+    pub(crate) formats: Option<(String, String)>,
 }
 
 const SQLITE_IMAGE_COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, owner, \

@@ -26,7 +26,9 @@ impl Db {
         let done = sqlx::query(
             "UPDATE images SET status = 'active', size = $1, virtual_size = $2, checksum = $3, \
              os_hash_algo = $4, os_hash_value = $5, updated_at = $6, version = version + 1, \
-             upload_owner = NULL, upload_started = NULL \
+             upload_owner = NULL, upload_started = NULL, \
+             disk_format = COALESCE($10, disk_format), \
+             container_format = COALESCE($11, container_format) \
              WHERE id = $7 AND status = $9 AND upload_owner = $8 AND deleted = 0",
         )
         .bind(to_i64(upload.size))
@@ -38,6 +40,8 @@ impl Db {
         .bind(id)
         .bind(upload_owner)
         .bind(from.as_str())
+        .bind(upload.formats.as_ref().map(|f| f.0.as_str()))
+        .bind(upload.formats.as_ref().map(|f| f.1.as_str()))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {

@@ -610,3 +610,208 @@ async fn rbd_beside_file_stores_sqlite() {
 async fn rbd_beside_file_stores_postgres() {
     stores_side_by_side(true).await;
 }
+
+async fn stage(app: &TestApp, id: &str, data: &[u8]) {
+    let r = app
+        .request(Method::PUT, &format!("/v2/images/{id}/stage"))
+        .header("Content-Type", "application/octet-stream")
+        .body(data.to_vec())
+        .send()
+        .await
+        .expect("stage");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+async fn glance_direct(app: &TestApp, id: &str) {
+    let (status, body) = app
+        .call(
+            None,
+            Method::POST,
+            &format!("/v2/images/{id}/import"),
+            Some(json!({"method": {"name": "glance-direct"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+/// The image_conversion import into an RBD store: a qcow2 becomes raw, its checksums and sizes
+/// those of the raw data, and a clone of its snapshot reads what `qemu-img convert` of the
+/// original gives; an unsafe qcow2 is never converted and leaves the image queued with the
+/// reason in its task; the work folder keeps nothing.
+async fn imports_are_converted(postgres: bool) {
+    let ceph = ceph();
+    let settings = ceph.settings("images", false);
+    let node = node_name();
+    let configure = move |c: &mut glint_server::Config| {
+        c.node_name = node;
+        c.rbd = Some(settings);
+        c.image_conversion_output_format = Some("raw".into());
+    };
+    let app = match postgres {
+        true => TestApp::postgres_with(configure).await,
+        false => TestApp::sqlite_with(configure).await,
+    };
+    let files = TempDir::new("convert");
+    // A 6 MiB disk with data in two places, as qcow2; what qemu-img makes of it as raw.
+    let mut disk = vec![0u8; 6 << 20];
+    disk[..(1 << 20)].copy_from_slice(&pattern(1 << 20, 1));
+    disk[(4 << 20)..(5 << 20)].copy_from_slice(&pattern(1 << 20, 2));
+    std::fs::write(files.0.join("disk.raw"), &disk).expect("write");
+    crate::inspection::qemu_img(
+        &[
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "qcow2",
+            "disk.raw",
+            "disk.qcow2",
+        ],
+        &files.0,
+    );
+    crate::inspection::qemu_img(
+        &[
+            "convert",
+            "-f",
+            "qcow2",
+            "-O",
+            "raw",
+            "disk.qcow2",
+            "expected.raw",
+        ],
+        &files.0,
+    );
+    let qcow2 = std::fs::read(files.0.join("disk.qcow2")).expect("qcow2");
+    let expected = std::fs::read(files.0.join("expected.raw")).expect("raw");
+    assert_eq!(expected, disk);
+    assert!(qcow2.len() < disk.len());
+
+    let id = app
+        .create(json!({"name": "converted", "disk_format": "qcow2", "container_format": "bare"}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    stage(&app, &id, &qcow2).await;
+    // The dry run says what the import will make of the image, and starts nothing.
+    let r = app
+        .request(Method::POST, &format!("/v2/images/{id}/import"))
+        .header("Prefer", "return=preview")
+        .json(&json!({"method": {"name": "glance-direct"}}))
+        .send()
+        .await
+        .expect("dry run");
+    assert_eq!(r.status(), StatusCode::OK);
+    let plan: Value = r.json().await.expect("json");
+    assert_eq!(
+        plan["disk_format"],
+        json!({"before": "qcow2", "after": "raw"})
+    );
+    assert_eq!(
+        plan["container_format"],
+        json!({"before": "bare", "after": "bare"})
+    );
+    assert_eq!(plan["converted"], true);
+    assert_eq!(plan["stores"], json!(["default"]));
+    assert_eq!(
+        app.show(&id).await["status"],
+        "uploading",
+        "nothing started"
+    );
+    glance_direct(&app, &id).await;
+    let task = app.ended_task(&id, 1).await;
+    assert_eq!(task["status"], "success", "{task}");
+    assert_eq!(
+        task["result"]["converted"],
+        json!({"from": "qcow2", "to": "raw"})
+    );
+    let shown = app.show(&id).await;
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["disk_format"], "raw");
+    assert_eq!(shown["container_format"], "bare");
+    assert_eq!(shown["size"], expected.len());
+    assert_eq!(shown["virtual_size"], expected.len());
+    assert_eq!(
+        shown["checksum"],
+        format!("{:x}", md5::Md5::digest(&expected))
+    );
+    assert_eq!(
+        shown["os_hash_value"],
+        format!("{:x}", sha2::Sha512::digest(&expected))
+    );
+    // Nova's clone of the snapshot reads the converted disk.
+    let child = format!("vm-{}", uuid::Uuid::new_v4().simple());
+    ceph.rbd(&[
+        "clone",
+        &format!("images/{id}@snap"),
+        &format!("images/{child}"),
+    ]);
+    assert_eq!(ceph.export(&format!("images/{child}"), &files.0), expected);
+    ceph.rbd(&["rm", &format!("images/{child}")]);
+    assert_eq!(app.download(&id).await.as_ref(), expected.as_slice());
+
+    // A qcow2 naming a backing file: refused before qemu-img sees it.
+    let bad = app
+        .create(json!({"name": "backed", "disk_format": "qcow2", "container_format": "bare"}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let backed = std::fs::read(crate::inspection::backed_qcow2(&files.0)).expect("read");
+    stage(&app, &bad, &backed).await;
+    glance_direct(&app, &bad).await;
+    let task = app.ended_task(&bad, 1).await;
+    assert_eq!(task["status"], "failure", "{task}");
+    assert!(
+        task["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("backing")),
+        "{task}"
+    );
+    let shown = app.show(&bad).await;
+    assert_eq!(shown["status"], "queued");
+    assert_eq!(shown["disk_format"], "qcow2", "unchanged");
+    assert!(!ceph.images("images").contains(&bad));
+
+    // Content that is not what it claims (raw bytes declared qcow2) is refused too.
+    let liar = app
+        .create(json!({"name": "liar", "disk_format": "qcow2", "container_format": "bare"}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    stage(&app, &liar, &disk).await;
+    glance_direct(&app, &liar).await;
+    let task = app.ended_task(&liar, 1).await;
+    assert_eq!(task["status"], "failure", "{task}");
+    assert_eq!(app.show(&liar).await["status"], "queued");
+
+    // An image already raw is stored as it is.
+    let plain = raw_image(&app, "raw already").await;
+    stage(&app, &plain, &disk).await;
+    glance_direct(&app, &plain).await;
+    let task = app.ended_task(&plain, 1).await;
+    assert_eq!(task["status"], "success", "{task}");
+    assert!(task["result"]["converted"].is_null(), "{task}");
+
+    let work = app.data.0.join("convert");
+    assert!(
+        crate::harness::list_files(&work).is_empty(),
+        "the work folder keeps nothing: {:?}",
+        crate::harness::list_files(&work)
+    );
+    for id in [&id, &plain] {
+        assert_eq!(delete(&app, id).await, StatusCode::NO_CONTENT);
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbd_imports_are_converted_sqlite() {
+    imports_are_converted(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbd_imports_are_converted_postgres() {
+    imports_are_converted(true).await;
+}

@@ -532,7 +532,9 @@ async fn only_enabled_import_methods_are_offered_and_accepted() {
 }
 
 /// Two servers sharing one folder as their store (an NFS export): a server that restarts
-/// removes what it left itself, never the upload another live server is writing.
+/// removes what it left itself, never the upload another live server is writing; what a
+/// server its database does not know wrote (another deployment on the same export) goes only
+/// once untouched for an hour.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_leaves_another_servers_upload_alone() {
     let shared = super::harness::TempDir::new("shared-folder");
@@ -544,8 +546,16 @@ async fn a_restart_leaves_another_servers_upload_alone() {
     let hex = |s: &str| -> String { s.bytes().map(|b| format!("{b:02x}")).collect() };
     let left_by_b = partials.join(format!("img.{}.01", hex("node-b")));
     let left_by_gone = partials.join(format!("img.{}.02", hex("node-gone")));
+    let stranger = partials.join(format!("img.{}.03", hex("elsewhere")));
     std::fs::write(&left_by_b, b"b's").expect("b's leftover");
     std::fs::write(&left_by_gone, b"gone").expect("a leftover");
+    std::fs::write(&stranger, b"fresh").expect("another deployment's upload");
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2 hours ago"])
+        .arg(&left_by_gone)
+        .status()
+        .expect("touch");
+    assert!(touched.success());
 
     let id = new_image(&a).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
@@ -581,7 +591,11 @@ async fn a_restart_leaves_another_servers_upload_alone() {
     assert!(!left_by_b.exists(), "b removed what it left itself");
     assert!(
         !left_by_gone.exists(),
-        "what a server gone quiet left is removed"
+        "what a server gone long ago left is removed"
+    );
+    assert!(
+        stranger.exists(),
+        "a fresh upload of another deployment stays"
     );
     assert!(
         list_files(&partials).iter().any(mine),
