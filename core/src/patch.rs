@@ -513,19 +513,28 @@ fn add_location(p: &mut Planner<'_>, index: Index, value: &Value) {
 }
 
 /// Checks a location a request adds: an http(s) URL (data the server fetches; other schemes
-/// would name files or services of the server's own), validation data that agrees with the
-/// image's checksums. With several stores it goes to the http store.
+/// would name files or services of the server's own) or, where the deployment has RBD stores,
+/// an `rbd://` URL (the server checks that it names one of their clusters and pools), and
+/// validation data that agrees with the image's checksums. With several stores an http(s)
+/// location goes to the http store.
 fn new_location_allowed(p: &mut Planner<'_>, location: &mut Location) -> bool {
     let scheme = location
         .url
         .split_once("://")
         .map(|(s, _)| s.to_ascii_lowercase());
-    if !matches!(scheme.as_deref(), Some("http" | "https")) {
+    let http = matches!(scheme.as_deref(), Some("http" | "https"));
+    let rbd = scheme.as_deref() == Some("rbd") && p.ctx.settings.rbd_locations;
+    if !http && !rbd {
+        let allowed = if p.ctx.settings.rbd_locations {
+            "http, https and rbd"
+        } else {
+            "http and https"
+        };
         p.violate(
             ViolationKind::InvalidValue,
             "locations",
             format!(
-                "Invalid location: {}: only http and https locations can be added.",
+                "Invalid location: {}: only {allowed} locations can be added.",
                 location.url
             ),
         );
@@ -558,7 +567,7 @@ fn new_location_allowed(p: &mut Planner<'_>, location: &mut Location) -> bool {
             return false;
         }
     }
-    if let Some(store) = &p.ctx.settings.http_store {
+    if let Some(store) = p.ctx.settings.http_store.as_ref().filter(|_| http) {
         location
             .metadata
             .entry("store")

@@ -27,6 +27,11 @@ pub struct Settings {
     /// Whether images show `direct_url`, their first location's URL (Glance's
     /// `show_image_direct_url`: how Nova and Cinder find an RBD image to clone).
     pub direct_url_shown: bool,
+    /// The format imports are converted to (Glance's `image_conversion` plugin), if any.
+    pub conversion_output_format: Option<String>,
+    /// Whether `rbd://` locations may be added (the deployment has RBD stores; the server
+    /// checks that a location names one of their clusters and pools).
+    pub rbd_locations: bool,
     /// The store that http(s) locations added through the API belong to, with several stores
     /// (its id goes in the location's metadata).
     pub http_store: Option<String>,
@@ -68,8 +73,51 @@ impl Default for Settings {
                 .collect(),
             locations_enabled: false,
             direct_url_shown: false,
+            conversion_output_format: None,
+            rbd_locations: false,
             http_store: None,
             require_format_match: true,
         }
+    }
+}
+
+impl Settings {
+    /// The format an import of an image declared `disk_format` converts it to, when it does:
+    /// the deployment's output format, unless the image is in it already or is an ISO (which
+    /// stays an ISO, as in Glance). Uploads (`PUT .../file`) and `copy-image` never convert.
+    pub fn conversion_of(&self, disk_format: Option<&str>) -> Option<&str> {
+        conversion_target(self.conversion_output_format.as_deref(), disk_format)
+    }
+}
+
+/// [`Settings::conversion_of`] for an output format given apart.
+pub fn conversion_target<'a>(
+    output: Option<&'a str>,
+    disk_format: Option<&str>,
+) -> Option<&'a str> {
+    match (output, disk_format) {
+        (Some(out), Some(from)) if from != out && from != "iso" => Some(out),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_convert_to_the_output_format_unless_already_there_or_iso() {
+        let mut s = Settings::default();
+        assert_eq!(
+            s.conversion_of(Some("qcow2")),
+            None,
+            "no conversion configured"
+        );
+        s.conversion_output_format = Some("raw".into());
+        assert_eq!(s.conversion_of(Some("qcow2")), Some("raw"));
+        assert_eq!(s.conversion_of(Some("vmdk")), Some("raw"));
+        assert_eq!(s.conversion_of(Some("raw")), None);
+        assert_eq!(s.conversion_of(Some("iso")), None);
+        assert_eq!(s.conversion_of(None), None);
     }
 }

@@ -236,6 +236,8 @@ pub async fn run(
         require_format_match: config.require_format_match,
         locations_enabled: config.show_multiple_locations,
         direct_url_shown: config.show_image_direct_url,
+        conversion_output_format: config.image_conversion_output_format.clone(),
+        rbd_locations: stores.all().iter().any(|s| s.kind == "rbd"),
         http_store,
         ..glint_core::Settings::default()
     });

@@ -539,13 +539,68 @@ pub(crate) fn upload(
     progress: impl Fn(Progress) + 'static,
     done: impl FnOnce(UploadEnd) + 'static,
 ) -> Result<Upload> {
+    send_file(&format!("/v2/images/{id}/file"), file, progress, done)
+}
+
+/// Stages a file for a glance-direct import (`PUT /v2/images/{id}/stage`), as [`upload`].
+pub(crate) fn stage(
+    id: &str,
+    file: &web_sys::File,
+    progress: impl Fn(Progress) + 'static,
+    done: impl FnOnce(UploadEnd) + 'static,
+) -> Result<Upload> {
+    send_file(&format!("/v2/images/{id}/stage"), file, progress, done)
+}
+
+/// Waits `ms` milliseconds.
+pub(crate) async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// Starts the glance-direct import of staged data.
+pub(crate) async fn import_staged(id: &str) -> Result<()> {
+    let body = serde_json::json!({"method": {"name": "glance-direct"}});
+    send(authed(Request::post(&format!("/v2/images/{id}/import"))).json(&body))
+        .await
+        .map(|_| ())
+}
+
+/// The message of the image's last failed task, if any.
+pub(crate) async fn last_task_failure(id: &str) -> Result<Option<String>> {
+    let response = send(authed(Request::get(&format!("/v2/images/{id}/tasks"))).build()).await?;
+    let body: Value = json_of(response).await?;
+    Ok(body["tasks"].as_array().and_then(|tasks| {
+        tasks
+            .iter()
+            .filter(|t| t["status"] == "failure")
+            .max_by(|a, b| {
+                a["updated_at"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .cmp(b["updated_at"].as_str().unwrap_or_default())
+            })
+            .and_then(|t| t["message"].as_str().map(str::to_string))
+    }))
+}
+
+/// `PUT`s a file to `path` with progress events.
+fn send_file(
+    path: &str,
+    file: &web_sys::File,
+    progress: impl Fn(Progress) + 'static,
+    done: impl FnOnce(UploadEnd) + 'static,
+) -> Result<Upload> {
     let fail = |e: wasm_bindgen::JsValue| ApiError {
         status: 0,
         message: format!("The upload cannot start: {e:?}"),
     };
     let xhr = web_sys::XmlHttpRequest::new().map_err(fail)?;
-    xhr.open_with_async("PUT", &format!("/v2/images/{id}/file"), true)
-        .map_err(fail)?;
+    xhr.open_with_async("PUT", path, true).map_err(fail)?;
     xhr.set_request_header("Content-Type", "application/octet-stream")
         .map_err(fail)?;
     xhr.set_request_header("Accept", "application/json")

@@ -1,5 +1,8 @@
 //! Uploading an image's data with a progress bar (percent, bytes, rate) and a cancel button.
-//! A cancelled or failed upload leaves the image `queued`, ready for another try.
+//! A cancelled or failed upload leaves the image `queued`, ready for another try. Where the
+//! deployment converts imports (Glance's `image_conversion`) and the image is in another
+//! format, the form says what the image will be stored as, and the file is staged and imported
+//! (glance-direct) so that it is converted.
 
 use glint_core::Image;
 use leptos::prelude::*;
@@ -14,6 +17,8 @@ enum Phase {
     Sending,
     /// All bytes are out; the server is verifying and committing them.
     Finishing,
+    /// Staged; the import (conversion, then the store) runs on the server.
+    Importing,
     Done(Box<Image>),
     Cancelled,
 }
@@ -54,6 +59,12 @@ pub(crate) fn Uploader(
     let error = RwSignal::new(None::<String>);
     let generation = StoredValue::new(0u32);
     let declared = RwSignal::new(disk_format);
+    // What an import makes of the image here: the same rule the server applies.
+    let output = settings.conversion_output_format.clone();
+    let converts_to = Memo::new(move |_| {
+        glint_core::settings::conversion_target(output.as_deref(), declared.get().as_deref())
+            .map(str::to_string)
+    });
     // The server's rule, applied to the browser's verdict.
     let judge = move |verdict: &glint_core::inspect::Verdict| {
         let d = declared.get();
@@ -107,7 +118,9 @@ pub(crate) fn Uploader(
             started.set(now_ms());
             phase.set(Phase::Sending);
             let done_id = id.clone();
-            let result = api::upload(
+            let converting = converts_to.get_untracked().is_some();
+            let send = if converting { api::stage } else { api::upload };
+            let result = send(
                 &id,
                 &file,
                 move |p| {
@@ -119,6 +132,24 @@ pub(crate) fn Uploader(
                 move |end| {
                     current.set_value(None);
                     match end {
+                        UploadEnd::Done if converting => {
+                            let id = done_id.clone();
+                            phase.set(Phase::Importing);
+                            spawn_local(async move {
+                                match import_and_wait(&id).await {
+                                    Ok(image) => {
+                                        phase.set(Phase::Done(Box::new(image.clone())));
+                                        on_done.run(image);
+                                    }
+                                    Err(e) => {
+                                        phase.set(Phase::Idle);
+                                        error.set(Some(format!(
+                                            "The import failed: {e}. The image is queued again; you can try again."
+                                        )));
+                                    }
+                                }
+                            });
+                        }
                         UploadEnd::Done => {
                             let id = done_id.clone();
                             spawn_local(async move {
@@ -174,7 +205,12 @@ pub(crate) fn Uploader(
             String::new()
         }
     };
-    let busy = move || matches!(phase.get(), Phase::Sending | Phase::Finishing);
+    let busy = move || {
+        matches!(
+            phase.get(),
+            Phase::Sending | Phase::Finishing | Phase::Importing
+        )
+    };
     view! {
         <section class="uploader" aria-label="Upload image data">
             <div class="field">
@@ -203,6 +239,14 @@ pub(crate) fn Uploader(
                     <span class="muted">{name} " · " {bytes(Some(size as u64))}</span>
                 })}
             </div>
+            {move || converts_to.get().map(|to| view! {
+                <p class="muted" data-test="conversion" data-to=to.clone()>
+                    {format!(
+                        "This deployment converts imported images: the image will be stored as {to} (disk_format {} → {to}).",
+                        declared.get().unwrap_or_default()
+                    )}
+                </p>
+            })}
             {move || inspection.get().map(|i| match i {
                 Inspection::Running => view! {
                     <p class="muted" data-test="inspection">"Inspecting the file…"</p>
@@ -260,6 +304,7 @@ pub(crate) fn Uploader(
                     <span class="muted" data-test="upload-phase">{move || match phase.get() {
                         Phase::Sending => "sending…".to_string(),
                         Phase::Finishing => "verifying checksums…".to_string(),
+                        Phase::Importing => "converting and storing…".to_string(),
                         Phase::Done(_) => "✓ done".to_string(),
                         Phase::Cancelled => "cancelled: the image is queued again".to_string(),
                         Phase::Idle => String::new(),
@@ -269,6 +314,7 @@ pub(crate) fn Uploader(
             {move || match phase.get() {
                 Phase::Done(image) => Some(view! {
                     <dl class="checksums" data-test="checksums">
+                        <dt>"Format"</dt><dd data-test="stored-format">{image.disk_format.clone().unwrap_or_default()}</dd>
                         <dt>"Size"</dt><dd>{bytes(image.size)}</dd>
                         <dt>"MD5"</dt><dd class="mono" data-test="md5">{image.checksum.clone().unwrap_or_default()}</dd>
                         <dt>{image.os_hash_algo.clone().unwrap_or_else(|| "hash".into())}</dt>
@@ -279,5 +325,27 @@ pub(crate) fn Uploader(
             }}
             <ErrorBox error=error />
         </section>
+    }
+}
+
+/// Imports staged data (glance-direct) and waits for the image to become active; the reason
+/// (its task's message) when it goes back to `queued` instead.
+async fn import_and_wait(id: &str) -> Result<Image, String> {
+    api::import_staged(id).await.map_err(|e| e.to_string())?;
+    loop {
+        api::sleep_ms(300).await;
+        let image = api::get_image(id).await.map_err(|e| e.to_string())?.image;
+        match image.status {
+            glint_core::Status::Active => return Ok(image),
+            glint_core::Status::Queued => {
+                let why = api::last_task_failure(id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "the import did not complete".into());
+                return Err(why);
+            }
+            _ => {}
+        }
     }
 }

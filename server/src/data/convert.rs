@@ -104,10 +104,7 @@ impl Conversion {
     /// Whether an image declared as `disk_format` is converted (an ISO stays an ISO, as in
     /// Glance; an image already in the output format is stored as it is).
     pub(crate) fn applies_to(&self, disk_format: Option<&str>) -> bool {
-        match disk_format {
-            Some(f) => f != self.output.as_str() && f != "iso",
-            None => false,
-        }
+        glint_core::settings::conversion_target(Some(self.output.as_str()), disk_format).is_some()
     }
 
     /// Removes what conversions cut off by a stop left behind.

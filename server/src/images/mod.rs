@@ -297,8 +297,13 @@ impl Images {
                 continue;
             }
             given.extend(data);
-            if self.stores.owner(&l.url).is_some() {
-                // In one of this deployment's stores (an RBD pool it has): nothing is fetched.
+            if let Some(store) = self.stores.owner(&l.url) {
+                // In one of this deployment's stores (an RBD pool it has): nothing is fetched,
+                // and with several stores the location names it.
+                if self.stores.is_multi() && !l.metadata.contains_key("store") {
+                    l.metadata
+                        .insert("store".into(), Value::String(store.id.clone()));
+                }
                 continue;
             }
             if l.url.starts_with("rbd://") {

@@ -598,6 +598,42 @@ async fn stores_side_by_side(postgres: bool) {
     );
     assert_eq!(delete(&app, &id).await, StatusCode::NO_CONTENT);
     assert!(!ceph.images("images").contains(&name));
+
+    // The older way, a locations PATCH: the image is active at once, sized from RBD.
+    let name = uuid::Uuid::new_v4().to_string();
+    ceph.rbd(&["import", &file.to_string_lossy(), &format!("images/{name}")]);
+    ceph.rbd(&["snap", "create", &format!("images/{name}@snap")]);
+    ceph.rbd(&["snap", "protect", &format!("images/{name}@snap")]);
+    let id = raw_image(&app, "nova snapshot, patched").await;
+    let url = format!("rbd://{fsid}/images/{name}/snap");
+    let r = app
+        .patch(
+            &id,
+            json!([{"op": "add", "path": "/locations/-", "value": {"url": url, "metadata": {}}}]),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let shown = app.show(&id).await;
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["size"], snapshot.len(), "sized from the RBD snapshot");
+    assert_eq!(shown["stores"], "ceph", "the store of its pool");
+    assert_eq!(app.download(&id).await.as_ref(), snapshot.as_slice());
+    let r = app
+        .patch(
+            &raw_image(&app, "elsewhere").await,
+            json!([{"op": "add", "path": "/locations/-", "value": {
+                "url": format!("rbd://00000000-0000-0000-0000-000000000000/images/{name}/snap"),
+                "metadata": {}}}]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "another cluster");
+    assert_eq!(delete(&app, &id).await, StatusCode::NO_CONTENT);
+    assert!(!ceph.images("images").contains(&name));
     app.stop().await;
 }
 

@@ -32,14 +32,80 @@ fn shots() -> PathBuf {
 }
 
 async fn app() -> TestApp {
+    app_with(|_| {}).await
+}
+
+async fn app_with(tweak: impl FnOnce(&mut glint_server::Config)) -> TestApp {
     let ui = ui_dir();
     TestApp::sqlite_with(move |c| {
         c.insecure_noauth = false;
         c.admin_token = Some(ADMIN_TOKEN.into());
         c.admin_password = Some(PASSWORD.into());
         c.ui_dir = ui;
+        tweak(c);
     })
     .await
+}
+
+/// Where the deployment converts imports to raw, the upload form says what a qcow2 will be
+/// stored as before anything is sent, stages and imports the file, and shows the stored
+/// format and checksums of the converted image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_ui_shows_and_does_the_conversion() {
+    let app = app_with(|c| c.image_conversion_output_format = Some("raw".into())).await;
+    let b = Browser::start(&shots()).await;
+    log_in(&b, &app).await;
+    let dir = super::harness::TempDir::new("ui-convert");
+    let disk: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 239) as u8).collect();
+    std::fs::write(dir.0.join("disk.raw"), &disk).expect("write");
+    qemu_img(
+        &[
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "qcow2",
+            "disk.raw",
+            "disk.qcow2",
+        ],
+        &dir.0,
+    );
+    b.goto(&app.url("/#/create")).await;
+    b.fill("#c-name", "ui-convert").await;
+    b.js(
+        "const s = document.querySelector('#c-disk'); s.value = 'qcow2'; s.dispatchEvent(new Event('change'));",
+        json!([]),
+    )
+    .await;
+    b.click("form button[type=submit]").await;
+    b.wait_for("[data-test=created]").await;
+    b.wait_for("#upload-file").await;
+    b.wait_text("[data-test=conversion][data-to=raw]", "stored as raw")
+        .await;
+    b.fill("#upload-file", &dir.0.join("disk.qcow2").to_string_lossy())
+        .await;
+    b.wait_text(
+        "[data-test=inspection][data-format=qcow2]",
+        "✓ The file is qcow2",
+    )
+    .await;
+    b.screenshot("upload-converts").await;
+    b.click("[data-test=upload]").await;
+    b.wait_text("[data-test=stored-format]", "raw").await;
+    let md5 = format!("{:x}", md5::Md5::digest(&disk));
+    assert_eq!(
+        b.text("[data-test=md5]").await,
+        md5,
+        "the converted image's MD5"
+    );
+    let (_, list) = call(&app, Method::GET, "/v2/images?name=ui-convert", None).await;
+    let image = &list["images"][0];
+    assert_eq!(image["status"], "active");
+    assert_eq!(image["disk_format"], "raw");
+    assert_eq!(image["checksum"], md5.as_str());
+    assert_eq!(image["size"], disk.len());
+    b.quit().await;
+    app.stop().await;
 }
 
 async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
