@@ -251,3 +251,136 @@ pub(crate) fn bench_vs_glance(args: &[String]) -> Result {
     );
     Ok(())
 }
+
+/// `cargo glint bench-rbd [--mib N] [--runs N]`: N MiB of random data (1024 by default)
+/// through Glint (release, SQLite, `--store rbd`) into the tests' Ceph and back, against
+/// `rbd import` and `rbd export` of the same file on the same cluster, interleaved; prints
+/// each rate and Glint's peak RSS. Starts the cluster if none runs, and stops it after.
+pub(crate) fn bench_rbd(args: &[String]) -> Result {
+    let value = |flag: &str, default: u64| -> Result<u64> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("{flag} needs a number")),
+            None => Ok(default),
+        }
+    };
+    let mib = value("--mib", 1024)?;
+    let runs = value("--runs", 3)?;
+    step("release build of glint");
+    sh(cargo().args(["build", "--release", "-p", "glint-server"]))?;
+    let glint = target_dir()?.join("release").join("glint");
+    let ceph = crate::ceph::start(&crate::ceph::default_dir()?)?;
+    let work = target_dir()?.join("tmp").join("bench-rbd");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let file = work.join("data");
+    sh(Command::new("head")
+        .args(["-c", &(mib << 20).to_string(), "/dev/urandom"])
+        .stdout(std::fs::File::create(&file).map_err(|e| e.to_string())?))?;
+    let mut server = Command::new(&glint)
+        .args(["serve", "--insecure-noauth", "--bind", "127.0.0.1:9494"])
+        .arg("--data-dir")
+        .arg(work.join("glint"))
+        .args(["--store", "rbd", "--image-cache-max-size", "0"])
+        .arg("--rbd-store-ceph-conf")
+        .arg(&ceph.conf)
+        .env("GLINT_LOG", "warn")
+        .spawn()
+        .map_err(|e| format!("glint: {e}"))?;
+    let result = rbd_runs(&ceph.conf, &file, mib, runs, server.id());
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+fn rbd_runs(conf: &Path, file: &Path, mib: u64, runs: u64, pid: u32) -> Result {
+    let url = "http://127.0.0.1:9494";
+    let identity = ["-H", "X-Tenant-Id: bench", "-H", "X-Roles: admin,member"];
+    let curl = |args: &[&str]| -> Result<String> {
+        let out = Command::new("curl")
+            .args(["-sf"])
+            .args(identity)
+            .args(args)
+            .output()
+            .map_err(|e| format!("curl: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("curl {}: {}", args.join(" "), out.status));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    for _ in 0..100 {
+        if curl(&[&format!("{url}/healthz")]).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let rate = |started: Instant| mib as f64 / started.elapsed().as_secs_f64();
+    let rbd = |args: &[&str]| -> Result {
+        sh(Command::new("rbd")
+            .arg("--conf")
+            .arg(conf)
+            .arg("--no-progress")
+            .args(args)
+            .stdout(std::process::Stdio::null()))
+    };
+    let path = file.to_string_lossy().into_owned();
+    let exported = format!("{path}.export");
+    for run in 1..=runs {
+        let name = format!("images/bench-{}", std::process::id());
+        let t = Instant::now();
+        rbd(&["import", &path, &name])?;
+        let import = rate(t);
+        let _ = std::fs::remove_file(&exported);
+        let t = Instant::now();
+        rbd(&["export", &name, &exported])?;
+        let export_file = rate(t);
+        let _ = std::fs::remove_file(&exported);
+        let t = Instant::now();
+        rbd(&["export", &name, "-"])?;
+        let export_pipe = rate(t);
+        rbd(&["rm", &name])?;
+        let created = curl(&[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"name": "bench", "disk_format": "raw", "container_format": "bare"}"#,
+            &format!("{url}/v2/images"),
+        ])?;
+        let id = serde_json::from_str::<serde_json::Value>(&created)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_string))
+            .ok_or("no image id")?;
+        let t = Instant::now();
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "-T",
+            &path,
+            &format!("{url}/v2/images/{id}/file"),
+        ])?;
+        let upload = rate(t);
+        let t = Instant::now();
+        curl(&["-o", "/dev/null", &format!("{url}/v2/images/{id}/file")])?;
+        let download = rate(t);
+        curl(&["-X", "DELETE", &format!("{url}/v2/images/{id}")])?;
+        let peak = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+            })
+            .unwrap_or_default();
+        println!(
+            "run {run}: rbd import {import:.0} MiB/s, glint upload (md5 + sha512) {upload:.0} MiB/s; \
+             rbd export to a file {export_file:.0} MiB/s, to a pipe {export_pipe:.0} MiB/s, \
+             glint download {download:.0} MiB/s; glint peak RSS {peak}"
+        );
+    }
+    Ok(())
+}

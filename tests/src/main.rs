@@ -15,6 +15,8 @@
 //!   `glance_api_bench.py` and `start_glance.sh`) against the real Glance 33 and against Glint,
 //!   on this machine, one after the other; prints both tables and Glint's ratio to Glance for
 //!   each case.
+//! - `cargo glint bench-rbd [--mib N] [--runs N]`: N MiB through Glint into the tests' Ceph and
+//!   back against `rbd import` / `rbd export` of the same file (`bench.rs`).
 //! - `cargo glint ceph start|stop|status [DIR]`: the single-node Ceph the RBD tests use
 //!   (`ceph.rs`); `start` prints `CEPH_CONF=` and `CEPH_FSID=` for the shell.
 
@@ -46,10 +48,11 @@ fn main() -> ExitCode {
         "bench-vs-glance" => bench::bench_vs_glance(&rest),
         "tempest" => check::tempest(),
         "ceph" => ceph::task(&rest),
+        "bench-rbd" => bench::bench_rbd(&rest),
         _ => {
             eprintln!(
                 "usage: cargo glint <run [-- serve flags] | setup | test [--quick] | ui | bench | \
-                 bench-vs-glance --bench-dir DIR [--quick] | tempest | ceph start|stop|status>"
+                 bench-vs-glance --bench-dir DIR [--quick] | tempest | bench-rbd | ceph start|stop|status>"
             );
             return if task == "help" {
                 ExitCode::SUCCESS

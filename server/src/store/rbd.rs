@@ -23,10 +23,12 @@ use super::{ByteStream, Store, StoreError, StoreWriter, Sweep};
 /// The snapshot Nova and Cinder clone.
 pub(super) const SNAPSHOT: &str = "snap";
 const PARTIAL: &str = "glint-partial.";
-/// Writes in flight while uploading, reads ahead while downloading.
+/// Writes in flight while uploading (each a piece of at most `WRITE_PIECE` bytes, an object
+/// or part of one), reads ahead while downloading: what a transfer holds in memory.
 const WRITE_DEPTH: usize = 4;
-const READ_DEPTH: usize = 2;
-const READ_PIECE: usize = 4 << 20;
+const WRITE_PIECE: usize = 2 << 20;
+const READ_DEPTH: usize = 4;
+const READ_PIECE: usize = 2 << 20;
 /// The most an image grows by at once while its size is unknown (as Glance).
 const MAX_GROWTH: u64 = 8 << 30;
 
@@ -310,6 +312,7 @@ struct Upload {
     pool: Pool,
     partial: String,
     target: String,
+    /// The size of each write, and of the zero runs thin provisioning skips.
     chunk: usize,
     thin: bool,
 }
@@ -368,7 +371,7 @@ impl Upload {
             }
             if end > size {
                 // The size is not known in advance: grow ahead of the data, doubling.
-                let step = size.max(self.chunk as u64).min(MAX_GROWTH);
+                let step = size.max(8 << 20).min(MAX_GROWTH);
                 let grown = end.max(size + step);
                 queue.drain().map_err(io)?;
                 image.resize(grown).map_err(io)?;
@@ -464,7 +467,7 @@ impl Store for RbdStore {
                 pool: self.pool.clone(),
                 partial,
                 target: image_id.to_string(),
-                chunk: self.chunk(),
+                chunk: self.chunk().min(WRITE_PIECE),
                 thin: self.thin,
             };
             let (tx, rx) = mpsc::channel(4);
