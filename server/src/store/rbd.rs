@@ -371,7 +371,7 @@ impl Upload {
             }
             if end > size {
                 // The size is not known in advance: grow ahead of the data, doubling.
-                let step = size.max(8 << 20).min(MAX_GROWTH);
+                let step = size.clamp(8 << 20, MAX_GROWTH);
                 let grown = end.max(size + step);
                 queue.drain().map_err(io)?;
                 image.resize(grown).map_err(io)?;
