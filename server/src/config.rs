@@ -102,6 +102,11 @@ pub struct ServeArgs {
     /// qemu-img's address space during a conversion, e.g. 1GB [default: 1GB]
     #[arg(long, env = "GLINT_IMAGE_CONVERSION_MEMORY")]
     pub image_conversion_memory: Option<String>,
+    /// The algorithm of images' secure hash, `os_hash_value` (Glance's `hashing_algorithm`):
+    /// sha224, sha256, sha384, sha512 or blake2b; md5 `checksum` is computed as well
+    /// [default: sha512]
+    #[arg(long, env = "GLINT_HASHING_ALGORITHM")]
+    pub hashing_algorithm: Option<String>,
     /// Show each image's first location as `direct_url` (Glance's `show_image_direct_url`; Nova
     /// and Cinder need it, or the service-only locations API, to clone RBD images)
     /// [default: false]
@@ -596,6 +601,8 @@ pub struct Config {
     pub show_multiple_locations: bool,
     /// Whether images show their first location as `direct_url`.
     pub show_image_direct_url: bool,
+    /// The algorithm of new data's `os_hash_value`.
+    pub hashing_algorithm: crate::hashing::Algorithm,
     /// Imports are converted to this format when set (`raw`, `qcow2` or `vmdk`).
     pub image_conversion_output_format: Option<String>,
     /// Longest a conversion may run, in seconds.
@@ -791,6 +798,17 @@ impl Config {
                 .map(|u| u.trim_end_matches('/').to_string()),
             show_multiple_locations: a.show_multiple_locations.unwrap_or(false),
             show_image_direct_url: a.show_image_direct_url.unwrap_or(false),
+            hashing_algorithm: match a.hashing_algorithm.as_deref() {
+                None => crate::hashing::Algorithm::default(),
+                Some(name) => {
+                    crate::hashing::Algorithm::parse(name).ok_or_else(|| StartError::Config {
+                        message: format!(
+                            "hashing algorithm '{name}': expected one of {}",
+                            crate::hashing::Algorithm::ALL.map(|a| a.name()).join(", ")
+                        ),
+                    })?
+                }
+            },
             image_conversion_output_format: match &a.image_conversion_output_format {
                 Some(f) if ["raw", "qcow2", "vmdk"].contains(&f.as_str()) => Some(f.clone()),
                 Some(f) => {

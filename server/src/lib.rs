@@ -11,7 +11,7 @@ mod data;
 pub mod db;
 pub mod error;
 mod events;
-mod hashing;
+pub mod hashing;
 mod health;
 mod identity;
 mod images;
@@ -281,6 +281,7 @@ pub async fn run(
         staging: staging.clone(),
         node,
         size_cap: config.image_size_cap,
+        hashing: config.hashing_algorithm,
         storage_quota: config.storage_quota,
         cache: cache.clone(),
         metrics: metrics.clone(),

@@ -549,7 +549,7 @@ impl Data {
                 image.id
             )));
         }
-        let (Some(size), Some(md5), Some(sha512)) = (
+        let (Some(size), Some(md5), Some(os_hash)) = (
             image.size,
             image.checksum.clone(),
             image.os_hash_value.clone(),
@@ -559,6 +559,15 @@ impl Data {
                 image.id
             )));
         };
+        // A copy is checked against the hash the image has, whatever new data is hashed with.
+        let algo_name = image.os_hash_algo.as_deref().unwrap_or("sha512");
+        let algorithm = crate::hashing::Algorithm::parse(algo_name).ok_or_else(|| {
+            DataError::Conflict(format!(
+                "Image {} is hashed with {algo_name}, which this server cannot check a copy \
+                 against.",
+                image.id
+            ))
+        })?;
         let mut targets = self.targets(body, header)?;
         let held: Vec<String> = image
             .locations
@@ -585,7 +594,8 @@ impl Data {
             locations: image.locations.clone(),
             size,
             md5,
-            sha512,
+            os_hash,
+            algorithm,
         };
         let method = json!({"method": {"name": "copy-image"}});
         let order = TaskOrder::image_import(&image, method, &targets);
@@ -901,24 +911,24 @@ impl Data {
     }
 
     /// Reads the data at a location and returns its size, md5 and secure hash (the algorithm
-    /// `validation` names, else sha512) as `(size, md5, algorithm, hash)`.
+    /// `validation` names, else the deployment's) as `(size, md5, algorithm, hash)`.
     async fn hash_remote(
         &self,
         source: LocationSource,
         validation: &serde_json::Map<String, Value>,
     ) -> Result<(u64, String, String, String), DataError> {
         use sha2::digest::DynDigest;
-        let algo = validation
-            .get("os_hash_algo")
-            .and_then(Value::as_str)
-            .unwrap_or("sha512")
-            .to_string();
-        let mut secure: Box<dyn DynDigest + Send> = match algo.as_str() {
-            "md5" => Box::new(<md5::Md5 as md5::Digest>::new()),
-            "sha224" => Box::new(<sha2::Sha224 as sha2::Digest>::new()),
-            "sha256" => Box::new(<sha2::Sha256 as sha2::Digest>::new()),
-            "sha384" => Box::new(<sha2::Sha384 as sha2::Digest>::new()),
-            _ => Box::new(<sha2::Sha512 as sha2::Digest>::new()),
+        // The algorithm the validation data names, else the deployment's; the one used is
+        // the one recorded.
+        let named = validation.get("os_hash_algo").and_then(Value::as_str);
+        let (algo, mut secure): (String, Box<dyn DynDigest + Send>) = match named {
+            Some("md5") => ("md5".into(), Box::new(<md5::Md5 as md5::Digest>::new())),
+            _ => {
+                let a = named
+                    .and_then(crate::hashing::Algorithm::parse)
+                    .unwrap_or(self.hashing);
+                (a.name().into(), a.hasher())
+            }
         };
         let mut md5 = <md5::Md5 as md5::Digest>::new();
         let mut stream: crate::store::ByteStream =

@@ -40,6 +40,8 @@ pub(crate) struct Data {
     pub(crate) node: Arc<str>,
     /// The largest image accepted, in bytes (Glance's `image_size_cap`).
     pub(crate) size_cap: u64,
+    /// The algorithm of new data's `os_hash_value` (Glance's `hashing_algorithm`).
+    pub(crate) hashing: crate::hashing::Algorithm,
     /// Most bytes of image data per project.
     pub(crate) storage_quota: Option<u64>,
     /// This server's image cache, when enabled: reads are served from it first.
@@ -128,6 +130,7 @@ mod tests {
             staging: Arc::new(FsStore::new(dir.join("staging"), "test").expect("staging")),
             node: Arc::from("test"),
             size_cap: 1 << 30,
+            hashing: crate::hashing::Algorithm::Sha512,
             storage_quota: None,
             cache: None,
             imports: Imports {

@@ -50,7 +50,9 @@ pub(super) struct Source {
     pub(super) locations: Vec<Location>,
     pub(super) size: u64,
     pub(super) md5: String,
-    pub(super) sha512: String,
+    /// The secure hash and its algorithm (the image's `os_hash_value` and `os_hash_algo`).
+    pub(super) os_hash: String,
+    pub(super) algorithm: crate::hashing::Algorithm,
 }
 
 impl Data {
@@ -272,7 +274,7 @@ impl Data {
         targets: &Targets,
         progress: &mut Progress,
     ) -> Result<Vec<Location>, DataError> {
-        let (md5, sha512) = data
+        let (md5, os_hash) = data
             .digests
             .clone()
             .ok_or_else(|| DataError::Internal("no digests".into()))?;
@@ -280,7 +282,8 @@ impl Data {
             locations: data.locations.clone(),
             size: data.size,
             md5,
-            sha512,
+            os_hash,
+            algorithm: data.hash_algo,
         };
         let mut copies = Vec::new();
         for id in stores {
@@ -317,14 +320,17 @@ impl Data {
             .stores()
             .read(&source.locations, 0, source.size)
             .await?;
-        let intake = self.checked_intake(self.named(id), image, Some(source.size), None);
+        let intake = super::upload::Intake {
+            hash_algo: source.algorithm,
+            ..self.checked_intake(self.named(id), image, Some(source.size), None)
+        };
         let copied = self.ingest(intake, stream).await?;
         let location = copied
             .locations
             .into_iter()
             .next()
             .ok_or_else(|| DataError::Internal("a copy without a location".into()))?;
-        if copied.digests != Some((source.md5.clone(), source.sha512.clone())) {
+        if copied.digests != Some((source.md5.clone(), source.os_hash.clone())) {
             self.stores()
                 .delete_all(std::slice::from_ref(&location))
                 .await;

@@ -71,8 +71,10 @@ impl Drop for UploadGuard {
 /// What `ingest` stored.
 pub(super) struct Ingested {
     pub(super) size: u64,
-    /// md5 and sha512, when asked for.
+    /// md5 and the secure hash, when asked for.
     pub(super) digests: Option<(String, String)>,
+    /// The secure hash's algorithm.
+    pub(super) hash_algo: crate::hashing::Algorithm,
     /// Where the data went: one location, or one per store it was imported into.
     pub(super) locations: Vec<Location>,
     /// The inspector's virtual size, when the content was inspected.
@@ -89,8 +91,9 @@ pub(super) struct Intake<'a> {
     pub(super) image_id: &'a str,
     /// The size the client announced, if any.
     pub(super) declared: Option<u64>,
-    /// Whether to compute md5 and sha512.
+    /// Whether to compute md5 and the secure hash, and the secure hash's algorithm.
     pub(super) hash: bool,
+    pub(super) hash_algo: crate::hashing::Algorithm,
     /// The declared `disk_format` to inspect the content against, if it is to be inspected.
     pub(super) inspect_as: Option<&'a str>,
     /// Bytes the project may still store, under a storage quota.
@@ -142,6 +145,7 @@ impl Data {
             image_id: &image.id,
             declared,
             hash: true,
+            hash_algo: self.hashing,
             inspect_as: image.disk_format.as_deref(),
             room,
         }
@@ -194,6 +198,7 @@ impl Data {
             image_id,
             declared,
             hash,
+            hash_algo,
             inspect_as,
             room,
         } = intake;
@@ -202,7 +207,7 @@ impl Data {
             return Err(over_cap(n, cap));
         }
         let mut writer = store.begin(image_id).await?;
-        let hashes = hash.then(Hashes::start);
+        let hashes = hash.then(|| Hashes::start(hash_algo));
         let mut inspector = inspect_as.map(|_| Inspector::new());
         let mut size: u64 = 0;
         // The network hands over small pieces; the hashers and the store get large ones.
@@ -274,6 +279,7 @@ impl Data {
         Ok(Ingested {
             size,
             digests,
+            hash_algo,
             locations: vec![Location {
                 url,
                 metadata,
@@ -311,14 +317,14 @@ impl Data {
         data: Ingested,
         by: &By,
     ) -> Result<(), DataError> {
-        let (checksum, sha512) = data
+        let (checksum, os_hash) = data
             .digests
             .ok_or_else(|| DataError::Internal("no digests".into()))?;
         let upload = Upload {
             size: data.size,
             checksum,
-            os_hash_algo: "sha512".into(),
-            os_hash_value: sha512,
+            os_hash_algo: data.hash_algo.name().into(),
+            os_hash_value: os_hash,
             virtual_size: data.virtual_size,
             locations: data.locations,
             formats: data.converted.map(|c| (c.to, "bare".to_string())),
@@ -513,6 +519,7 @@ impl Data {
                 image_id: &image.id,
                 declared,
                 hash: false,
+                hash_algo: self.hashing,
                 inspect_as: None,
                 room: None,
             };

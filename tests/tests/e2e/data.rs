@@ -293,3 +293,43 @@ async fn stage_and_glance_direct_import(app: &TestApp) {
         "staged data is removed after import: {staging:?}"
     );
 }
+
+/// Glance's `hashing_algorithm`: new data is hashed with the deployment's algorithm (md5 as
+/// well); a copy is checked against the algorithm the image was hashed with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secure_hash_is_the_deployments() {
+    let store =
+        |id: &str| glint_server::config::StoreConfig::new(id, glint_server::config::StoreKind::Fs);
+    let app = TestApp::sqlite_with(|c| {
+        c.hashing_algorithm = glint_server::hashing::Algorithm::Sha256;
+        c.stores = vec![store("one"), store("two")];
+    })
+    .await;
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
+    let id = new_image(&app).await;
+    assert_eq!(
+        app.upload(&id, data.clone()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let image = app.show(&id).await;
+    assert_eq!(image["os_hash_algo"], "sha256");
+    assert_eq!(
+        image["os_hash_value"],
+        format!("{:x}", sha2::Sha256::digest(&data))
+    );
+    assert_eq!(image["checksum"], format!("{:x}", Md5::digest(&data)));
+    // Copied into the other store, the copy is hashed and checked with sha256.
+    let (status, body) = app
+        .call(
+            None,
+            Method::POST,
+            &format!("/v2/images/{id}/import"),
+            Some(json!({"method": {"name": "copy-image"}, "stores": ["two"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let task = app.ended_task(&id, 1).await;
+    assert_eq!(task["status"], "success", "{task}");
+    assert_eq!(app.show(&id).await["stores"], "one,two");
+    app.stop().await;
+}
