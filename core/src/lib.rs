@@ -30,6 +30,7 @@ pub mod metadefs;
 pub mod patch;
 pub mod plan;
 mod planner;
+pub mod policy;
 pub mod protections;
 pub mod settings;
 pub mod v1;
