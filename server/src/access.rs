@@ -184,3 +184,131 @@ pub(crate) fn may_change_metadefs(caller: &Caller) -> bool {
 pub(crate) fn notification_receiver() -> Caller {
     Caller::new(None, &["admin", "service"])
 }
+
+/// The deployment's policy rules (Glance's defaults, with the operator's `--policy-file` over
+/// them), read again when the file changes, as oslo.policy does.
+#[derive(Debug)]
+pub(crate) struct Rules {
+    file: Option<std::path::PathBuf>,
+    state: std::sync::RwLock<Loaded>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    policy: std::sync::Arc<glint_core::policy::Policy>,
+    modified: Option<std::time::SystemTime>,
+    checked: std::time::Instant,
+}
+
+/// A changed policy file is noticed within this long.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Rules {
+    /// Glance's defaults with `file`'s rules over them; a file that cannot be read or holds a
+    /// rule that cannot be parsed stops the start.
+    pub(crate) fn load(file: Option<&std::path::Path>) -> Result<Rules, String> {
+        let Some(file) = file else {
+            return Ok(Rules::defaults());
+        };
+        let (policy, modified) = read_rules(file)?;
+        tracing::info!(
+            "policy rules from {} over Glance's defaults",
+            file.display()
+        );
+        Ok(Rules {
+            file: Some(file.to_path_buf()),
+            state: std::sync::RwLock::new(Loaded {
+                policy: std::sync::Arc::new(policy),
+                modified,
+                checked: std::time::Instant::now(),
+            }),
+        })
+    }
+
+    /// Glance's defaults alone.
+    pub(crate) fn defaults() -> Rules {
+        Rules {
+            file: None,
+            state: std::sync::RwLock::new(Loaded {
+                policy: std::sync::Arc::new(glint_core::policy::Policy::glance_defaults()),
+                modified: None,
+                checked: std::time::Instant::now(),
+            }),
+        }
+    }
+
+    /// The rules now: the file is read again when it changed (a file that no longer parses
+    /// leaves the rules as they were, and says why).
+    pub(crate) fn current(&self) -> std::sync::Arc<glint_core::policy::Policy> {
+        let stale = self
+            .state
+            .read()
+            .map(|s| s.checked.elapsed() >= RECHECK)
+            .unwrap_or(false);
+        if let (true, Some(file)) = (stale, &self.file)
+            && let Ok(mut state) = self.state.write()
+        {
+            state.checked = std::time::Instant::now();
+            let modified = std::fs::metadata(file).and_then(|m| m.modified()).ok();
+            if modified != state.modified {
+                match read_rules(file) {
+                    Ok((policy, modified)) => {
+                        tracing::info!("policy file {} read again", file.display());
+                        state.policy = std::sync::Arc::new(policy);
+                        state.modified = modified;
+                    }
+                    Err(e) => {
+                        tracing::error!("policy file changed but is kept as it was: {e}");
+                        state.modified = modified;
+                    }
+                }
+            }
+        }
+        match self.state.read() {
+            Ok(s) => s.policy.clone(),
+            Err(poisoned) => poisoned.into_inner().policy.clone(),
+        }
+    }
+
+    /// Whether `caller` may do what policy `name` guards on `image` (or on nothing).
+    pub(crate) fn allows(&self, name: &str, caller: &Caller, image: Option<&Image>) -> bool {
+        let roles: Vec<&str> = caller.roles.iter().map(String::as_str).collect();
+        let creds =
+            glint_core::policy::Credentials::new(caller.project_id.as_deref(), None, &roles);
+        self.current().allows(name, &creds, &target(caller, image))
+    }
+}
+
+/// What a policy's `%(field)s` refers to for an image, as Glance's image target: its owner as
+/// `project_id` and `owner`, its visibility, and `member_id` (the caller's project when the
+/// image is shared and the caller sees it without owning it: a member).
+fn target(caller: &Caller, image: Option<&Image>) -> glint_core::policy::Target {
+    let mut t = glint_core::policy::Target::new();
+    if let Some(image) = image {
+        if let Some(owner) = &image.owner {
+            t.insert("project_id".into(), owner.clone());
+            t.insert("owner".into(), owner.clone());
+        }
+        t.insert("visibility".into(), image.visibility.as_str().to_string());
+        if image.visibility == Visibility::Shared
+            && !caller.owns(image.owner.as_deref())
+            && let Some(project) = &caller.project_id
+        {
+            t.insert("member_id".into(), project.clone());
+        }
+    }
+    t
+}
+
+fn read_rules(
+    file: &std::path::Path,
+) -> Result<(glint_core::policy::Policy, Option<std::time::SystemTime>), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let modified = std::fs::metadata(file).and_then(|m| m.modified()).ok();
+    let overrides =
+        glint_core::policy::read_file(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let policy = glint_core::policy::Policy::glance_defaults()
+        .overridden(&overrides)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok((policy, modified))
+}

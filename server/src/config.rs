@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// [default: sha512]
     #[arg(long, env = "GLINT_HASHING_ALGORITHM")]
     pub hashing_algorithm: Option<String>,
+    /// A policy file (Glance's `[oslo_policy] policy_file`, YAML or JSON): rules in oslo.policy's
+    /// language over Glance's defaults, read again when it changes
+    #[arg(long, env = "GLINT_POLICY_FILE")]
+    pub policy_file: Option<PathBuf>,
     /// Show each image's first location as `direct_url` (Glance's `show_image_direct_url`; Nova
     /// and Cinder need it, or the service-only locations API, to clone RBD images)
     /// [default: false]
@@ -603,6 +607,8 @@ pub struct Config {
     pub show_image_direct_url: bool,
     /// The algorithm of new data's `os_hash_value`.
     pub hashing_algorithm: crate::hashing::Algorithm,
+    /// The operator's policy file, over Glance's defaults.
+    pub policy_file: Option<PathBuf>,
     /// Imports are converted to this format when set (`raw`, `qcow2` or `vmdk`).
     pub image_conversion_output_format: Option<String>,
     /// Longest a conversion may run, in seconds.
@@ -798,6 +804,7 @@ impl Config {
                 .map(|u| u.trim_end_matches('/').to_string()),
             show_multiple_locations: a.show_multiple_locations.unwrap_or(false),
             show_image_direct_url: a.show_image_direct_url.unwrap_or(false),
+            policy_file: a.policy_file.clone(),
             hashing_algorithm: match a.hashing_algorithm.as_deref() {
                 None => crate::hashing::Algorithm::default(),
                 Some(name) => {

@@ -258,6 +258,10 @@ pub async fn run(
         guard: web_guard.clone(),
         image_quota: config.image_quota,
         events: events::Events::default(),
+        rules: Arc::new(
+            access::Rules::load(config.policy_file.as_deref())
+                .map_err(|message| StartError::Config { message })?,
+        ),
     };
     images.events.subscribe(events::audit);
     {

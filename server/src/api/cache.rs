@@ -16,7 +16,7 @@ fn cache_for<'a>(
     identity: &Identity,
     rule: &str,
 ) -> Result<&'a ImageCache, ApiError> {
-    if !identity.caller.is_admin() {
+    if !state.images.rules.allows(rule, &identity.caller, None) {
         return Err(ApiError::Forbidden(format!(
             "You are not authorized to complete {rule} action."
         )));

@@ -268,7 +268,11 @@ pub(crate) async fn info_stores_detail(
     State(state): State<AppState>,
     identity: Identity,
 ) -> Result<Json<Value>, ApiError> {
-    if !identity.caller.is_admin() && !identity.caller.has_role("service") {
+    if !state
+        .images
+        .rules
+        .allows("stores_info_detail", &identity.caller, None)
+    {
         return Err(ApiError::Forbidden(
             "You are not authorized to complete stores_info_detail action.".into(),
         ));

@@ -35,12 +35,16 @@ pub(crate) async fn list_locations(
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    if !identity.caller.is_admin() && !identity.caller.has_role("service") {
+    let image = load_visible(&state, &identity, &id).await?.image;
+    if !state
+        .images
+        .rules
+        .allows("fetch_image_location", &identity.caller, Some(&image))
+    {
         return Err(ApiError::Forbidden(
             "You are not authorized to complete fetch_image_location action.".into(),
         ));
     }
-    let image = load_visible(&state, &identity, &id).await?.image;
     let list: Vec<Value> = image
         .locations
         .iter()

@@ -278,7 +278,11 @@ impl Data {
             let image = crate::access::load_visible(self.db(), &actor.caller, id)
                 .await?
                 .image;
-            if !actor.caller.is_admin() {
+            if !self
+                .images
+                .rules
+                .allows("copy_image", &actor.caller, Some(&image))
+            {
                 return Err(DataError::Forbidden(
                     "You are not authorized to complete copy_image action.".into(),
                 ));
@@ -530,7 +534,11 @@ impl Data {
         header: Option<&str>,
     ) -> Result<(), DataError> {
         let stored = crate::access::load_visible(self.db(), &actor.caller, id).await?;
-        if !actor.caller.is_admin() {
+        if !self
+            .images
+            .rules
+            .allows("copy_image", &actor.caller, Some(&stored.image))
+        {
             return Err(DataError::Forbidden(
                 "You are not authorized to complete copy_image action.".into(),
             ));
@@ -988,7 +996,11 @@ impl Data {
                 "Multi backend is not supported at this site.".into(),
             ));
         }
-        if !actor.caller.is_admin() {
+        if !self
+            .images
+            .rules
+            .allows("delete_image_location", &actor.caller, None)
+        {
             return Err(DataError::Forbidden(
                 "You are not authorized to complete delete_image_location action.".into(),
             ));

@@ -101,6 +101,8 @@ pub(crate) struct Images {
     /// With the RabbitMQ notification drivers: the notifications a change makes, written to
     /// the outbox in the change's own transaction.
     pub(crate) notifier: Option<crate::notifications::Notifier>,
+    /// The policy rules (Glance's defaults, the operator's file over them).
+    pub(crate) rules: Arc<crate::access::Rules>,
 }
 
 impl Images {
@@ -380,6 +382,7 @@ pub(crate) mod tests {
             image_quota: None,
             events: Events::default(),
             notifier: None,
+            rules: Arc::new(crate::access::Rules::defaults()),
         }
     }
 

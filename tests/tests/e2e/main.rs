@@ -18,6 +18,7 @@ mod locations;
 mod members;
 mod metadefs;
 mod notifications;
+mod policy;
 mod protections;
 mod purge;
 mod python;

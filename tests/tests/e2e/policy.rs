@@ -1,0 +1,115 @@
+//! The operator's policy file (`--policy-file`, Glance's `policy.yaml`): its rules replace
+//! Glance's defaults for the operations they name, and a changed file takes effect without a
+//! restart.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{TempDir, TestApp};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_file_overrides_and_reloads() {
+    let dir = TempDir::new("policy");
+    let file = dir.0.join("policy.yaml");
+    std::fs::write(
+        &file,
+        "# Locations for administrators only; store details for nobody.\n\
+         \"fetch_image_location\": \"role:admin\"\n\
+         \"stores_info_detail\": \"!\"\n",
+    )
+    .expect("write the policy file");
+    let policy = file.clone();
+    let store =
+        |id: &str| glint_server::config::StoreConfig::new(id, glint_server::config::StoreKind::Fs);
+    let app = TestApp::sqlite_with(move |c| {
+        c.policy_file = Some(policy);
+        c.stores = vec![store("one"), store("two")];
+    })
+    .await;
+    let service = Some(("svc", "service,member,reader"));
+    let member = Some(("p1", "member,reader"));
+    let id = app
+        .create(json!({"name": "p", "disk_format": "raw", "container_format": "bare", "visibility": "public"}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        app.upload(&id, vec![7u8; 1000]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let locations = format!("/v2/images/{id}/locations");
+    let (status, _) = app.call(service, Method::GET, &locations, None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the service role no longer reads locations"
+    );
+    let (status, body) = app.call(None, Method::GET, &locations, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .call(None, Method::GET, "/v2/info/stores/detail", None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "nobody, administrators included: {body}"
+    );
+    assert!(body.to_string().contains("stores_info_detail"), "{body}");
+    // What the file does not name keeps Glance's default: a member lists stores, not details.
+    let (status, _) = app.call(member, Method::GET, "/v2/info/stores", None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The operator changes the file: it takes effect without a restart.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    std::fs::write(&file, "\"stores_info_detail\": \"role:member\"\n").expect("rewrite");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, _) = app
+            .call(member, Method::GET, "/v2/info/stores/detail", None)
+            .await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new rules never applied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // fetch_image_location is no longer named: Glance's default again (service_api).
+    let (status, _) = app.call(service, Method::GET, &locations, None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A change that does not parse leaves the rules as they were.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    std::fs::write(&file, "\"stores_info_detail\": \"role:member or\"\n").expect("rewrite");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (status, _) = app
+        .call(member, Method::GET, "/v2/info/stores/detail", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "the last good rules hold");
+    app.stop().await;
+}
+
+/// A policy file that cannot be read or parsed stops the start, naming the rule.
+#[test]
+fn a_broken_policy_file_is_refused_at_start() {
+    let dir = TempDir::new("policy-broken");
+    let file = dir.0.join("policy.yaml");
+    std::fs::write(&file, "\"copy_image\": \"role:admin and\"\n").expect("write");
+    let mut config = glint_server::Config::for_data_dir(&dir.0);
+    config.policy_file = Some(file);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        glint_server::run(listener, config, async {}).await
+    });
+    let error = result.expect_err("refused").to_string();
+    assert!(error.contains("copy_image"), "{error}");
+}
