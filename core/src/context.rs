@@ -54,12 +54,6 @@ impl Caller {
         self.is_admin() || (self.has_role("member") && self.project_id.is_some())
     }
 
-    /// Glance's download_image rule for an image the caller sees: admin, or a `member` (a
-    /// reader sees an image but may not download it).
-    pub fn may_download(&self) -> bool {
-        self.is_admin() || self.has_role("member")
-    }
-
     /// Glance's modify_member rule: admin, or a `member` of the member project.
     pub fn may_answer_share(&self, member: &str) -> bool {
         self.is_admin() || (self.has_role("member") && self.project_id.as_deref() == Some(member))

@@ -146,9 +146,10 @@ async fn load_for_writer(
     .await
 }
 
-/// An image whose data the caller may download.
+/// An image whose data the caller may download (the `download_image` policy).
 pub(crate) async fn load_downloadable(
     db: &Db,
+    rules: &Rules,
     caller: &Caller,
     id: &str,
 ) -> Result<StoredImage, Denied> {
@@ -156,7 +157,7 @@ pub(crate) async fn load_downloadable(
         db,
         caller,
         id,
-        |_| caller.may_download(),
+        |image| rules.allows("download_image", caller, Some(image)),
         "You are not authorized to complete download_image action.",
     )
     .await

@@ -25,7 +25,8 @@ impl Data {
     /// An image whose data the caller may download: only administrators read a deactivated
     /// image's data (403 for anyone else).
     pub(crate) async fn open(&self, caller: &Caller, id: &str) -> Result<Readable, DataError> {
-        let stored = crate::access::load_downloadable(self.db(), caller, id).await?;
+        let stored =
+            crate::access::load_downloadable(self.db(), &self.images.rules, caller, id).await?;
         let image = &stored.image;
         match image.status {
             Status::Deactivated if !caller.is_admin() => {

@@ -13,9 +13,11 @@ async fn a_policy_file_overrides_and_reloads() {
     let file = dir.0.join("policy.yaml");
     std::fs::write(
         &file,
-        "# Locations for administrators only; store details for nobody.\n\
+        "# Locations for administrators only; store details for nobody; members download\n\
+         # their own project's images only.\n\
          \"fetch_image_location\": \"role:admin\"\n\
-         \"stores_info_detail\": \"!\"\n",
+         \"stores_info_detail\": \"!\"\n\
+         \"download_image\": \"role:admin or (role:member and project_id:%(project_id)s)\"\n",
     )
     .expect("write the policy file");
     let policy = file.clone();
@@ -56,6 +58,18 @@ async fn a_policy_file_overrides_and_reloads() {
         "nobody, administrators included: {body}"
     );
     assert!(body.to_string().contains("stores_info_detail"), "{body}");
+    // The public image is not another project's to download any more; its owner still can.
+    let file_path = format!("/v2/images/{id}/file");
+    let (status, _) = app.call(member, Method::GET, &file_path, None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "download_image as the file says"
+    );
+    let (status, _) = app
+        .call(member, Method::GET, &format!("/v2/images/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "still visible");
     // What the file does not name keeps Glance's default: a member lists stores, not details.
     let (status, _) = app.call(member, Method::GET, "/v2/info/stores", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -77,9 +91,11 @@ async fn a_policy_file_overrides_and_reloads() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    // fetch_image_location is no longer named: Glance's default again (service_api).
+    // fetch_image_location and download_image are no longer named: Glance's defaults again.
     let (status, _) = app.call(service, Method::GET, &locations, None).await;
     assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.call(member, Method::GET, &file_path, None).await;
+    assert_eq!(status, StatusCode::OK, "a public image downloads again");
 
     // A change that does not parse leaves the rules as they were.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
