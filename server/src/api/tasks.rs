@@ -213,7 +213,8 @@ struct LegacyImportInput {
     image_properties: Option<serde_json::Map<String, Value>>,
 }
 
-/// `POST /v2/tasks` (administrators): the legacy `import` task. It creates an image from
+/// `POST /v2/tasks` (the `tasks_api_access` and `add_task` policies: administrators by
+/// default): the legacy `import` task. It creates an image from
 /// `image_properties` (`disk_format` defaults to `import_from_format`, `container_format` to
 /// `bare`) and fetches `import_from` into it in the background, through the web-download guard,
 /// hashing, inspection and quota. The task's result names the image; a failed fetch leaves the
@@ -223,10 +224,12 @@ pub(crate) async fn create(
     identity: Identity,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    if !identity.caller.is_admin() {
-        return Err(ApiError::Forbidden(
-            "Creating tasks is restricted to administrators.".into(),
-        ));
+    for rule in ["tasks_api_access", "add_task"] {
+        if !state.images.rules.allows(rule, &identity.caller, None) {
+            return Err(ApiError::Forbidden(format!(
+                "You are not authorized to complete {rule} action."
+            )));
+        }
     }
     let doc: Value = match body.is_empty() {
         true => return Err(bad("Body expected in request.")),

@@ -25,6 +25,8 @@ async fn a_policy_file_overrides_and_reloads() {
         |id: &str| glint_server::config::StoreConfig::new(id, glint_server::config::StoreKind::Fs);
     let app = TestApp::sqlite_with(move |c| {
         c.policy_file = Some(policy);
+        // The legacy import task below may name this (closed) port.
+        c.import_filter.exceptions = vec!["127.0.0.1:9".into()];
         c.stores = vec![store("one"), store("two")];
     })
     .await;
@@ -70,13 +72,25 @@ async fn a_policy_file_overrides_and_reloads() {
         .call(member, Method::GET, &format!("/v2/images/{id}"), None)
         .await;
     assert_eq!(status, StatusCode::OK, "still visible");
+    // Creating tasks: administrators by default, members too once the file says so (below).
+    let task = json!({"type": "import", "input": {"import_from": "http://127.0.0.1:9/x",
+        "import_from_format": "raw", "image_properties": {"name": "t"}}});
+    let (status, body) = app
+        .call(member, Method::POST, "/v2/tasks", Some(task.clone()))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("tasks_api_access"), "{body}");
     // What the file does not name keeps Glance's default: a member lists stores, not details.
     let (status, _) = app.call(member, Method::GET, "/v2/info/stores", None).await;
     assert_eq!(status, StatusCode::OK);
 
     // The operator changes the file: it takes effect without a restart.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    std::fs::write(&file, "\"stores_info_detail\": \"role:member\"\n").expect("rewrite");
+    std::fs::write(
+        &file,
+        "\"stores_info_detail\": \"role:member\"\n\"tasks_api_access\": \"role:member\"\n",
+    )
+    .expect("rewrite");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let (status, _) = app
@@ -96,6 +110,14 @@ async fn a_policy_file_overrides_and_reloads() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.call(member, Method::GET, &file_path, None).await;
     assert_eq!(status, StatusCode::OK, "a public image downloads again");
+    let (status, body) = app
+        .call(member, Method::POST, "/v2/tasks", Some(task))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "members may create tasks now: {body}"
+    );
 
     // A change that does not parse leaves the rules as they were.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
