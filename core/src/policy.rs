@@ -267,8 +267,6 @@ fn unquote(s: &str) -> Option<&str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     rules: BTreeMap<String, Check>,
-    /// Each rule's text, as written (for showing and for a file restating it).
-    texts: BTreeMap<String, String>,
 }
 
 /// Deeper `rule:` references than this are taken for a loop and fail.
@@ -281,7 +279,6 @@ impl Policy {
     ) -> Result<Policy, PolicyError> {
         let mut policy = Policy {
             rules: BTreeMap::new(),
-            texts: BTreeMap::new(),
         };
         for (name, text) in rules {
             policy.set(name, text)?;
@@ -296,13 +293,7 @@ impl Policy {
             message,
         })?;
         self.rules.insert(name.to_string(), check);
-        self.texts.insert(name.to_string(), text.to_string());
         Ok(())
-    }
-
-    /// The rule text of `name`, if there is one.
-    pub fn text(&self, name: &str) -> Option<&str> {
-        self.texts.get(name).map(String::as_str)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -531,7 +522,6 @@ impl Policy {
         // The table is this module's own and parses; a broken entry would fail every test.
         Policy::from_rules(GLANCE_DEFAULTS.iter().copied()).unwrap_or_else(|_| Policy {
             rules: BTreeMap::new(),
-            texts: BTreeMap::new(),
         })
     }
 }

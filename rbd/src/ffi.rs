@@ -103,7 +103,6 @@ api! {
     rbd: rbd_get_size: fn(ImageT, *mut u64) -> c_int;
     rbd: rbd_resize: fn(ImageT, u64) -> c_int;
     rbd: rbd_read2: fn(ImageT, u64, usize, *mut c_char, c_int) -> isize;
-    rbd: rbd_write2: fn(ImageT, u64, usize, *const c_char, c_int) -> isize;
     rbd: rbd_flush: fn(ImageT) -> c_int;
     rbd: rbd_aio_create_completion: fn(*mut c_void, Callback, *mut CompletionT) -> c_int;
     rbd: rbd_aio_write: fn(ImageT, u64, usize, *const c_char, CompletionT) -> c_int;
@@ -115,7 +114,6 @@ api! {
     rbd: rbd_snap_remove: fn(ImageT, *const c_char) -> c_int;
     rbd: rbd_snap_protect: fn(ImageT, *const c_char) -> c_int;
     rbd: rbd_snap_unprotect: fn(ImageT, *const c_char) -> c_int;
-    rbd: rbd_snap_exists: fn(ImageT, *const c_char, *mut bool) -> c_int;
     rbd: rbd_list_children3: fn(ImageT, *mut LinkedImageSpec, *mut usize) -> c_int;
     rbd: rbd_linked_image_spec_list_cleanup: fn(*mut LinkedImageSpec, usize);
 }

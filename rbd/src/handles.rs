@@ -395,15 +395,6 @@ impl Image {
         check("rbd_resize", rc.into()).map(drop)
     }
 
-    /// Writes `data` at `offset` (within the image's size).
-    pub fn write(&self, offset: u64, data: &[u8]) -> Result<()> {
-        // SAFETY: an open image and a buffer valid for `data.len()` bytes during the call.
-        let rc = unsafe {
-            (self.api().rbd_write2)(self.handle, offset, data.len(), data.as_ptr().cast(), 0)
-        };
-        check("rbd_write2", rc as i64).map(drop)
-    }
-
     /// Reads into `buf` from `offset`; returns how many bytes were read.
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         // SAFETY: an open image and a buffer valid for `buf.len()` bytes during the call.
@@ -434,15 +425,6 @@ impl Image {
     /// Removes a snapshot; under clone v2, one with clones moves to the snapshot trash.
     pub fn snap_remove(&self, name: &str) -> Result<()> {
         self.named("rbd_snap_remove", name, self.api().rbd_snap_remove)
-    }
-
-    pub fn snap_exists(&self, name: &str) -> Result<bool> {
-        let name = cstring("snapshot name", name)?;
-        let mut exists = false;
-        // SAFETY: an open image, a NUL-terminated name and an out-pointer.
-        let rc = unsafe { (self.api().rbd_snap_exists)(self.handle, name.as_ptr(), &mut exists) };
-        check("rbd_snap_exists", rc.into())?;
-        Ok(exists)
     }
 
     /// The clones of the snapshot the image is open at, as `pool/image` (marked ` (trash)`

@@ -153,12 +153,24 @@ pub(crate) async fn load_downloadable(
     caller: &Caller,
     id: &str,
 ) -> Result<StoredImage, Denied> {
+    load_by_policy(db, rules, caller, id, "download_image").await
+}
+
+/// An image the caller sees and on which `policy` allows it (forbidden, naming the policy,
+/// when it sees the image but may not).
+pub(crate) async fn load_by_policy(
+    db: &Db,
+    rules: &Rules,
+    caller: &Caller,
+    id: &str,
+    policy: &str,
+) -> Result<StoredImage, Denied> {
     load_if(
         db,
         caller,
         id,
-        |image| rules.allows("download_image", caller, Some(image)),
-        "You are not authorized to complete download_image action.",
+        |image| rules.allows(policy, caller, Some(image)),
+        &format!("You are not authorized to complete {policy} action."),
     )
     .await
 }
@@ -216,23 +228,24 @@ impl Rules {
             "policy rules from {} over Glance's defaults",
             file.display()
         );
-        Ok(Rules {
-            file: Some(file.to_path_buf()),
-            state: std::sync::RwLock::new(Loaded {
-                policy: std::sync::Arc::new(policy),
-                modified,
-                checked: std::time::Instant::now(),
-            }),
-        })
+        Ok(Rules::with(Some(file.to_path_buf()), policy, modified))
     }
 
     /// Glance's defaults alone.
     pub(crate) fn defaults() -> Rules {
+        Rules::with(None, glint_core::policy::Policy::glance_defaults(), None)
+    }
+
+    fn with(
+        file: Option<std::path::PathBuf>,
+        policy: glint_core::policy::Policy,
+        modified: Option<std::time::SystemTime>,
+    ) -> Rules {
         Rules {
-            file: None,
+            file,
             state: std::sync::RwLock::new(Loaded {
-                policy: std::sync::Arc::new(glint_core::policy::Policy::glance_defaults()),
-                modified: None,
+                policy: std::sync::Arc::new(policy),
+                modified,
                 checked: std::time::Instant::now(),
             }),
         }

@@ -278,7 +278,13 @@ impl Data {
             }
         };
         if !out.status.success() {
-            return Err(failed(String::from_utf8_lossy(&out.stderr).trim()));
+            return Err(failed(qemu_said(
+                &out.stderr,
+                &[
+                    (&files.input, "the image"),
+                    (&files.output, "the converted image"),
+                ],
+            )));
         }
         // The output must be exactly the format asked for: nothing hidden in it.
         let verdict = inspect_file(&files.output).await?;
@@ -303,9 +309,19 @@ async fn qemu_img_info(path: &Path, format: &str) -> Result<serde_json::Value, D
         .map_err(|_| failed("qemu-img info did not answer"))?
         .map_err(|e| DataError::Internal(format!("cannot run qemu-img: {e}")))?;
     if !out.status.success() {
-        return Err(failed(String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(failed(qemu_said(&out.stderr, &[(path, "the image")])));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| failed(format!("qemu-img info: {e}")))
+}
+
+/// What qemu-img printed, with the server's work file paths named for what they are (a task's
+/// message is shown to the image's owner).
+fn qemu_said(stderr: &[u8], files: &[(&Path, &str)]) -> String {
+    let mut text = String::from_utf8_lossy(stderr).trim().to_string();
+    for (path, name) in files {
+        text = text.replace(path.to_string_lossy().as_ref(), name);
+    }
+    text
 }
 
 async fn inspect_file(path: &Path) -> Result<inspect::Verdict, DataError> {
@@ -338,6 +354,15 @@ mod tests {
             timeout: Duration::from_secs(1),
             memory: 1 << 30,
         }
+    }
+
+    #[test]
+    fn qemu_img_messages_do_not_show_work_paths() {
+        let said = qemu_said(
+            b"qemu-img: Could not open '/srv/glint/convert/x.1.qcow2': Invalid\n",
+            &[(Path::new("/srv/glint/convert/x.1.qcow2"), "the image")],
+        );
+        assert_eq!(said, "qemu-img: Could not open 'the image': Invalid");
     }
 
     #[test]

@@ -112,6 +112,27 @@ impl Data {
         &self.imports.methods
     }
 
+    /// The method a request names, if this deployment offers it.
+    fn import_method(&self, body: &ImportRequest) -> Result<Method, DataError> {
+        Method::parse(&body.method.name)
+            .filter(|m| self.imports.methods.contains(m))
+            .ok_or_else(|| {
+                DataError::Invalid(format!(
+                    "Unknown import method name '{}'.",
+                    body.method.name
+                ))
+            })
+    }
+
+    /// An image the caller may copy into more stores (the `copy_image` policy).
+    async fn load_copyable(&self, actor: &Actor, id: &str) -> Result<Image, DataError> {
+        let rules = &self.images.rules;
+        let stored =
+            crate::access::load_by_policy(self.db(), rules, &actor.caller, id, "copy_image")
+                .await?;
+        Ok(stored.image)
+    }
+
     /// The default store (or the one `header` names), nothing else.
     fn default_targets(&self, header: Option<&str>) -> Result<Targets, DataError> {
         Ok(Targets {
@@ -175,14 +196,7 @@ impl Data {
         header: Option<&str>,
         token: Option<&str>,
     ) -> Result<Started, DataError> {
-        let method = Method::parse(&body.method.name)
-            .filter(|m| self.imports.methods.contains(m))
-            .ok_or_else(|| {
-                DataError::Invalid(format!(
-                    "Unknown import method name '{}'.",
-                    body.method.name
-                ))
-            })?;
+        let method = self.import_method(body)?;
         match method {
             Method::GlanceDirect | Method::WebDownload => {}
             Method::CopyImage => {
@@ -266,28 +280,9 @@ impl Data {
         body: &ImportRequest,
         header: Option<&str>,
     ) -> Result<Value, DataError> {
-        let method = Method::parse(&body.method.name)
-            .filter(|m| self.imports.methods.contains(m))
-            .ok_or_else(|| {
-                DataError::Invalid(format!(
-                    "Unknown import method name '{}'.",
-                    body.method.name
-                ))
-            })?;
+        let method = self.import_method(body)?;
         let image = if method == Method::CopyImage {
-            let image = crate::access::load_visible(self.db(), &actor.caller, id)
-                .await?
-                .image;
-            if !self
-                .images
-                .rules
-                .allows("copy_image", &actor.caller, Some(&image))
-            {
-                return Err(DataError::Forbidden(
-                    "You are not authorized to complete copy_image action.".into(),
-                ));
-            }
-            image
+            self.load_copyable(actor, id).await?
         } else {
             crate::access::load_writable(self.db(), &actor.caller, id)
                 .await?
@@ -533,17 +528,7 @@ impl Data {
         body: &ImportRequest,
         header: Option<&str>,
     ) -> Result<(), DataError> {
-        let stored = crate::access::load_visible(self.db(), &actor.caller, id).await?;
-        if !self
-            .images
-            .rules
-            .allows("copy_image", &actor.caller, Some(&stored.image))
-        {
-            return Err(DataError::Forbidden(
-                "You are not authorized to complete copy_image action.".into(),
-            ));
-        }
-        let image = stored.image;
+        let image = self.load_copyable(actor, id).await?;
         if image.status != Status::Active {
             return Err(DataError::Conflict(format!(
                 "Image {} must be active to be copied: it is {}.",

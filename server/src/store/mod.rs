@@ -17,7 +17,7 @@ use thiserror::Error;
 
 pub use fs::FsStore;
 pub use http::HttpStore;
-pub use rbd::{RbdLocation, RbdSettings, RbdStore, connect as connect_rbd};
+pub use rbd::{RbdSettings, RbdStore};
 pub use s3::{S3Settings, S3Store};
 pub use watched::{OnError, Watched};
 

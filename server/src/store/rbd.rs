@@ -74,7 +74,7 @@ fn io(e: RbdError) -> StoreError {
 }
 
 /// Connects to the cluster the settings name (blocks until it answers or times out).
-pub fn connect(settings: &RbdSettings) -> Result<Cluster, StoreError> {
+pub(super) fn connect(settings: &RbdSettings) -> Result<Cluster, StoreError> {
     let mut options = Vec::new();
     if settings.connect_timeout > 0 {
         options.push(("client_mount_timeout", settings.connect_timeout.to_string()));
@@ -97,7 +97,7 @@ pub fn connect(settings: &RbdSettings) -> Result<Cluster, StoreError> {
 
 /// An RBD image named by a location.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RbdLocation {
+pub(super) struct RbdLocation {
     /// None in the legacy form `rbd://<image>`.
     pub fsid: Option<String>,
     pub pool: Option<String>,
@@ -107,7 +107,7 @@ pub struct RbdLocation {
 
 impl RbdLocation {
     /// Parses `rbd://fsid/pool/image/snap` (parts percent-quoted) or `rbd://image`.
-    pub fn parse(url: &str) -> Option<RbdLocation> {
+    pub(super) fn parse(url: &str) -> Option<RbdLocation> {
         let rest = url.strip_prefix("rbd://")?;
         let parts: Vec<String> = rest
             .split('/')
@@ -134,7 +134,7 @@ impl RbdLocation {
         }
     }
 
-    pub fn url(fsid: &str, pool: &str, image: &str, snapshot: &str) -> String {
+    pub(super) fn url(fsid: &str, pool: &str, image: &str, snapshot: &str) -> String {
         let q = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
         // Glance quotes with safe='': everything but letters, digits and `_.-~`.
         let q = |s: &str| {
@@ -296,8 +296,8 @@ fn purge_trashed(pool: &Pool, id: &str) -> Result<bool, RbdError> {
 
 enum Message {
     Chunk(Bytes),
-    /// All data is here: snapshot, protect, rename; answer with the image's final name.
-    Commit(oneshot::Sender<Result<(), StoreError>>),
+    /// All data is here: snapshot, protect, rename (the thread's result says how it went).
+    Commit,
 }
 
 struct RbdWriter {
@@ -319,26 +319,15 @@ struct Upload {
 
 impl Upload {
     fn run(self, mut rx: mpsc::Receiver<Message>) -> Result<(), StoreError> {
-        let result = self.write(&mut rx);
-        match result {
-            Ok(Some(reply)) => {
+        match self.write(&mut rx) {
+            Ok(true) => {
                 let done = self.commit();
                 if done.is_err() {
                     self.discard();
                 }
-                let answer = done.as_ref().map(|_| ()).map_err(|e| {
-                    StoreError::Io(std::io::Error::new(
-                        match e {
-                            StoreError::Io(io) => io.kind(),
-                            _ => std::io::ErrorKind::Other,
-                        },
-                        e.to_string(),
-                    ))
-                });
-                let _ = reply.send(answer);
                 done
             }
-            Ok(None) => {
+            Ok(false) => {
                 // Dropped without a commit: a failed or cut-off upload.
                 self.discard();
                 Ok(())
@@ -350,11 +339,9 @@ impl Upload {
         }
     }
 
-    /// Writes every chunk; the commit request once all arrived (None if the writer went).
-    fn write(
-        &self,
-        rx: &mut mpsc::Receiver<Message>,
-    ) -> Result<Option<oneshot::Sender<Result<(), StoreError>>>, StoreError> {
+    /// Writes every chunk; whether the writer asked for a commit once all arrived (false if
+    /// it went without).
+    fn write(&self, rx: &mut mpsc::Receiver<Message>) -> Result<bool, StoreError> {
         let image = self.pool.open(&self.partial).map_err(io)?;
         let mut queue = image.write_queue(WRITE_DEPTH);
         let mut size = 0u64;
@@ -381,13 +368,13 @@ impl Upload {
             *offset = end;
             Ok(())
         };
-        let reply = loop {
+        loop {
             let Some(message) = rx.blocking_recv() else {
-                return Ok(None);
+                return Ok(false);
             };
             let mut chunk = match message {
                 Message::Chunk(c) => c,
-                Message::Commit(reply) => break reply,
+                Message::Commit => break,
             };
             while !chunk.is_empty() {
                 if pending.is_empty() && chunk.len() >= self.chunk {
@@ -400,7 +387,7 @@ impl Upload {
                     }
                 }
             }
-        };
+        }
         if !pending.is_empty() {
             emit(pending.split().freeze(), &mut queue, &mut offset)?;
         }
@@ -409,7 +396,7 @@ impl Upload {
             image.resize(offset).map_err(io)?;
         }
         image.flush().map_err(io)?;
-        Ok(Some(reply))
+        Ok(true)
     }
 
     fn commit(&self) -> Result<(), StoreError> {
@@ -641,23 +628,22 @@ impl StoreWriter for RbdWriter {
 
     fn commit(mut self: Box<Self>) -> BoxFuture<'static, Result<String, StoreError>> {
         Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
             let sent = match self.tx.take() {
-                Some(tx) => tx.send(Message::Commit(reply)).await.is_ok(),
+                Some(tx) => tx.send(Message::Commit).await.is_ok(),
                 None => false,
             };
-            if !sent {
-                return Err(self.stopped().await);
-            }
-            match answer.await {
-                Ok(Ok(())) => {
-                    if let Some(t) = self.thread.take() {
-                        let _ = t.await;
-                    }
-                    Ok(std::mem::take(&mut self.location))
+            // Once the commit is asked for, the thread ends with it: its result is the commit's.
+            let thread = self.thread.take();
+            match (sent, thread) {
+                (true, Some(t)) => match t.await {
+                    Ok(Ok(())) => Ok(std::mem::take(&mut self.location)),
+                    Ok(Err(e)) => Err(e),
+                    Err(e) => Err(StoreError::Io(std::io::Error::other(e))),
+                },
+                (_, thread) => {
+                    self.thread = thread;
+                    Err(self.stopped().await)
                 }
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(self.stopped().await),
             }
         })
     }
