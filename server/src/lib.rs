@@ -2,6 +2,7 @@
 
 mod access;
 pub mod accounts;
+pub mod adopt;
 pub mod api;
 mod auth;
 mod cache;
@@ -170,6 +171,45 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// What planning checks against, from the configuration and the stores.
+fn core_settings(
+    config: &Config,
+    stores: &Stores,
+    http_store: Option<String>,
+) -> glint_core::Settings {
+    glint_core::Settings {
+        require_format_match: config.require_format_match,
+        locations_enabled: config.show_multiple_locations,
+        direct_url_shown: config.show_image_direct_url,
+        conversion_output_format: config.image_conversion_output_format.clone(),
+        rbd_locations: stores.all().iter().any(|s| s.kind == "rbd"),
+        http_store,
+        ..glint_core::Settings::default()
+    }
+}
+
+/// `glint adopt`: takes over a Glance database (see [`adopt`]) into the database and stores
+/// `args` configure, as `glint serve` reads them.
+pub async fn adopt(
+    args: ServeArgs,
+    options: &adopt::AdoptOptions,
+) -> Result<adopt::Outcome, adopt::AdoptError> {
+    install_tls_provider();
+    let config = Config::resolve(args)?;
+    let db = Db::connect(&config.database_url).await?;
+    let guard = webdownload::Guard::new(&config.import_filter);
+    let client = guard.client().map_err(|e| StartError::Config {
+        message: format!("web client: {e}"),
+    })?;
+    let metrics = metrics::Metrics::default();
+    let (stores, _) = open_stores(&config, HttpStore::new(client), &metrics).await?;
+    let http_store = stores.http_store().map(|s| s.id.clone());
+    let settings = core_settings(&config, &stores, http_store);
+    let outcome = adopt::run(&db, &stores, &settings, options).await;
+    db.close().await;
+    outcome
+}
+
 /// `glint db purge`: purges as `what` says; with a RabbitMQ notification driver configured,
 /// each task removed is told (`task.delete`) through the outbox the servers send.
 pub async fn purge(args: &DbArgs, what: &db::Purge) -> Result<db::Purged, StartError> {
@@ -232,15 +272,7 @@ pub async fn run(
     };
     let http_store = stores.http_store().map(|s| s.id.clone());
     let stores = Arc::new(stores);
-    let settings = Arc::new(glint_core::Settings {
-        require_format_match: config.require_format_match,
-        locations_enabled: config.show_multiple_locations,
-        direct_url_shown: config.show_image_direct_url,
-        conversion_output_format: config.image_conversion_output_format.clone(),
-        rbd_locations: stores.all().iter().any(|s| s.kind == "rbd"),
-        http_store,
-        ..glint_core::Settings::default()
-    });
+    let settings = Arc::new(core_settings(&config, &stores, http_store));
     let protections = load_protections(&config)?;
     let locks: Arc<locks::ImageLocks> = Arc::default();
     let notifier = notifications::Notifier::new(

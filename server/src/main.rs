@@ -45,6 +45,9 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Take over a Glance deployment: its database (read, never written) into Glint's, its
+    /// image data where it is. A dry run unless --apply.
+    Adopt(Box<AdoptArgs>),
     /// Manage the metadata definitions catalogue.
     Metadefs {
         #[command(subcommand)]
@@ -52,6 +55,29 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct AdoptArgs {
+    /// Glance's database, as its `[database] connection` names it
+    /// (mysql+pymysql://..., postgresql://..., sqlite:///...)
+    #[arg(long)]
+    from: String,
+    /// GLANCE=GLINT: Glance's store id (multi-store) or a location URL prefix, and the Glint
+    /// store that reads it (repeat, or separate with commas)
+    #[arg(long = "store-map")]
+    store_map: Vec<String>,
+    /// Write (otherwise: report what would be adopted)
+    #[arg(long)]
+    apply: bool,
+    /// Read every image back through Glint and compare it with Glance's rows
+    #[arg(long)]
+    verify: bool,
+    /// Also hash the data every readable location holds and compare it with the checksums
+    #[arg(long)]
+    verify_data: bool,
+    #[command(flatten)]
+    glint: ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +198,7 @@ fn main() -> ExitCode {
         Command::User { action, db } => admin(db, Admin::User(action)),
         Command::Project { action, db } => admin(db, Admin::Project(action)),
         Command::Token { action, db } => admin(db, Admin::Token(action)),
+        Command::Adopt(args) => adopt(*args),
         Command::Metadefs { action, db } => metadefs(db, action),
         Command::Db { action, db } => database(db, action),
     };
@@ -453,6 +480,29 @@ fn metadefs(args: DbArgs, what: MetadefsAction) -> Result<(), glint_server::Star
             }),
         }
     })
+}
+
+fn adopt(args: AdoptArgs) -> Result<(), glint_server::StartError> {
+    let options = glint_server::adopt::AdoptOptions {
+        from: args.from,
+        store_map: args.store_map,
+        apply: args.apply,
+        verify: args.verify,
+        verify_data: args.verify_data,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let outcome = runtime
+        .block_on(glint_server::adopt(args.glint, &options))
+        .map_err(|e| glint_server::StartError::Config {
+            message: format!("adopt: {e}"),
+        })?;
+    print!("{}", outcome.report);
+    match outcome.differences.len() {
+        0 => Ok(()),
+        n => Err(glint_server::StartError::Config {
+            message: format!("verification found {n} differences"),
+        }),
+    }
 }
 
 /// A database URL without its password, for the log.

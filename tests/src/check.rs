@@ -139,7 +139,10 @@ pub(crate) fn test(quick: bool) -> Result {
     // Stopped when this function returns, whether the tests passed or not.
     let ceph = crate::ceph::start(&crate::ceph::default_dir()?)?;
     step("tests (native: core, server, end-to-end incl. the UI in Chromium and RBD on Ceph)");
+    // The `glint` command the end-to-end tests run (`glint adopt`).
+    sh(cargo().args(["build", "-p", "glint-server", "--bin", "glint"]))?;
     sh(cargo()
+        .env("GLINT_BIN", target_dir()?.join("debug").join("glint"))
         .env("GLINT_UI_DIR", &dist)
         .env("CEPH_CONF", &ceph.conf)
         .env("GLINT_REQUIRE_CEPH", "1")

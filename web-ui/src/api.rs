@@ -432,6 +432,9 @@ pub(crate) struct PropertyRow {
     pub(crate) deleted: bool,
     #[serde(default)]
     pub(crate) deleted_at: Option<String>,
+    /// Removed at a time nobody recorded (rows adopted from an old Glance).
+    #[serde(default)]
+    pub(crate) deleted_at_unknown: bool,
     pub(crate) updated_at: String,
 }
 

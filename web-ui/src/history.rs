@@ -147,7 +147,11 @@ pub(crate) fn HistoryTab(current: RwSignal<Option<Versioned>>) -> impl IntoView 
                                 <td>{row.value.clone()}</td>
                                 <td>{if row.deleted { "− removed" } else { "● current" }}</td>
                                 <td>{row.updated_at.clone()}</td>
-                                <td>{row.deleted_at.clone().unwrap_or_default()}</td>
+                                <td>{match (&row.deleted_at, row.deleted_at_unknown) {
+                                    (Some(at), _) => at.clone(),
+                                    (None, true) => "unknown (before Glance kept it)".to_string(),
+                                    (None, false) => String::new(),
+                                }}</td>
                             </tr>
                         }
                     }).collect_view())}

@@ -60,13 +60,20 @@ pub(crate) async fn history(
                 "purge": plan.purge,
             })
         }).collect::<Vec<_>>(),
-        "properties": rows.iter().map(|r| json!({
-            "name": r.name,
-            "value": r.value,
-            "deleted": r.deleted,
-            "deleted_at": r.deleted_at.map(time::format),
-            "updated_at": time::format(r.updated_at),
-        })).collect::<Vec<_>>(),
+        "properties": rows.iter().map(|r| {
+            let mut row = json!({
+                "name": r.name,
+                "value": r.value,
+                "deleted": r.deleted,
+                "deleted_at": r.deleted_at.map(time::format),
+                "updated_at": time::format(r.updated_at),
+            });
+            // Removed before Glance kept the time (Launchpad #901534), adopted as such.
+            if r.deleted && r.deleted_at.is_none() {
+                row["deleted_at_unknown"] = json!(true);
+            }
+            row
+        }).collect::<Vec<_>>(),
     })))
 }
 

@@ -156,10 +156,11 @@ fn object_json(ns: &str, e: &Entry, prefix: &str) -> Value {
 
 fn property_json(e: &Entry, name: &str) -> Value {
     let mut o = Map::new();
-    o.insert("name".into(), json!(name));
     if let Some(def) = e.body.as_object() {
         o.extend(def.clone());
     }
+    // The name asked for (with a resource type's prefix) over the one the body was stored with.
+    o.insert("name".into(), json!(name));
     Value::Object(o)
 }
 

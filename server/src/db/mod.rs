@@ -1,6 +1,7 @@
 //! The database: SQLite (embedded default) or PostgreSQL, through one sqlx `Any` pool and one
 //! set of queries. Schema migrations for both live in `server/migrations/`.
 
+pub(crate) mod adopt;
 mod images;
 mod listing;
 mod members;

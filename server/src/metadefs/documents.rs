@@ -108,11 +108,9 @@ pub(crate) fn property_from(
     named: bool,
 ) -> Result<Entry, DefinitionError> {
     defs::check_property(def, named)?;
-    let mut body = def.clone();
-    if let Some(o) = body.as_object_mut() {
-        o.remove("name");
-    }
-    Ok(Entry::new(name, body))
+    // Kept as given, `name` included where the body has one: Glance stores the definition
+    // whole and shows it so in its namespace.
+    Ok(Entry::new(name, def.clone()))
 }
 
 pub(crate) fn tag_from(v: &Value) -> Result<Entry, DefinitionError> {

@@ -4,7 +4,7 @@
 //! what the database stores; the API turns requests into these calls and the results into
 //! Glance's JSON.
 
-mod documents;
+pub(crate) mod documents;
 
 use glint_core::Caller;
 use thiserror::Error;

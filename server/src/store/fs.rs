@@ -153,6 +153,26 @@ impl Store for FsStore {
         })
     }
 
+    /// A `file://` URL of a file in this store's folder (Glance's file store writes the same
+    /// URLs, so a folder Glance wrote is read in place).
+    fn owns(&self, location: &str) -> bool {
+        self.path_of(location).is_ok()
+    }
+
+    fn size_of<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let path = self.path_of(location)?;
+            match tokio::fs::metadata(&path).await {
+                Ok(m) if m.is_file() => Ok(m.len()),
+                Ok(_) => Err(StoreError::NotFound(location.to_string())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(StoreError::NotFound(location.to_string()))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
     fn delete<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let path = self.path_of(location)?;

@@ -4,6 +4,7 @@
 mod harness;
 
 mod access;
+mod adopt;
 mod cache;
 mod clients;
 mod data;

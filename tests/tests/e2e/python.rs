@@ -28,6 +28,11 @@ pub(crate) fn venv() -> PathBuf {
 
 /// A virtual environment with exactly these pinned packages, made once and kept.
 pub(crate) fn venv_with(packages: &[&str]) -> PathBuf {
+    venv_constrained(packages, None)
+}
+
+/// As [`venv_with`], with their dependencies held to `constraints` (a `pip freeze`).
+pub(crate) fn venv_constrained(packages: &[&str], constraints: Option<&Path>) -> PathBuf {
     let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
     let tag: String = packages
         .iter()
@@ -42,9 +47,12 @@ pub(crate) fn venv_with(packages: &[&str]) -> PathBuf {
     std::fs::create_dir_all(cache_dir()).expect("cache folder");
     let python = std::env::var("GLINT_PYTHON").unwrap_or_else(|_| "python3".into());
     run(Command::new(&python).args(["-m", "venv"]).arg(&dir));
-    run(Command::new(dir.join("bin").join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(packages));
+    let mut pip = Command::new(dir.join("bin").join("pip"));
+    pip.args(["install", "--quiet", "--disable-pip-version-check"]);
+    if let Some(file) = constraints {
+        pip.arg("-c").arg(file);
+    }
+    run(pip.args(packages));
     std::fs::write(&ready, packages.join("\n")).expect("mark the venv ready");
     dir
 }
