@@ -365,6 +365,17 @@ async fn adopts(engine: Engine) {
     });
     let seeded: Value = serde_json::from_str(&seeded).expect("seeded ids");
     glance.stop();
+    let fingerprint_script = scripts()
+        .join("glance_fingerprint.py")
+        .display()
+        .to_string();
+    let fingerprint = || {
+        let url = db.url();
+        tokio::task::block_in_place(|| {
+            run_python(&venv, &[fingerprint_script.as_str(), url.as_str()])
+        })
+    };
+    let untouched = fingerprint();
     let populated = before["ids"].as_object().expect("ids").len() as u64;
     let total = populated + 2 + BULK as u64;
 
@@ -429,6 +440,13 @@ async fn adopts(engine: Engine) {
     assert!(
         verified.contains("Verification (metadata and data): 0 differences"),
         "{verified}"
+    );
+
+    // Every run only read Glance's database.
+    assert_eq!(
+        fingerprint(),
+        untouched,
+        "glint adopt wrote to Glance's database"
     );
 
     // Glint serving the result answers as Glance did.
