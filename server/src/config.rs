@@ -315,6 +315,9 @@ pub struct StoreConfig {
     pub rados_connect_timeout: Option<u64>,
     /// Whether an `rbd` store skips runs of zeros [default: false].
     pub rbd_thin_provisioning: Option<bool>,
+    /// An `s3` store's key prefix in the bucket [default: stores/<id>]; "" is the bucket's
+    /// root, where Glance's s3 store keeps its objects (adopted in place).
+    pub s3_prefix: Option<String>,
 }
 
 impl StoreConfig {
@@ -333,6 +336,7 @@ impl StoreConfig {
             rbd_store_chunk_size: None,
             rados_connect_timeout: None,
             rbd_thin_provisioning: None,
+            s3_prefix: None,
         }
     }
 
@@ -714,6 +718,11 @@ impl Config {
             true => a.stores.clone().unwrap_or_default(),
         };
         for s in &stores {
+            if s.kind != StoreKind::S3 && s.s3_prefix.is_some() {
+                return Err(StartError::Config {
+                    message: format!("store {}: s3_prefix is for stores of kind s3", s.id),
+                });
+            }
             if s.kind == StoreKind::S3 && s3.is_none() {
                 return Err(StartError::Config {
                     message: format!("store {} is an S3 store: the S3 settings are needed", s.id),

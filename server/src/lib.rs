@@ -105,7 +105,11 @@ async fn open_stores(
                 clusters.open(&settings, &config.node_name).await?
             }
             (StoreKind::S3, Some(s3)) => {
-                let prefix = format!("stores/{}", s.id);
+                let prefix = s
+                    .s3_prefix
+                    .as_deref()
+                    .map(|p| p.trim_matches('/').to_string())
+                    .unwrap_or_else(|| format!("stores/{}", s.id));
                 (
                     Arc::new(S3Store::new(s3, &prefix)?),
                     serde_json::json!({"bucket": s3.bucket, "prefix": prefix}),

@@ -106,6 +106,11 @@ cheap = alice.images.create(name="in-cheap", disk_format="raw", container_format
 upload(alice, cheap, data("cheap", 300000), backend="cheap")
 ids["in_cheap"] = cheap.id
 
+# Into S3 (glance_store's s3 driver, boto3).
+in_s3 = alice.images.create(name="in-s3", disk_format="raw", container_format="bare")
+upload(alice, in_s3, data("s3", 200000), backend="bucket")
+ids["in_s3"] = in_s3.id
+
 # Shared with three projects: accepted, pending, rejected.
 shared = alice.images.create(name="shared", disk_format="raw", container_format="bare",
                              visibility="shared", min_disk=2, min_ram=512)

@@ -3,9 +3,13 @@
 - the table Launchpad bug 901534 left: a snapshot whose properties a v1 `PUT` purged, marked
   `deleted = 1` with `deleted_at` NULL by the Glance of 2011;
 - an image a failed v1 upload left `killed`;
-- BULK queued images with 20 properties each (an old, large cloud).
+- an image whose data is in Swift, a store Glint does not have (its URL carries credentials);
+- BULK queued images with 20 properties each (an old, large cloud);
+- with RBD (JSON: id, url, size, checksum, os_hash_value), an image whose data Glance's rbd
+  store wrote to Ceph, its location without multi-store metadata as a single-store Glance
+  leaves it.
 
-    python glance_seed.py SQLALCHEMY_URL BULK
+    python glance_seed.py SQLALCHEMY_URL BULK [RBD]
 
 Prints the seeded image ids as JSON.
 """
@@ -18,6 +22,7 @@ import sqlalchemy
 from sqlalchemy import text
 
 URL, BULK = sys.argv[1], int(sys.argv[2])
+RBD = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
 engine = sqlalchemy.create_engine(URL)
 
 IMAGE = text(
@@ -32,8 +37,14 @@ PROPERTY = text(
     "deleted) VALUES (:image, :name, :value, :created, :created, NULL, :deleted)"
 )
 
+LOCATION = text(
+    "INSERT INTO image_locations (image_id, value, created_at, updated_at, deleted_at, deleted, "
+    "meta_data, status) VALUES (:image, :url, :created, :created, NULL, FALSE, :meta, 'active')"
+)
+
 seed = str(uuid.uuid4())
 killed = str(uuid.uuid4())
+swift = str(uuid.uuid4())
 with engine.begin() as db:
     db.execute(IMAGE, dict(id=seed, name="nova-snapshot-2011", size=None, status="active",
                            created="2011-12-08 10:00:00", disk="qcow2", checksum=None,
@@ -49,6 +60,22 @@ with engine.begin() as db:
     db.execute(IMAGE, dict(id=killed, name="killed-upload", size=None, status="killed",
                            created="2012-03-01 09:30:00", disk="raw", checksum=None,
                            owner="bob-project", visibility="private"))
+    db.execute(IMAGE, dict(id=swift, name="in-swift", size=4096, status="active",
+                           created="2014-06-01 08:00:00", disk="raw", checksum=None,
+                           owner="alice-project", visibility="private"))
+    db.execute(LOCATION, dict(image=swift, created="2014-06-01 08:00:00", meta="{}",
+                              url="swift+https://glance:swift-secret@swift.example/v1/"
+                                  "AUTH_glance/glance/" + swift))
+    if RBD:
+        db.execute(text(
+            "INSERT INTO images (id, name, size, status, created_at, updated_at, deleted_at, "
+            "deleted, disk_format, container_format, checksum, owner, min_disk, min_ram, "
+            "protected, virtual_size, visibility, os_hidden, os_hash_algo, os_hash_value) VALUES "
+            "(:id, 'in-rbd', :size, 'active', '2020-02-02 02:02:02', '2020-02-02 02:02:02', NULL, "
+            "FALSE, 'raw', 'bare', :checksum, 'alice-project', 0, 0, FALSE, :size, 'public', "
+            "FALSE, 'sha512', :os_hash_value)"), RBD)
+        db.execute(LOCATION, dict(image=RBD["id"], created="2020-02-02 02:02:02", meta="{}",
+                                  url=RBD["url"]))
     images, properties = [], []
     for i in range(BULK):
         image_id = str(uuid.uuid4())
@@ -63,4 +90,5 @@ with engine.begin() as db:
     if images:
         db.execute(IMAGE, images)
         db.execute(PROPERTY, properties)
-json.dump({"seed": seed, "killed": killed}, sys.stdout)
+json.dump({"seed": seed, "killed": killed, "swift": swift,
+           "rbd": RBD["id"] if RBD else None}, sys.stdout)

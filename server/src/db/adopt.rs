@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use glint_core::{Image, Plan};
 
-use super::images::{Tx, corrupt, to_i64};
+use super::images::{ATTRIBUTE_COLUMNS, Tx, bind_attributes, corrupt};
 use super::sql::Sql;
 use super::{Db, DbError, Member, StoredImage, Task};
 
@@ -128,29 +128,14 @@ impl Db {
 /// Inserts the image row; `false` if the id is taken.
 async fn write_image(tx: &mut Tx<'_>, a: &AdoptedImage) -> Result<bool, DbError> {
     let image = &a.image;
-    let done = sqlx::query(
-        "INSERT INTO images (id, name, status, visibility, protected, os_hidden, owner, \
-         disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \
-         os_hash_algo, os_hash_value, created_at, updated_at, deleted, deleted_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20, 1) ON CONFLICT (id) DO NOTHING",
+    let done = bind_attributes(
+        sqlx::query(&format!(
+            "INSERT INTO images ({ATTRIBUTE_COLUMNS}, created_at, updated_at, deleted, deleted_at, \
+             version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+             $16, $17, $18, $19, $20, 1) ON CONFLICT (id) DO NOTHING"
+        )),
+        image,
     )
-    .bind(&image.id)
-    .bind(&image.name)
-    .bind(image.status.as_str())
-    .bind(image.visibility.as_str())
-    .bind(i64::from(image.protected))
-    .bind(i64::from(image.os_hidden))
-    .bind(&image.owner)
-    .bind(&image.disk_format)
-    .bind(&image.container_format)
-    .bind(to_i64(image.min_disk))
-    .bind(to_i64(image.min_ram))
-    .bind(image.size.map(to_i64))
-    .bind(image.virtual_size.map(to_i64))
-    .bind(&image.checksum)
-    .bind(&image.os_hash_algo)
-    .bind(&image.os_hash_value)
     .bind(a.created_at)
     .bind(a.updated_at)
     .bind(i64::from(a.deleted))

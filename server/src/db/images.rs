@@ -105,6 +105,34 @@ const POSTGRES_IMAGE_COLUMNS: &str = "id, name, status, visibility, protected, o
         CAST(l.metadata AS JSON)) ORDER BY l.position), '[]') AS TEXT) \
         FROM image_locations l WHERE l.image_id = images.id) AS locations_json";
 
+/// The columns of an image's own attributes, in the order [`bind_attributes`] binds them.
+pub(super) const ATTRIBUTE_COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, \
+    owner, disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \
+    os_hash_algo, os_hash_value";
+
+/// Binds an image's attributes as parameters $1 to $16 (`ATTRIBUTE_COLUMNS`).
+pub(super) fn bind_attributes<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    image: &'q Image,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(&image.id)
+        .bind(&image.name)
+        .bind(image.status.as_str())
+        .bind(image.visibility.as_str())
+        .bind(i64::from(image.protected))
+        .bind(i64::from(image.os_hidden))
+        .bind(&image.owner)
+        .bind(&image.disk_format)
+        .bind(&image.container_format)
+        .bind(to_i64(image.min_disk))
+        .bind(to_i64(image.min_ram))
+        .bind(image.size.map(to_i64))
+        .bind(image.virtual_size.map(to_i64))
+        .bind(&image.checksum)
+        .bind(&image.os_hash_algo)
+        .bind(&image.os_hash_value)
+}
+
 pub(super) fn corrupt(what: impl std::fmt::Display) -> DbError {
     DbError::Corrupt(what.to_string())
 }
@@ -201,28 +229,14 @@ impl Db {
     ) -> Result<StoredImage, DbError> {
         let now = time::now_micros();
         let mut tx = self.writer.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO images (id, name, status, visibility, protected, os_hidden, owner, \
-             disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \
-             os_hash_algo, os_hash_value, created_at, updated_at, deleted, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, 0, 1)",
+        let inserted = bind_attributes(
+            sqlx::query(&format!(
+                "INSERT INTO images ({ATTRIBUTE_COLUMNS}, created_at, updated_at, deleted, version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17, $17, 0, 1)"
+            )),
+            image,
         )
-        .bind(&image.id)
-        .bind(&image.name)
-        .bind(image.status.as_str())
-        .bind(image.visibility.as_str())
-        .bind(i64::from(image.protected))
-        .bind(i64::from(image.os_hidden))
-        .bind(&image.owner)
-        .bind(&image.disk_format)
-        .bind(&image.container_format)
-        .bind(to_i64(image.min_disk))
-        .bind(to_i64(image.min_ram))
-        .bind(image.size.map(to_i64))
-        .bind(image.virtual_size.map(to_i64))
-        .bind(&image.checksum)
-        .bind(&image.os_hash_algo)
-        .bind(&image.os_hash_value)
         .bind(now)
         .execute(&mut *tx)
         .await;

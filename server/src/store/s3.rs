@@ -71,21 +71,51 @@ impl S3Store {
     }
 
     fn key(&self, image_id: &str) -> Path {
-        Path::from(format!("{}/{image_id}", self.prefix))
+        match self.prefix.as_str() {
+            "" => Path::from(image_id),
+            prefix => Path::from(format!("{prefix}/{image_id}")),
+        }
     }
 
+    /// The object a location names: Glint's `s3://bucket/prefix/name`, or glance_store's
+    /// `s3[+http|+https]://[access:secret@]host[:port]/bucket/prefix/name` (an object Glance
+    /// wrote, read in place), in this store's bucket and prefix.
     fn path_of(&self, location: &str) -> Result<Path, StoreError> {
         let foreign = || StoreError::ForeignLocation(location.to_string());
-        let rest = location
+        let in_store = |key: &str| -> Option<Path> {
+            let name = match self.prefix.as_str() {
+                "" => key,
+                prefix => key.strip_prefix(prefix)?.strip_prefix('/')?,
+            };
+            (!name.is_empty() && !name.contains('/')).then(|| self.key(name))
+        };
+        let glint = location
             .strip_prefix("s3://")
             .and_then(|r| r.strip_prefix(self.bucket.as_str()))
             .and_then(|r| r.strip_prefix('/'))
-            .ok_or_else(foreign)?;
-        let (prefix, name) = rest.rsplit_once('/').ok_or_else(foreign)?;
-        if prefix != self.prefix || name.is_empty() || name.contains('/') {
-            return Err(foreign());
+            .and_then(in_store);
+        if let Some(path) = glint {
+            return Ok(path);
         }
-        Ok(Path::from(rest))
+        let rest = ["s3://", "s3+http://", "s3+https://"]
+            .iter()
+            .find_map(|scheme| location.strip_prefix(scheme))
+            .ok_or_else(foreign)?;
+        let (authority_end, _) = rest
+            .char_indices()
+            .find(|(_, c)| *c == '/')
+            .ok_or_else(foreign)?;
+        // The credentials may hold '/': the host starts after the last '@' before the path.
+        let after_credentials = rest.rfind('@').map(|at| at + 1).unwrap_or(0);
+        let path = match after_credentials > authority_end {
+            true => rest[after_credentials..].split_once('/').map(|(_, p)| p),
+            false => Some(&rest[authority_end + 1..]),
+        }
+        .ok_or_else(foreign)?;
+        path.strip_prefix(self.bucket.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+            .and_then(in_store)
+            .ok_or_else(foreign)
     }
 }
 
@@ -196,12 +226,71 @@ impl Store for S3Store {
     }
 
     fn location_of(&self, image_id: &str) -> String {
-        format!("s3://{}/{}/{image_id}", self.bucket, self.prefix)
+        format!("s3://{}/{}", self.bucket, self.key(image_id))
+    }
+
+    fn owns(&self, location: &str) -> bool {
+        self.path_of(location).is_ok()
+    }
+
+    fn size_of<'a>(&'a self, location: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let path = self.path_of(location)?;
+            let meta = self.s3.head(&path).await.map_err(s3_error)?;
+            Ok(meta.size)
+        })
     }
 
     /// Unfinished uploads are aborted when their writer drops; one cut short by a crash is
     /// left to the bucket's `AbortIncompleteMultipartUpload` lifecycle rule.
     fn sweep<'a>(&'a self, _rule: &'a super::Sweep) -> BoxFuture<'a, Result<usize, StoreError>> {
         Box::pin(async { Ok(0) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(prefix: &str) -> S3Store {
+        let settings = S3Settings {
+            endpoint: Some("http://127.0.0.1:9000".into()),
+            region: "us-east-1".into(),
+            bucket: "glance".into(),
+            access_key: "a".into(),
+            secret_key: "s".into(),
+            path_style: true,
+        };
+        S3Store::new(&settings, prefix).expect("a store")
+    }
+
+    #[test]
+    fn glints_and_glances_urls_name_objects_of_the_bucket() {
+        let root = store("");
+        let id = "2d8e6c1a-7a61-4c8e-9a4f-0d8f0c9b1f11";
+        assert_eq!(root.location_of(id), format!("s3://glance/{id}"));
+        for url in [
+            format!("s3://glance/{id}"),
+            format!("s3://AKIA:se/cr@et@s3.example:8080/glance/{id}"),
+            format!("s3+https://AKIA:secret@s3.example/glance/{id}"),
+            format!("s3+http://127.0.0.1:9000/glance/{id}"),
+        ] {
+            assert_eq!(root.path_of(&url).expect(&url).as_ref(), id, "{url}");
+            assert!(root.owns(&url));
+        }
+        for url in [
+            format!("s3://other/{id}"),
+            format!("s3+https://k:s@host/other/{id}"),
+            format!("s3://glance/images/{id}"),
+            "s3+https://k:s@host/glance/".to_string(),
+            format!("swift://glance/{id}"),
+        ] {
+            assert!(root.path_of(&url).is_err(), "{url}");
+        }
+        let images = store("images");
+        assert_eq!(images.location_of(id), format!("s3://glance/images/{id}"));
+        assert!(images.owns(&format!("s3://glance/images/{id}")));
+        assert!(images.owns(&format!("s3+https://k:s@host/glance/images/{id}")));
+        assert!(!images.owns(&format!("s3://glance/{id}")));
     }
 }

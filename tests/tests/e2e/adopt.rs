@@ -11,17 +11,20 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use md5::Digest;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::harness::{TempDir, TestApp, postgres_admin_url};
 use crate::python;
+use crate::s3::S3Server;
 
 const GLANCE: &[&str] = &[
     "glance==33.0.0",
     "PyMySQL==1.1.2",
     "psycopg2-binary==2.9.10",
     "waitress==3.0.2",
+    "boto3==1.40.50",
 ];
 
 /// Images of twenty properties written straight into Glance's database.
@@ -164,7 +167,7 @@ impl Glance {
         self.dir.0.join(id)
     }
 
-    async fn start(venv: &Path, db: &SourceDb) -> Glance {
+    async fn start(venv: &Path, db: &SourceDb, s3: &S3Server) -> Glance {
         let dir = TempDir::new("glance");
         let d = dir.0.display().to_string();
         for sub in ["etc", "fast", "cheap", "staging", "tasks", "logs"] {
@@ -203,18 +206,25 @@ impl Glance {
         // runs its legacy rules (the new ones want `reader` beside `member`).
         let conf = format!(
             "[DEFAULT]\nlog_file = {d}/logs/glance-api.log\n\
-             enabled_backends = fast:file, cheap:file\n\
+             enabled_backends = fast:file, cheap:file, bucket:s3\n\
              enabled_import_methods = [glance-direct]\n\
              worker_self_reference_url = http://127.0.0.1:{port}\n\
              [database]\nconnection = {url}\n\
              [glance_store]\ndefault_backend = fast\n\
              [fast]\nfilesystem_store_datadir = {d}/fast\n\
              [cheap]\nfilesystem_store_datadir = {d}/cheap\n\
+             [bucket]\ns3_store_host = {s3_url}\ns3_store_access_key = {access}\n\
+             s3_store_secret_key = {secret}\ns3_store_bucket = {bucket}\n\
+             s3_store_bucket_url_format = path\n\
              [os_glance_staging_store]\nfilesystem_store_datadir = {d}/staging\n\
              [os_glance_tasks_store]\nfilesystem_store_datadir = {d}/tasks\n\
              [paste_deploy]\nflavor = trusted-headers\n\
              [oslo_policy]\nenforce_new_defaults = false\nenforce_scope = false\n",
-            url = db.url()
+            url = db.url(),
+            s3_url = s3.url,
+            access = s3.settings().access_key,
+            secret = s3.settings().secret_key,
+            bucket = s3.bucket,
         );
         let conf_file = dir.0.join("etc/glance-api.conf");
         std::fs::write(&conf_file, conf).expect("glance-api.conf");
@@ -315,10 +325,11 @@ fn number(report: &str, label: &str) -> u64 {
 }
 
 /// Starts `glint adopt --apply` and kills it (SIGKILL) once it has written its first page.
-fn apply_killed_halfway(config: &Path, from: &str) {
+fn apply_killed_halfway(config: &Path, from: &str, args: &[&str]) {
     let mut child = glint()
         .args(["adopt", "--apply", "--from", from, "--config"])
         .arg(config)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -349,18 +360,65 @@ async fn adopts(engine: Engine) {
     let venv = tokio::task::block_in_place(glance_venv);
     let clients = tokio::task::block_in_place(python::venv);
     let db = tokio::task::block_in_place(|| SourceDb::create(engine, &venv));
-    let mut glance = Glance::start(&venv, &db).await;
+    let s3 = S3Server::start().await;
+    let mut glance = Glance::start(&venv, &db, &s3).await;
+    // With PostgreSQL, Glint names Glance's `cheap` store `archive` (--store-map).
+    let cheap_id = match engine {
+        Engine::MariaDb => "cheap",
+        Engine::Postgres => "archive",
+    };
+    let map_args: Vec<String> = match engine {
+        Engine::MariaDb => Vec::new(),
+        Engine::Postgres => vec!["--store-map".into(), "cheap=archive".into()],
+    };
+    let with_map = |extra: &[&str]| -> Vec<String> {
+        map_args
+            .iter()
+            .cloned()
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
+    };
     let populate = scripts().join("glance_populate.py").display().to_string();
     let seed_script = scripts().join("glance_seed.py").display().to_string();
     let before = tokio::task::block_in_place(|| {
         run_python(&clients, &[populate.as_str(), glance.url.as_str()])
     });
     let before: Value = serde_json::from_str(&before).expect("Glance's record");
+    // An image Glance's rbd store wrote: format 2, named by the image id, a protected `snap`.
+    let ceph = crate::rbd::ceph();
+    let rbd_id = uuid::Uuid::new_v4().to_string();
+    let rbd_data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let rbd_file = TempDir::new("adopt-rbd");
+    let rbd_path = rbd_file.0.join("data");
+    std::fs::write(&rbd_path, &rbd_data).expect("rbd data");
+    let rbd_spec = format!("{RBD_POOL}/{rbd_id}");
+    ceph.rbd(&[
+        "import",
+        "--image-format",
+        "2",
+        &rbd_path.display().to_string(),
+        &rbd_spec,
+    ]);
+    ceph.rbd(&["snap", "create", &format!("{rbd_spec}@snap")]);
+    ceph.rbd(&["snap", "protect", &format!("{rbd_spec}@snap")]);
+    let rbd_seed = json!({
+        "id": rbd_id,
+        "url": format!("rbd://{}/{RBD_POOL}/{rbd_id}/snap", ceph.fsid()),
+        "size": rbd_data.len(),
+        "checksum": hex(&md5::Md5::digest(&rbd_data)),
+        "os_hash_value": hex(&sha2::Sha512::digest(&rbd_data)),
+    })
+    .to_string();
     let seeded = tokio::task::block_in_place(|| {
         let sqlalchemy = db.url();
         run_python(
             &venv,
-            &[seed_script.as_str(), sqlalchemy.as_str(), &BULK.to_string()],
+            &[
+                seed_script.as_str(),
+                sqlalchemy.as_str(),
+                &BULK.to_string(),
+                rbd_seed.as_str(),
+            ],
         )
     });
     let seeded: Value = serde_json::from_str(&seeded).expect("seeded ids");
@@ -377,29 +435,43 @@ async fn adopts(engine: Engine) {
     };
     let untouched = fingerprint();
     let populated = before["ids"].as_object().expect("ids").len() as u64;
-    let total = populated + 2 + BULK as u64;
+    let total = populated + 4 + BULK as u64;
 
-    // Glint's configuration: its own SQLite database, Glance's two folders as its stores.
+    // Glint's configuration: its own SQLite database, Glance's two folders and its bucket's
+    // root as its stores.
     let work = TempDir::new("adopt");
     let glint_db = work.0.join("glint.db");
     let config = work.0.join("glint.toml");
+    let s3_settings = s3.settings();
     std::fs::write(
         &config,
         format!(
             "data_dir = \"{}\"\ndatabase_url = \"sqlite:{}\"\ndefault_store = \"fast\"\n\
+             store = \"s3\"\ns3_endpoint = \"{}\"\ns3_bucket = \"{}\"\n\
+             s3_access_key = \"{}\"\ns3_secret_key = \"{}\"\ns3_path_style = true\n\
              [[stores]]\nid = \"fast\"\nkind = \"fs\"\npath = \"{}\"\n\
-             [[stores]]\nid = \"cheap\"\nkind = \"fs\"\npath = \"{}\"\n",
+             [[stores]]\nid = \"{cheap_id}\"\nkind = \"fs\"\npath = \"{}\"\n\
+             [[stores]]\nid = \"bucket\"\nkind = \"s3\"\ns3_prefix = \"\"\n\
+             [[stores]]\nid = \"ceph\"\nkind = \"rbd\"\nrbd_store_pool = \"{RBD_POOL}\"\n\
+             rbd_store_ceph_conf = \"{}\"\n",
             work.0.join("data").display(),
             glint_db.display(),
+            s3.url,
+            s3.bucket,
+            s3_settings.access_key,
+            s3_settings.secret_key,
             glance.store("fast").display(),
-            glance.store("cheap").display()
+            glance.store("cheap").display(),
+            ceph.conf.display()
         ),
     )
     .expect("glint.toml");
     let from = db.url();
 
     // The dry run reports and writes nothing.
-    let report = tokio::task::block_in_place(|| adopt(&config, &from, &[]));
+    let args = with_map(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let report = tokio::task::block_in_place(|| adopt(&config, &from, &args));
     assert!(report.contains("Mode: dry run"), "{report}");
     assert_eq!(number(&report, "Images:"), total, "{report}");
     assert_eq!(number(&report, "to adopt:"), total, "{report}");
@@ -408,18 +480,36 @@ async fn adopts(engine: Engine) {
         report.contains("Members: 3 (accepted 1, pending 1, rejected 1)"),
         "{report}"
     );
-    assert_eq!(number(&report, "store cheap:"), 1, "{report}");
+    assert_eq!(
+        number(&report, &format!("store {cheap_id}:")),
+        1,
+        "{report}"
+    );
+    assert_eq!(number(&report, "store bucket:"), 1, "{report}");
+    assert_eq!(number(&report, "store ceph:"), 1, "{report}");
+    assert!(!report.contains(&s3_settings.secret_key), "{report}");
     assert!(
-        report.contains("data checked (size): 8, missing or different: 0"),
+        report.contains("data checked (size): 10, missing or different: 0"),
         "{report}"
     );
     assert!(report.contains(&seeded["seed"].as_str().expect("seed").to_string()));
-    let again = tokio::task::block_in_place(|| adopt(&config, &from, &[]));
+    // The Swift location is listed, without its credentials, and kept.
+    let swift = seeded["swift"].as_str().expect("swift id");
+    assert!(
+        report.contains(&format!(
+            "{swift}: swift+https://***@swift.example/v1/AUTH_glance/glance/{swift}"
+        )),
+        "{report}"
+    );
+    assert!(!report.contains("swift-secret"), "{report}");
+    let again = tokio::task::block_in_place(|| adopt(&config, &from, &args));
     assert_eq!(number(&again, "already in Glint"), 0, "{again}");
 
     // Killed halfway, then run again: it finishes, and a third run finds nothing to do.
-    tokio::task::block_in_place(|| apply_killed_halfway(&config, &from));
-    let resumed = tokio::task::block_in_place(|| adopt(&config, &from, &["--apply"]));
+    tokio::task::block_in_place(|| apply_killed_halfway(&config, &from, &args));
+    let apply = with_map(&["--apply"]);
+    let apply: Vec<&str> = apply.iter().map(String::as_str).collect();
+    let resumed = tokio::task::block_in_place(|| adopt(&config, &from, &apply));
     let present = number(&resumed, "already in Glint");
     assert!(
         present > 0 && present < total,
@@ -430,13 +520,15 @@ async fn adopts(engine: Engine) {
         total,
         "{resumed}"
     );
-    let third = tokio::task::block_in_place(|| adopt(&config, &from, &["--apply"]));
+    let third = tokio::task::block_in_place(|| adopt(&config, &from, &apply));
     assert_eq!(number(&third, "already in Glint"), total, "{third}");
     assert_eq!(number(&third, "adopted in this run:"), 0, "{third}");
     assert!(third.contains("Tasks: 1 ("), "{third}");
 
     // Every image read back through Glint's model; every byte hashed.
-    let verified = tokio::task::block_in_place(|| adopt(&config, &from, &["--verify-data"]));
+    let verify = with_map(&["--verify-data"]);
+    let verify: Vec<&str> = verify.iter().map(String::as_str).collect();
+    let verified = tokio::task::block_in_place(|| adopt(&config, &from, &verify));
     assert!(
         verified.contains("Verification (metadata and data): 0 differences"),
         "{verified}"
@@ -453,15 +545,30 @@ async fn adopts(engine: Engine) {
     let fast = glance.store("fast");
     let cheap = glance.store("cheap");
     let db_url = format!("sqlite:{}", glint_db.display());
+    let settings = s3.settings();
+    let ceph_conf = ceph.conf.clone();
     let app = TestApp::sqlite_with(move |c| {
+        use glint_server::config::{StoreConfig, StoreKind};
         c.database_url = db_url;
         c.default_store = Some("fast".into());
-        c.stores = [("fast", fast), ("cheap", cheap)]
+        c.s3 = Some(settings);
+        c.stores = [("fast", fast), (cheap_id, cheap)]
             .into_iter()
-            .map(|(id, path)| glint_server::config::StoreConfig {
+            .map(|(id, path)| StoreConfig {
                 path: Some(path),
-                ..glint_server::config::StoreConfig::new(id, glint_server::config::StoreKind::Fs)
+                ..StoreConfig::new(id, StoreKind::Fs)
             })
+            .chain([
+                StoreConfig {
+                    s3_prefix: Some(String::new()),
+                    ..StoreConfig::new("bucket", StoreKind::S3)
+                },
+                StoreConfig {
+                    rbd_store_pool: Some(RBD_POOL.into()),
+                    rbd_store_ceph_conf: Some(ceph_conf),
+                    ..StoreConfig::new("ceph", StoreKind::Rbd)
+                },
+            ])
             .collect();
     })
     .await;
@@ -499,6 +606,7 @@ async fn adopts(engine: Engine) {
         for (key, value) in theirs.as_object().expect("an image") {
             match key.as_str() {
                 "tags" => assert_eq!(sorted(&ours[key]), sorted(value), "{name}: tags"),
+                "stores" if value == "cheap" => assert_eq!(ours[key], cheap_id, "{name}: stores"),
                 _ => assert_eq!(
                     &ours[key], value,
                     "{name}: {key}\nGlance: {theirs}\nGlint: {ours}"
@@ -581,10 +689,44 @@ async fn adopts(engine: Engine) {
     assert_eq!(dropped["deleted"], true, "{history}");
     assert!(dropped["deleted_at"].is_string(), "{history}");
     assert!(dropped.get("deleted_at_unknown").is_none(), "{history}");
+    // The Swift location is kept (an administrator reads it where locations are shown).
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", glint_db.display()))
+        .await
+        .expect("Glint's database");
+    let urls: Vec<String> =
+        sqlx::query_scalar("SELECT url FROM image_locations WHERE image_id = $1")
+            .bind(swift)
+            .fetch_all(&pool)
+            .await
+            .expect("locations");
+    pool.close().await;
+    assert_eq!(
+        urls,
+        [format!(
+            "swift+https://glance:swift-secret@swift.example/v1/AUTH_glance/glance/{swift}"
+        )]
+    );
+    // The image in Ceph reads in place, byte for byte, and stays Glance's RBD image.
+    let in_rbd = app.download(&rbd_id).await;
+    assert!(
+        in_rbd.as_ref() == rbd_data.as_slice(),
+        "the RBD image's data"
+    );
+    assert_eq!(app.show(&rbd_id).await["stores"], "ceph");
     // The killed image is there, as Glance left it.
     let killed = app.show(seeded["killed"].as_str().expect("killed")).await;
     assert_eq!(killed["status"], "killed");
     app.stop().await;
+    ceph.rbd(&["snap", "unprotect", &format!("{rbd_spec}@snap")]);
+    ceph.rbd(&["snap", "purge", &rbd_spec]);
+    ceph.rbd(&["rm", &rbd_spec]);
+}
+
+/// The pool Glance's RBD image is written to.
+const RBD_POOL: &str = "images2";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
