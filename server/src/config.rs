@@ -79,6 +79,34 @@ pub struct ServeArgs {
     /// Most image data a project may store, e.g. 500GB (B, KB, MB, GB, TB) [default: unlimited]
     #[arg(long, env = "GLINT_STORAGE_QUOTA")]
     pub storage_quota: Option<String>,
+    /// Per-project limits from Keystone's unified limits (Glance's `use_keystone_limits`):
+    /// `image_size_total`, `image_stage_total` (MiB), `image_count_total` and
+    /// `image_count_uploading` of the service `limits_endpoint_*` names (keystone mode)
+    #[arg(long, env = "GLINT_USE_KEYSTONE_LIMITS")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub use_keystone_limits: bool,
+    /// The image service's endpoint in Keystone whose limits apply (`[oslo_limit]
+    /// endpoint_id`); otherwise the one endpoint of the service type (and name, region)
+    #[arg(long, env = "GLINT_LIMITS_ENDPOINT_ID")]
+    pub limits_endpoint_id: Option<String>,
+    /// The service type that endpoint is looked up by (`[oslo_limit] endpoint_service_type`)
+    /// [default: image]
+    #[arg(long, env = "GLINT_LIMITS_ENDPOINT_SERVICE_TYPE")]
+    pub limits_endpoint_service_type: Option<String>,
+    /// The service name that endpoint is looked up by (`[oslo_limit] endpoint_service_name`)
+    #[arg(long, env = "GLINT_LIMITS_ENDPOINT_SERVICE_NAME")]
+    pub limits_endpoint_service_name: Option<String>,
+    /// The region that endpoint is looked up in (`[oslo_limit] endpoint_region_name`)
+    #[arg(long, env = "GLINT_LIMITS_ENDPOINT_REGION_NAME")]
+    pub limits_endpoint_region_name: Option<String>,
+    /// The interface that endpoint is looked up at (`[oslo_limit] endpoint_interface`)
+    /// [default: public]
+    #[arg(long, env = "GLINT_LIMITS_ENDPOINT_INTERFACE")]
+    pub limits_endpoint_interface: Option<String>,
+    /// How long a project's limits read from Keystone are used before asking again, in
+    /// seconds; 0 asks at every check, as Glance does [default: 0]
+    #[arg(long, env = "GLINT_LIMITS_CACHE_SECONDS")]
+    pub limits_cache_seconds: Option<u64>,
     /// The URL other servers sharing the database reach this one at (Glance's
     /// `worker_self_reference_url`): an import of data staged here, asked of another server, is
     /// forwarded here
@@ -510,6 +538,17 @@ pub struct KeystoneConfig {
     pub cache_seconds: u64,
 }
 
+/// Where a keystone-mode Glint reads its projects' limits (Keystone's unified limits).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeystoneLimitsConfig {
+    pub endpoint_id: Option<String>,
+    pub service_type: String,
+    pub service_name: Option<String>,
+    pub region_name: Option<String>,
+    pub interface: String,
+    pub cache_seconds: u64,
+}
+
 /// The TOML file's settings (none without a file).
 fn read_file(path: Option<&Path>) -> Result<ServeArgs, StartError> {
     let Some(path) = path else {
@@ -603,6 +642,8 @@ pub struct Config {
     pub property_protections: Option<PathBuf>,
     pub image_quota: Option<u64>,
     pub storage_quota: Option<u64>,
+    /// Keystone's unified limits, when they apply instead of `image_quota` and `storage_quota`.
+    pub keystone_limits: Option<KeystoneLimitsConfig>,
     /// The largest image accepted, in bytes.
     pub image_size_cap: u64,
     /// Whether locations are shown and may be changed (Glance's `show_multiple_locations`).
@@ -691,6 +732,35 @@ impl Config {
                 message: "--insecure-noauth and --auth keystone exclude each other".into(),
             });
         }
+        let keystone_limits = match (a.use_keystone_limits, &keystone) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(StartError::Config {
+                    message: "use_keystone_limits needs --auth keystone".into(),
+                });
+            }
+            (true, Some(_)) if a.image_quota.is_some() || a.storage_quota.is_some() => {
+                return Err(StartError::Config {
+                    message: "image_quota and storage_quota are Glint's own limits: with \
+                              use_keystone_limits, Keystone's limits apply"
+                        .into(),
+                });
+            }
+            (true, Some(_)) => Some(KeystoneLimitsConfig {
+                endpoint_id: a.limits_endpoint_id.clone(),
+                service_type: a
+                    .limits_endpoint_service_type
+                    .clone()
+                    .unwrap_or_else(|| "image".into()),
+                service_name: a.limits_endpoint_service_name.clone(),
+                region_name: a.limits_endpoint_region_name.clone(),
+                interface: a
+                    .limits_endpoint_interface
+                    .clone()
+                    .unwrap_or_else(|| "public".into()),
+                cache_seconds: a.limits_cache_seconds.unwrap_or(0),
+            }),
+        };
         let import_filter = import_filter(&a)?;
         let enabled_import_methods = match &a.enabled_import_methods {
             Some(names) => import_methods(names)?,
@@ -797,6 +867,7 @@ impl Config {
                 Some(_) => Some(size(&a.storage_quota, "storage quota", "500GB", 0)?),
                 None => None,
             },
+            keystone_limits,
             image_cache_max_size: size(
                 &a.image_cache_max_size,
                 "image cache size",
@@ -1238,6 +1309,39 @@ mod tests {
             "sqlite:glint-data/glint.db"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keystone_limits_are_for_keystone_mode_without_glints_own() {
+        let keystone = ServeArgs {
+            auth: Some(AuthMode::Keystone),
+            keystone_url: Some("http://127.0.0.1:5000".into()),
+            keystone_username: Some("glint".into()),
+            keystone_password: Some("pw".into()),
+            use_keystone_limits: true,
+            ..ServeArgs::default()
+        };
+        let limits = Config::resolve(keystone.clone())
+            .expect("valid")
+            .keystone_limits
+            .expect("limits");
+        assert_eq!(
+            (limits.service_type.as_str(), limits.interface.as_str()),
+            ("image", "public")
+        );
+        assert_eq!(limits.cache_seconds, 0);
+        let err = Config::resolve(ServeArgs {
+            use_keystone_limits: true,
+            ..ServeArgs::default()
+        })
+        .expect_err("local mode");
+        assert!(err.to_string().contains("--auth keystone"), "{err}");
+        let err = Config::resolve(ServeArgs {
+            image_quota: Some(3),
+            ..keystone
+        })
+        .expect_err("both");
+        assert!(err.to_string().contains("image_quota"), "{err}");
     }
 
     #[test]

@@ -27,6 +27,17 @@ pub(crate) struct Keystone {
     config: KeystoneConfig,
     /// Glint's own token and when it expires (microseconds).
     service: Mutex<Option<(String, i64)>>,
+    /// The service user's system-scoped token (for reading limits) and when it expires.
+    system: Mutex<Option<(String, i64)>>,
+}
+
+/// What a token of Glint's service user is scoped to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Its project: validating tokens, reading catalogs.
+    Project,
+    /// The system (`--system all`): reading every project's limits.
+    System,
 }
 
 fn unreachable(e: reqwest::Error) -> KeystoneError {
@@ -44,6 +55,7 @@ impl Keystone {
             http,
             config,
             service: Mutex::new(None),
+            system: Mutex::new(None),
         })
     }
 
@@ -112,13 +124,13 @@ impl Keystone {
         user: &str,
         password: &str,
         user_domain: &str,
-        project: Option<(&str, &str)>,
+        scope: Option<Value>,
     ) -> Result<Option<(String, Value)>, KeystoneError> {
         let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": {
             "name": user, "password": password, "domain": {"name": user_domain},
         }}}});
-        if let Some((project, domain)) = project {
-            auth["scope"] = json!({"project": {"name": project, "domain": {"name": domain}}});
+        if let Some(scope) = scope {
+            auth["scope"] = scope;
         }
         let response = self
             .http
@@ -147,31 +159,83 @@ impl Keystone {
         }
     }
 
-    /// Glint's service token, from the cache or fresh.
-    async fn service_token(&self, fresh: bool) -> Result<String, KeystoneError> {
-        let mut service = self.service.lock().await;
+    /// A token of Glint's service user with `scope`, from the cache or fresh.
+    async fn service_token(&self, scope: Scope, fresh: bool) -> Result<String, KeystoneError> {
+        let mut cached = match scope {
+            Scope::Project => self.service.lock().await,
+            Scope::System => self.system.lock().await,
+        };
         if !fresh
-            && let Some((token, expires)) = service.as_ref()
+            && let Some((token, expires)) = cached.as_ref()
             && *expires > crate::time::now_micros() + 60_000_000
         {
             return Ok(token.clone());
         }
         let c = &self.config;
+        let scope_json = match scope {
+            Scope::Project => json!({"project": {"name": c.project,
+                "domain": {"name": c.project_domain}}}),
+            Scope::System => json!({"system": {"all": true}}),
+        };
         let (token, body) = self
-            .password_token(
-                &c.username,
-                &c.password,
-                &c.user_domain,
-                Some((&c.project, &c.project_domain)),
-            )
+            .password_token(&c.username, &c.password, &c.user_domain, Some(scope_json))
             .await?
-            .ok_or_else(|| KeystoneError::ServiceAuth(format!("user {}", c.username)))?;
+            .ok_or_else(|| match scope {
+                Scope::Project => KeystoneError::ServiceAuth(format!("user {}", c.username)),
+                Scope::System => KeystoneError::ServiceAuth(format!(
+                    "user {} has no role on the system, which reading limits needs \
+                     (openstack role add --user {} --system all reader)",
+                    c.username, c.username
+                )),
+            })?;
         let expires = body["token"]["expires_at"]
             .as_str()
             .and_then(crate::time::parse)
             .unwrap_or_else(|| crate::time::now_micros() + 600_000_000);
-        *service = Some((token.clone(), expires));
+        *cached = Some((token.clone(), expires));
         Ok(token)
+    }
+
+    /// A read of Keystone's API (`path` such as `/v3/limits`) as Glint's service user.
+    pub(crate) async fn get(
+        &self,
+        scope: Scope,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, KeystoneError> {
+        let url = format!("{}{path}", self.config.url.trim_end_matches('/'));
+        for attempt in 0..2 {
+            let service = self.service_token(scope, attempt > 0).await?;
+            let response = self
+                .http
+                .get(&url)
+                .query(query)
+                .header("X-Auth-Token", &service)
+                .send()
+                .await
+                .map_err(unreachable)?;
+            match response.status().as_u16() {
+                200 => {
+                    return response
+                        .json()
+                        .await
+                        .map_err(|e| KeystoneError::Unexpected(e.to_string()));
+                }
+                401 if attempt == 0 => continue,
+                401 | 403 => {
+                    return Err(KeystoneError::ServiceAuth(format!(
+                        "user {} may not read {path}",
+                        self.config.username
+                    )));
+                }
+                other => {
+                    return Err(KeystoneError::Unexpected(format!(
+                        "HTTP {other} to GET {path}"
+                    )));
+                }
+            }
+        }
+        Err(KeystoneError::ServiceAuth(self.config.username.clone()))
     }
 
     /// Who a caller's token speaks for, or `None` when Keystone does not know it (unknown,
@@ -181,7 +245,7 @@ impl Keystone {
         token: &str,
     ) -> Result<Option<Authenticated>, KeystoneError> {
         for attempt in 0..2 {
-            let service = self.service_token(attempt > 0).await?;
+            let service = self.service_token(Scope::Project, attempt > 0).await?;
             let response = self
                 .http
                 .get(self.tokens_url())
@@ -223,7 +287,9 @@ impl Keystone {
         project: Option<&str>,
     ) -> Result<Option<(String, Authenticated)>, KeystoneError> {
         let domain = self.config.user_domain.as_str();
-        let scope = project.map(|p| (p, self.config.project_domain.as_str()));
+        let scope = project.map(
+            |p| json!({"project": {"name": p, "domain": {"name": self.config.project_domain}}}),
+        );
         match self.password_token(user, password, domain, scope).await? {
             Some((token, body)) => Ok(Some((token, identity(&body)?))),
             None => Ok(None),

@@ -17,6 +17,7 @@ mod health;
 mod identity;
 mod images;
 pub mod keystone;
+mod limits;
 mod locks;
 mod metadefs;
 mod metrics;
@@ -273,7 +274,8 @@ pub async fn run(
             })?,
         ),
         None => None,
-    };
+    }
+    .map(Arc::new);
     let http_store = stores.http_store().map(|s| s.id.clone());
     let stores = Arc::new(stores);
     let settings = Arc::new(core_settings(&config, &stores, http_store));
@@ -292,7 +294,12 @@ pub async fn run(
         locks: locks.clone(),
         stores: stores.clone(),
         guard: web_guard.clone(),
-        image_quota: config.image_quota,
+        limits: Arc::new(match (&config.keystone_limits, &keystone) {
+            (Some(settings), Some(k)) => {
+                limits::Limits::keystone(db.clone(), k.clone(), settings.clone())
+            }
+            _ => limits::Limits::local(db.clone(), config.image_quota, config.storage_quota),
+        }),
         events: events::Events::default(),
         rules: Arc::new(
             access::Rules::load(config.policy_file.as_deref())
@@ -305,7 +312,6 @@ pub async fn run(
         images.events.subscribe(move |event| metrics.record(event));
     }
     notifications::start(notifier, db.clone(), node.clone(), &images.events);
-    let keystone = keystone.map(Arc::new);
     let cache = match config.image_cache_max_size {
         0 => None,
         max => Some(

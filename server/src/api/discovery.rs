@@ -247,6 +247,26 @@ pub(crate) async fn info_import(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// `GET /v2/info/usage`: the caller's project's limits and usage (Glance's unified limits
+/// shape; a limit of -1 is none). A caller without a project has none to show.
+pub(crate) async fn info_usage(
+    State(state): State<AppState>,
+    identity: Identity,
+) -> Result<Json<Value>, ApiError> {
+    let Some(project) = identity.caller.project_id.as_deref() else {
+        return Ok(Json(json!({"usage": {}})));
+    };
+    let lines = state.images.limits.usage(project).await?;
+    let usage: serde_json::Map<String, Value> = lines
+        .iter()
+        .map(|l| {
+            let entry = json!({"limit": l.limit, "usage": l.usage});
+            (l.resource.name().to_string(), entry)
+        })
+        .collect();
+    Ok(Json(json!({"usage": usage})))
+}
+
 fn no_multi_backend() -> ApiError {
     ApiError::NotFound("Multi backend is not supported at this site.".into())
 }

@@ -114,6 +114,17 @@ impl From<crate::auth::AuthError> for ApiError {
     }
 }
 
+impl From<crate::limits::LimitError> for ApiError {
+    fn from(e: crate::limits::LimitError) -> ApiError {
+        use crate::limits::LimitError;
+        match e {
+            LimitError::Over(m) => ApiError::PayloadTooLarge(m),
+            LimitError::Keystone(e) => ApiError::Keystone(e),
+            LimitError::Db(e) => ApiError::Db(e),
+        }
+    }
+}
+
 impl From<crate::images::ImageError> for ApiError {
     fn from(e: crate::images::ImageError) -> ApiError {
         use crate::images::ImageError;
@@ -124,6 +135,7 @@ impl From<crate::images::ImageError> for ApiError {
             e @ ImageError::NoSuchTag(_) => ApiError::NotFound(e.to_string()),
             ImageError::InvalidLocation(m) => ApiError::BadRequest(m),
             ImageError::QuotaExceeded(m) => ApiError::PayloadTooLarge(m),
+            ImageError::Limits(e) => e.into(),
             e @ ImageError::Protected(_) => ApiError::Forbidden(e.to_string()),
             ImageError::Invalid(m) => ApiError::BadRequest(m),
             e @ ImageError::NotShared => ApiError::Forbidden(e.to_string()),

@@ -224,6 +224,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/info/import", get(discovery::info_import))
         .route("/info/stores", get(discovery::info_stores))
         .route("/info/stores/detail", get(discovery::info_stores_detail))
+        .route("/info/usage", get(discovery::info_usage))
         .route("/stores/{store}/{id}", delete(import::delete_from_store))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(METADATA_BODY_LIMIT));

@@ -21,6 +21,7 @@ use super::{Data, DataError};
 use crate::config::ImportMethod as Method;
 use crate::db::{Task, Upload};
 use crate::images::{Actor, Outcome};
+use crate::limits::{Resource, mib};
 
 /// An import request, as `POST /v2/images/{id}/import` takes it.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -223,6 +224,15 @@ impl Data {
                 DataError::Invalid("The web-download method needs a 'uri'.".into())
             })?;
             let url = self.checked_source(&uri).await?;
+            self.within_limits(
+                &image,
+                &[
+                    (Resource::SizeTotal, 0),
+                    (Resource::StageTotal, 0),
+                    (Resource::CountUploading, 1),
+                ],
+            )
+            .await?;
             let owner = self.claim_for_import(&image, Status::Queued).await?;
             let method = json!({"method": {"name": "web-download", "uri": uri}});
             let order = TaskOrder::image_import(&image, method, &targets);
@@ -238,6 +248,8 @@ impl Data {
             .await?;
             return Ok(Started::Here);
         }
+        let adds = [(Resource::SizeTotal, mib(image.size.unwrap_or(0)))];
+        self.within_limits(&image, &adds).await?;
         let owner = self.claim_for_import(&image, Status::Uploading).await?;
         let staged = self.staging.location_of(&image.id);
         let method = json!({"method": {"name": "glance-direct"}});
@@ -393,6 +405,15 @@ impl Data {
             )));
         }
         let targets = self.targets(body, header)?;
+        self.within_limits(
+            &image,
+            &[
+                (Resource::SizeTotal, 0),
+                (Resource::StageTotal, 0),
+                (Resource::CountUploading, 1),
+            ],
+        )
+        .await?;
         let method = json!({"method": {"name": "glance-download", "glance_image_id": source,
             "glance_region": region, "glance_service_interface": interface}});
         let order = TaskOrder::image_import(&image, method, &targets);
@@ -583,6 +604,15 @@ impl Data {
                 image.id
             )));
         }
+        self.within_limits(
+            &image,
+            &[
+                (Resource::SizeTotal, 0),
+                (Resource::StageTotal, mib(size)),
+                (Resource::CountUploading, 1),
+            ],
+        )
+        .await?;
         let source = Source {
             locations: image.locations.clone(),
             size,

@@ -11,7 +11,8 @@ use super::{Data, DataError};
 use crate::db::{Announce, Db, StoredImage, Upload};
 use crate::events::{By, Event};
 use crate::hashing::Hashes;
-use crate::images::{Actor, check_version};
+use crate::images::{Actor, ImageError, check_version};
+use crate::limits::{Resource, mib};
 use crate::store::{NamedStore, Store};
 
 /// How much data the hashers and the store are handed at a time.
@@ -290,6 +291,23 @@ impl Data {
         })
     }
 
+    /// Refuses (413) an operation on `image` that would take its project over a limit: each
+    /// entry names a resource and what the operation adds to it.
+    pub(super) async fn within_limits(
+        &self,
+        image: &Image,
+        adds: &[(Resource, u64)],
+    ) -> Result<(), DataError> {
+        if let Some(owner) = image.owner.as_deref() {
+            self.images
+                .limits
+                .enforce(owner, adds)
+                .await
+                .map_err(ImageError::from)?;
+        }
+        Ok(())
+    }
+
     /// How many bytes the image's project may still store, when it has a storage quota;
     /// refuses (413) a declared size beyond it before any data is taken.
     pub(super) async fn storage_room(
@@ -300,7 +318,8 @@ impl Data {
         let (Some(quota), Some(owner)) = (self.storage_quota, image.owner.as_deref()) else {
             return Ok(None);
         };
-        let room = quota.saturating_sub(self.db().storage_used(owner, &image.id).await?);
+        let used = self.db().project_usage(owner, Some(&image.id)).await?;
+        let room = quota.saturating_sub(used.stored_bytes);
         if declared.is_some_and(|d| d > room) {
             return Err(over_quota(room));
         }
@@ -460,6 +479,11 @@ impl Data {
     {
         self.check_declared(declared)?;
         require_formats(image)?;
+        let adds = [
+            (Resource::SizeTotal, declared.map_or(0, mib)),
+            (Resource::CountUploading, 1),
+        ];
+        self.within_limits(image, &adds).await?;
         let room = self.storage_room(image, declared).await?;
         let owner = self.claim(image, Status::Saving).await?;
         let _counted = self.metrics.upload();
@@ -509,6 +533,11 @@ impl Data {
         let image = &stored.image;
         self.check_declared(declared)?;
         self.target_store(store)?;
+        let adds = [
+            (Resource::StageTotal, declared.map_or(0, mib)),
+            (Resource::CountUploading, 1),
+        ];
+        self.within_limits(image, &adds).await?;
         let owner = self.claim(image, Status::Uploading).await?;
         let _counted = self.metrics.upload();
         let guard = UploadGuard::new(self.db(), &image.id, Status::Uploading);

@@ -133,6 +133,15 @@ pub(super) fn bind_attributes<'q>(
         .bind(&image.os_hash_value)
 }
 
+/// What a project uses (`Db::project_usage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ProjectUsage {
+    pub(crate) stored_bytes: u64,
+    pub(crate) staged_bytes: u64,
+    pub(crate) images: u64,
+    pub(crate) uploading: u64,
+}
+
 pub(super) fn corrupt(what: impl std::fmt::Display) -> DbError {
     DbError::Corrupt(what.to_string())
 }
@@ -620,25 +629,44 @@ pub(super) async fn record_change(
 }
 
 impl Db {
-    /// Images a project owns, deleted ones not counted.
-    pub(crate) async fn count_images(&self, owner: &str) -> Result<u64, DbError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM images WHERE owner = $1 AND deleted = 0")
-            .bind(owner)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or_default())
-    }
-
-    /// Bytes of image data a project stores, leaving out one image (the one being written).
-    pub(crate) async fn storage_used(&self, owner: &str, except: &str) -> Result<u64, DbError> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM images \
-             WHERE owner = $1 AND deleted = 0 AND id <> $2 AND size IS NOT NULL",
-        )
+    /// What a project uses, counted as Glance counts it for its limits, leaving out one image
+    /// (the one being written) if asked: bytes in stores (each copy of a live image counts),
+    /// bytes staged or being imported, live images (not killed or deleted), and images taking
+    /// data (saving, uploading, importing, or being copied to stores).
+    pub(crate) async fn project_usage(
+        &self,
+        owner: &str,
+        except: Option<&str>,
+    ) -> Result<ProjectUsage, DbError> {
+        const DEAD: &str = "('killed', 'deleted', 'pending_delete')";
+        let row = sqlx::query(&format!(
+            "SELECT \
+             CAST(COALESCE(SUM(CASE WHEN size > 0 AND status NOT IN {DEAD} \
+               THEN size * copies ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN size > 0 AND (status IN ('uploading', 'importing') \
+               OR (importing > 0 AND status NOT IN {DEAD})) THEN size ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN status NOT IN {DEAD} THEN 1 ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN status IN ('saving', 'uploading', 'importing') \
+               OR (importing > 0 AND status NOT IN {DEAD}) THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM (SELECT i.status, i.size, \
+               (SELECT COUNT(*) FROM image_locations l WHERE l.image_id = i.id) AS copies, \
+               (SELECT COUNT(*) FROM image_properties p WHERE p.image_id = i.id \
+                 AND p.name = 'os_glance_importing_to_stores' AND p.deleted = 0 \
+                 AND p.value <> '') AS importing \
+               FROM images i WHERE i.owner = $1 AND i.deleted = 0 AND i.id <> $2) u"
+        ))
         .bind(owner)
-        .bind(except)
+        .bind(except.unwrap_or(""))
         .fetch_one(&self.pool)
         .await?;
-        Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or_default())
+        let n = |i: usize| -> Result<u64, DbError> {
+            Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or_default())
+        };
+        Ok(ProjectUsage {
+            stored_bytes: n(0)?,
+            staged_bytes: n(1)?,
+            images: n(2)?,
+            uploading: n(3)?,
+        })
     }
 }

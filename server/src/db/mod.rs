@@ -17,7 +17,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{Connection, Executor, Row};
 use thiserror::Error;
 
-pub(crate) use images::{Announce, ChangeRecord, StoredImage, Upload};
+pub(crate) use images::{Announce, ChangeRecord, ProjectUsage, StoredImage, Upload};
 pub(crate) use listing::{ImageFilter, ListQuery, SortDir, SortKey};
 pub(crate) use members::Member;
 pub(crate) use notifications::{Outgoing, Queued};

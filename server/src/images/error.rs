@@ -25,6 +25,9 @@ pub(crate) enum ImageError {
     InvalidLocation(String),
     #[error("{0}")]
     QuotaExceeded(String),
+    /// Over one of the project's limits, or the limits could not be read.
+    #[error(transparent)]
+    Limits(#[from] crate::limits::LimitError),
     /// A request the operation cannot take (the sentence says why).
     #[error("{0}")]
     Invalid(String),

@@ -94,8 +94,8 @@ pub(crate) struct Images {
     pub(crate) locks: Arc<ImageLocks>,
     pub(crate) stores: Arc<Stores>,
     pub(crate) guard: crate::webdownload::Guard,
-    /// Most images per project.
-    pub(crate) image_quota: Option<u64>,
+    /// Per-project limits (Glint's own or Keystone's).
+    pub(crate) limits: Arc<crate::limits::Limits>,
     /// Where every operation tells what it did.
     pub(crate) events: Events,
     /// With the RabbitMQ notification drivers: the notifications a change makes, written to
@@ -206,14 +206,11 @@ impl Images {
         Ok(stored)
     }
 
-    /// Refuses a new image for `owner` beyond the project's image quota.
+    /// Refuses a new image for `owner` beyond the project's `image_count_total` (413).
     pub(crate) async fn check_image_quota(&self, owner: Option<&str>) -> Result<(), ImageError> {
-        if let (Some(quota), Some(owner)) = (self.image_quota, owner)
-            && self.db.count_images(owner).await? >= quota
-        {
-            return Err(ImageError::QuotaExceeded(format!(
-                "The project has reached its quota of {quota} images."
-            )));
+        if let Some(owner) = owner {
+            let one = [(crate::limits::Resource::CountTotal, 1)];
+            self.limits.enforce(owner, &one).await?;
         }
         Ok(())
     }
@@ -370,7 +367,6 @@ pub(crate) mod tests {
             store: Arc::new(FsStore::new(dir.join("images"), "test").expect("the store")),
         };
         Images {
-            db,
             settings: Arc::new(Settings::default()),
             protections: None,
             locks: Arc::default(),
@@ -379,7 +375,8 @@ pub(crate) mod tests {
                 HttpStore::new(reqwest::Client::new()),
             )),
             guard: crate::webdownload::Guard::new(&crate::webdownload::ImportFilter::default()),
-            image_quota: None,
+            limits: Arc::new(crate::limits::Limits::local(db.clone(), None, None)),
+            db,
             events: Events::default(),
             notifier: None,
             rules: Arc::new(crate::access::Rules::defaults()),

@@ -14,6 +14,7 @@ mod history_access;
 mod images;
 mod inspection;
 mod keystone;
+mod limits;
 mod list;
 mod locations;
 mod members;
