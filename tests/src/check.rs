@@ -153,7 +153,7 @@ pub(crate) fn test(quick: bool) -> Result {
         target_dir()?.join("tmp").join("ui-screenshots").display()
     );
     let tempest = target_dir()?.join("tmp").join("tempest");
-    for file in ["summary.txt", "rbac-summary.txt"] {
+    for file in ["summary.txt", "rbac-summary.txt", "limits-summary.txt"] {
         if let Ok(summary) = std::fs::read_to_string(tempest.join(file)) {
             eprintln!(
                 "\n{summary}(Tempest's output and log: {})",

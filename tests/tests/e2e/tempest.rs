@@ -368,6 +368,87 @@ async fn glance_rbac_tests() {
     }
 }
 
+/// Tempest's unified limits tests (`ImageQuotaTest`): Glint reads its limits from Keystone,
+/// which the tests change for their project as a system administrator, once the operator has
+/// registered them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tempest_unified_limits() {
+    let (summary_file, venv, keystone) = setup("limits-summary.txt", TEMPEST).await;
+    let glint_user = keystone
+        .admin(reqwest::Method::GET, "/users?name=glint", None)
+        .await["users"][0]["id"]
+        .as_str()
+        .expect("Glint's user")
+        .to_string();
+    let reader = keystone.role("reader").await;
+    keystone
+        .admin(
+            reqwest::Method::PUT,
+            &format!("/system/users/{glint_user}/roles/{reader}"),
+            None,
+        )
+        .await;
+    let glint = keystone.glint_config(60);
+    let app = TestApp::sqlite_with(move |c| {
+        c.insecure_noauth = false;
+        c.keystone = Some(glint);
+        c.keystone_limits = Some(glint_server::config::KeystoneLimitsConfig {
+            endpoint_id: None,
+            service_type: "image".into(),
+            service_name: None,
+            region_name: None,
+            interface: "public".into(),
+            cache_seconds: 0,
+        });
+    })
+    .await;
+    keystone.catalog("glance", "image", &app.base).await;
+    let services = keystone
+        .admin(reqwest::Method::GET, "/services?name=glance", None)
+        .await;
+    let service_id = services["services"][0]["id"].as_str().expect("glance");
+    for resource in [
+        "image_size_total",
+        "image_stage_total",
+        "image_count_total",
+        "image_count_uploading",
+    ] {
+        keystone
+            .admin(
+                reqwest::Method::POST,
+                "/registered_limits",
+                Some(
+                    serde_json::json!({"registered_limits": [{"service_id": service_id,
+                    "region_id": "RegionOne", "resource_name": resource,
+                    "default_limit": 1000}]}),
+                ),
+            )
+            .await;
+    }
+    let dir = TempDir::new("tempest-limits");
+    let text = rbac_conf(&dir.0.join("ws"), &keystone.url);
+    let limits = tokio::task::block_in_place(|| {
+        run_suite(
+            &venv,
+            &dir.0,
+            &text,
+            "unified-limits",
+            r"\.ImageQuotaTest\.",
+        )
+    });
+    let summary = report("Tempest unified limits (ImageQuotaTest)", &limits);
+    app.stop().await;
+    std::fs::write(&summary_file, &summary).expect("keep the summary");
+    assert!(
+        limits.failed == 0 && limits.skipped == 0 && limits.passed == 4,
+        "unified limits: {} passed, {} failed, {} skipped: {:?}",
+        limits.passed,
+        limits.failed,
+        limits.skipped,
+        limits.failures
+    );
+}
+
 /// The run's report: counts and the name of every failure, printed and kept in
 /// `<target>/tmp/tempest/summary.txt` (which `cargo glint test` shows after the tests).
 fn report(title: &str, o: &Outcome) -> String {
