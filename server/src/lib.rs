@@ -328,7 +328,6 @@ pub async fn run(
         node,
         size_cap: config.image_size_cap,
         hashing: config.hashing_algorithm,
-        storage_quota: config.storage_quota,
         cache: cache.clone(),
         metrics: metrics.clone(),
         imports: data::Imports {

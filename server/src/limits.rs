@@ -49,6 +49,10 @@ impl Resource {
         }
     }
 
+    pub(crate) fn named(name: &str) -> Option<Resource> {
+        Resource::ALL.into_iter().find(|r| r.name() == name)
+    }
+
     fn index(self) -> usize {
         self as usize
     }
@@ -94,9 +98,19 @@ pub(crate) struct Line {
 /// Where limits come from.
 #[derive(Debug)]
 enum Source {
-    /// Glint's own: the same for every project.
-    Local(Set),
+    /// Glint's own: the deployment's, under each project's own (`glint project limit`).
+    Local {
+        image_count_total: Option<u64>,
+        storage_bytes: Option<u64>,
+    },
     Keystone(Box<KeystoneLimits>),
+}
+
+/// A project's limits, and (local mode) its storage limit in bytes, enforced while data
+/// streams.
+struct Effective {
+    set: Set,
+    storage_bytes: Option<u64>,
 }
 
 /// The limits every project's operations are checked against.
@@ -107,15 +121,15 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    /// Glint's own limits: `image_quota` images and `storage_quota` bytes (its whole MiB) per
-    /// project; nothing else is limited.
+    /// Glint's own limits: `image_quota` images and `storage_quota` bytes per project, unless
+    /// the project has its own; nothing else is limited but by a project's own.
     pub(crate) fn local(db: Db, image_quota: Option<u64>, storage_quota: Option<u64>) -> Limits {
-        let mut set: Set = [None; 4];
-        set[Resource::CountTotal.index()] = image_quota;
-        set[Resource::SizeTotal.index()] = storage_quota.map(mib);
         Limits {
             db,
-            source: Source::Local(set),
+            source: Source::Local {
+                image_count_total: image_quota,
+                storage_bytes: storage_quota,
+            },
         }
     }
 
@@ -136,10 +150,45 @@ impl Limits {
         }
     }
 
-    async fn set(&self, project: &str) -> Result<Set, LimitError> {
+    async fn effective(&self, project: &str) -> Result<Effective, LimitError> {
         match &self.source {
-            Source::Local(set) => Ok(*set),
-            Source::Keystone(k) => Ok(k.set(project).await?),
+            Source::Local {
+                image_count_total,
+                storage_bytes,
+            } => {
+                let mut set: Set = [None; 4];
+                set[Resource::CountTotal.index()] = *image_count_total;
+                set[Resource::SizeTotal.index()] = storage_bytes.map(mib);
+                let mut storage_bytes = *storage_bytes;
+                for (name, value) in self.db.project_limits(project).await? {
+                    let Some(r) = Resource::named(&name) else {
+                        continue;
+                    };
+                    let limit = u64::try_from(value).ok();
+                    set[r.index()] = limit;
+                    if r == Resource::SizeTotal {
+                        storage_bytes = limit.map(|l| l.saturating_mul(MIB));
+                    }
+                }
+                Ok(Effective { set, storage_bytes })
+            }
+            Source::Keystone(k) => Ok(Effective {
+                set: k.set(project).await?,
+                storage_bytes: None,
+            }),
+        }
+    }
+
+    async fn set(&self, project: &str) -> Result<Set, LimitError> {
+        Ok(self.effective(project).await?.set)
+    }
+
+    /// The bytes a project may store in all, checked while data streams (local mode; Keystone's
+    /// limits are checked before, as Glance checks them).
+    pub(crate) async fn storage_bytes(&self, project: &str) -> Result<Option<u64>, LimitError> {
+        match self.source {
+            Source::Local { .. } => Ok(self.effective(project).await?.storage_bytes),
+            Source::Keystone(_) => Ok(None),
         }
     }
 

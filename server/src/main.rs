@@ -159,6 +159,23 @@ enum ProjectAction {
     Create { name: String },
     /// List projects.
     List,
+    /// Show a project's own limits, or set them (local limits: over --image-quota and
+    /// --storage-quota; not with --use-keystone-limits). Sizes in MiB; -1 is no limit.
+    Limit {
+        /// The project's name or id (a Keystone project's id in keystone mode)
+        project: String,
+        #[arg(long, allow_negative_numbers = true)]
+        image_size_total: Option<i64>,
+        #[arg(long, allow_negative_numbers = true)]
+        image_stage_total: Option<i64>,
+        #[arg(long, allow_negative_numbers = true)]
+        image_count_total: Option<i64>,
+        #[arg(long, allow_negative_numbers = true)]
+        image_count_uploading: Option<i64>,
+        /// A resource whose limit is the deployment's again (repeatable)
+        #[arg(long, value_name = "RESOURCE")]
+        unset: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,6 +282,11 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// A Keystone project id: 32 hexadecimal digits, or a UUID.
+fn looks_like_keystone_id(s: &str) -> bool {
+    (s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit())) || uuid::Uuid::parse_str(s).is_ok()
+}
+
 enum Admin {
     User(UserAction),
     Project(ProjectAction),
@@ -343,6 +365,52 @@ fn admin(args: DbArgs, what: Admin) -> Result<(), glint_server::StartError> {
             Admin::Project(ProjectAction::Create { name }) => {
                 let p = db.create_project(&name).await.map_err(fail)?;
                 println!("created project {} ({})", p.name, p.id);
+            }
+            Admin::Project(ProjectAction::Limit {
+                project,
+                image_size_total,
+                image_stage_total,
+                image_count_total,
+                image_count_uploading,
+                unset,
+            }) => {
+                let id = match db.project(&project).await {
+                    Ok(p) => p.id,
+                    Err(_) if looks_like_keystone_id(&project) => project.clone(),
+                    Err(e) => return Err(fail(e)),
+                };
+                let given = [
+                    ("image_size_total", image_size_total),
+                    ("image_stage_total", image_stage_total),
+                    ("image_count_total", image_count_total),
+                    ("image_count_uploading", image_count_uploading),
+                ];
+                for name in &unset {
+                    if !given.iter().any(|(n, _)| n == name) {
+                        return Err(glint_server::StartError::Config {
+                            message: format!("no resource {name}"),
+                        });
+                    }
+                }
+                for (name, value) in given.iter().filter_map(|(n, v)| v.map(|v| (*n, v))) {
+                    if value < -1 {
+                        return Err(glint_server::StartError::Config {
+                            message: format!("{name}: a limit is -1 (none) or more"),
+                        });
+                    }
+                    db.set_project_limit(&id, name, Some(value)).await?;
+                }
+                for name in &unset {
+                    db.set_project_limit(&id, name, None).await?;
+                }
+                let own = db.project_limits(&id).await?;
+                println!("project {id}");
+                for (name, _) in given {
+                    match own.iter().find(|(n, _)| n == name) {
+                        Some((_, v)) => println!("  {name}\t{v}"),
+                        None => println!("  {name}\t(the deployment's)"),
+                    }
+                }
             }
             Admin::Project(ProjectAction::List) => {
                 for p in db.projects().await.map_err(fail)? {

@@ -42,8 +42,6 @@ pub(crate) struct Data {
     pub(crate) size_cap: u64,
     /// The algorithm of new data's `os_hash_value` (Glance's `hashing_algorithm`).
     pub(crate) hashing: crate::hashing::Algorithm,
-    /// Most bytes of image data per project.
-    pub(crate) storage_quota: Option<u64>,
     /// This server's image cache, when enabled: reads are served from it first.
     pub(crate) cache: Option<crate::cache::ImageCache>,
     /// What imports need beyond the pipeline.
@@ -131,7 +129,6 @@ mod tests {
             node: Arc::from("test"),
             size_cap: 1 << 30,
             hashing: crate::hashing::Algorithm::Sha512,
-            storage_quota: None,
             cache: None,
             imports: Imports {
                 methods: Arc::from(crate::config::ImportMethod::DEFAULT.as_slice()),

@@ -315,7 +315,15 @@ impl Data {
         image: &Image,
         declared: Option<u64>,
     ) -> Result<Option<u64>, DataError> {
-        let (Some(quota), Some(owner)) = (self.storage_quota, image.owner.as_deref()) else {
+        let Some(owner) = image.owner.as_deref() else {
+            return Ok(None);
+        };
+        let limits = &self.images.limits;
+        let Some(quota) = limits
+            .storage_bytes(owner)
+            .await
+            .map_err(ImageError::from)?
+        else {
             return Ok(None);
         };
         let used = self.db().project_usage(owner, Some(&image.id)).await?;

@@ -669,4 +669,41 @@ impl Db {
             uploading: n(3)?,
         })
     }
+
+    /// A project's own limits (local mode), by resource name; -1 is no limit.
+    pub async fn project_limits(&self, project: &str) -> Result<Vec<(String, i64)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT resource, value FROM project_limits WHERE project_id = $1 ORDER BY resource",
+        )
+        .bind(project)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Sets a project's own limit of a resource, or (`None`) removes it: the deployment's
+    /// applies again.
+    pub async fn set_project_limit(
+        &self,
+        project: &str,
+        resource: &str,
+        value: Option<i64>,
+    ) -> Result<(), DbError> {
+        let query = match value {
+            Some(_) => {
+                "INSERT INTO project_limits (project_id, resource, value, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (project_id, resource) \
+                 DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+            }
+            None => "DELETE FROM project_limits WHERE project_id = $1 AND resource = $2",
+        };
+        let mut q = sqlx::query(query).bind(project).bind(resource);
+        if let Some(v) = value {
+            q = q.bind(v).bind(time::now_micros());
+        }
+        q.execute(&self.writer).await?;
+        Ok(())
+    }
 }

@@ -124,6 +124,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/shared/0011_outbox_sinks.sql"),
         postgres: include_str!("../../migrations/shared/0011_outbox_sinks.sql"),
     },
+    Migration {
+        version: 12,
+        name: "project_limits",
+        sqlite: include_str!("../../migrations/shared/0012_project_limits.sql"),
+        postgres: include_str!("../../migrations/shared/0012_project_limits.sql"),
+    },
 ];
 
 /// A connection pool and the backend behind it.

@@ -15,7 +15,7 @@ use md5::Digest;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{TempDir, TestApp, postgres_admin_url};
+use crate::harness::{TempDir, TestApp, glint, postgres_admin_url};
 use crate::python;
 use crate::s3::S3Server;
 
@@ -36,29 +36,6 @@ fn scripts() -> PathBuf {
 
 fn glance_venv() -> PathBuf {
     python::venv_constrained(GLANCE, Some(&scripts().join("glance-33-constraints.txt")))
-}
-
-/// The `glint` command: `GLINT_BIN`, else the one built beside this test.
-fn glint() -> Command {
-    let bin = match std::env::var_os("GLINT_BIN") {
-        Some(b) => PathBuf::from(b),
-        None => {
-            let exe = std::env::current_exe().expect("the test's path");
-            let dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("target/<profile>");
-            dir.join("glint")
-        }
-    };
-    assert!(
-        bin.exists(),
-        "{} is missing: build it (cargo build -p glint-server --bin glint) or set GLINT_BIN",
-        bin.display()
-    );
-    let mut cmd = Command::new(bin);
-    cmd.env("GLINT_LOG", "warn");
-    cmd
 }
 
 fn run_python(venv: &Path, args: &[&str]) -> String {

@@ -370,3 +370,26 @@ macro_rules! on_both_databases {
     )*};
 }
 pub(crate) use on_both_databases;
+
+/// The `glint` command: `GLINT_BIN`, else the one built beside this test.
+pub(crate) fn glint() -> std::process::Command {
+    let bin = match std::env::var_os("GLINT_BIN") {
+        Some(b) => std::path::PathBuf::from(b),
+        None => {
+            let exe = std::env::current_exe().expect("the test's path");
+            let dir = exe
+                .parent()
+                .and_then(std::path::Path::parent)
+                .expect("target/<profile>");
+            dir.join("glint")
+        }
+    };
+    assert!(
+        bin.exists(),
+        "{} is missing: build it (cargo build -p glint-server --bin glint) or set GLINT_BIN",
+        bin.display()
+    );
+    let mut cmd = std::process::Command::new(bin);
+    cmd.env("GLINT_LOG", "warn");
+    cmd
+}
