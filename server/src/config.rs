@@ -124,6 +124,12 @@ pub struct ServeArgs {
     /// (Glance's `image_conversion` plugin and its `output_format`); unset, no conversion
     #[arg(long, env = "GLINT_IMAGE_CONVERSION_OUTPUT_FORMAT")]
     pub image_conversion_output_format: Option<String>,
+    /// Decompress imported data that is gzip, single-file zip, xz or zstd before it is
+    /// inspected, converted and stored (Glance's `image_decompression` plugin; images of
+    /// container format `compressed` are left as they are)
+    #[arg(long, env = "GLINT_IMAGE_DECOMPRESSION")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub image_decompression: bool,
     /// Seconds a conversion may run (wall clock, and qemu-img's CPU time) [default: 1800]
     #[arg(long, env = "GLINT_IMAGE_CONVERSION_TIMEOUT")]
     pub image_conversion_timeout: Option<u64>,
@@ -656,6 +662,8 @@ pub struct Config {
     pub policy_file: Option<PathBuf>,
     /// Imports are converted to this format when set (`raw`, `qcow2` or `vmdk`).
     pub image_conversion_output_format: Option<String>,
+    /// Whether imports are decompressed (Glance's `image_decompression`).
+    pub image_decompression: bool,
     /// Longest a conversion may run, in seconds.
     pub image_conversion_timeout: u64,
     /// qemu-img's address space during a conversion, in bytes.
@@ -907,6 +915,7 @@ impl Config {
                 }
                 None => None,
             },
+            image_decompression: a.image_decompression,
             image_conversion_timeout: a.image_conversion_timeout.unwrap_or(1800).max(1),
             image_conversion_memory: size(
                 &a.image_conversion_memory,

@@ -336,6 +336,7 @@ pub async fn run(
             client: web_client,
             self_url: config.worker_self_reference_url.as_deref().map(Arc::from),
             conversion: conversion(&config),
+            decompression: config.image_decompression,
             peers: reqwest::Client::builder()
                 .connect_timeout(std::time::Duration::from_secs(10))
                 .build()

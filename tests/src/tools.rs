@@ -9,7 +9,7 @@ use crate::{Result, WASM_TARGET, output, root, sh, step, target_dir};
 
 /// Everything the tasks need, installed where missing: the wasm32 target, rustfmt and clippy
 /// (rustup); wasm-bindgen-cli (cargo install, the version Cargo.lock pins); Node.js, qemu-utils,
-/// genisoimage, parted, chromium and chromium-driver (Debian packages, through sudo when not
+/// genisoimage, parted, xz-utils, zstd, zip, gzip, chromium and chromium-driver (Debian packages, through sudo when not
 /// root); wasm-opt (npm's binaryen, into the target folder; optional).
 pub(crate) fn setup() -> Result {
     ensure_rust_parts()?;
@@ -80,6 +80,10 @@ pub(crate) fn ensure_image_tools() -> Result {
         ("qemu-img", "qemu-utils"),
         ("genisoimage", "genisoimage"),
         ("parted", "parted"),
+        ("xz", "xz-utils"),
+        ("zstd", "zstd"),
+        ("zip", "zip"),
+        ("gzip", "gzip"),
     ])
 }
 

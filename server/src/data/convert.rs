@@ -119,9 +119,78 @@ impl Conversion {
 }
 
 impl Data {
-    /// An import's data into its first store: converted first when the deployment converts
-    /// imports and the image is in another format, as it is otherwise.
+    /// An import's data into its first store: decompressed first when the deployment
+    /// decompresses imports and the data is compressed, then converted when the deployment
+    /// converts imports and the image is in another format, as it is otherwise.
     pub(super) async fn ingest_import<S, E>(
+        &self,
+        intake: Intake<'_>,
+        stream: S,
+        image: &Image,
+    ) -> Result<Ingested, DataError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        if !self.imports.decompression || image.container_format.as_deref() == Some("compressed") {
+            return self.ingest_or_convert(intake, stream, image).await;
+        }
+        // The first bytes tell whether the data is compressed; they go on with the rest.
+        let mut stream = stream;
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut seen = 0;
+        while seen < super::decompress::HEADER {
+            match stream.next().await {
+                Some(Ok(chunk)) => {
+                    seen += chunk.len();
+                    head.push(chunk);
+                }
+                Some(Err(e)) => {
+                    return Err(DataError::Invalid(format!(
+                        "The import was interrupted: {e}"
+                    )));
+                }
+                None => break,
+            }
+        }
+        let start: Vec<u8> = head
+            .iter()
+            .flat_map(|c| c.iter().copied())
+            .take(16)
+            .collect();
+        let whole = futures_util::stream::iter(head.into_iter().map(Ok::<Bytes, E>)).chain(stream);
+        let Some(kind) = super::decompress::detect(&start)? else {
+            return self.ingest_or_convert(intake, whole, image).await;
+        };
+        tracing::info!(image = %image.id, "decompressing {} data", kind.as_str());
+        // What went wrong decompressing is the import's error as it is (not "interrupted").
+        let failure = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let slot = failure.clone();
+        let plain = super::decompress::decompressed(whole, kind, self.size_cap).map(move |r| {
+            r.map_err(|e| {
+                let text = e.to_string();
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(e);
+                }
+                text
+            })
+        });
+        let intake = Intake {
+            declared: None,
+            ..intake
+        };
+        match self.ingest_or_convert(intake, plain, image).await {
+            Ok(mut ingested) => {
+                ingested.decompressed = Some(kind);
+                Ok(ingested)
+            }
+            Err(e) => Err(failure.lock().ok().and_then(|mut f| f.take()).unwrap_or(e)),
+        }
+    }
+
+    /// An import's (plain) data into its first store, converted when the deployment converts
+    /// imports and the image is in another format.
+    async fn ingest_or_convert<S, E>(
         &self,
         intake: Intake<'_>,
         stream: S,

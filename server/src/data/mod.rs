@@ -11,6 +11,7 @@
 //! `DataError` into Glance's responses.
 
 mod convert;
+mod decompress;
 mod error;
 mod imports;
 mod read;
@@ -62,6 +63,8 @@ pub(crate) struct Imports {
     pub(crate) self_url: Option<Arc<str>>,
     /// How imported images are converted (Glance's `image_conversion`), when they are.
     pub(crate) conversion: Option<Conversion>,
+    /// Whether imported data is decompressed first (Glance's `image_decompression`).
+    pub(crate) decompression: bool,
     /// For requests to other servers of the deployment.
     pub(crate) peers: reqwest::Client,
     /// The identity service, in Keystone mode: glance-download finds its source in the
@@ -137,6 +140,7 @@ mod tests {
                 self_url: None,
                 peers: reqwest::Client::new(),
                 conversion: None,
+                decompression: false,
                 keystone: None,
             },
             metrics: crate::metrics::Metrics::default(),

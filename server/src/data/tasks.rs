@@ -231,6 +231,7 @@ impl Data {
                 .await?;
             data.locations.extend(copies);
             let converted = data.converted.clone();
+            let decompressed = data.decompressed;
             self.finish(image, Status::Importing, owner, data, by)
                 .await?;
             progress.store_done(first, true).await;
@@ -238,6 +239,9 @@ impl Data {
             if let Some(c) = converted {
                 // What the image was before, as the task's result keeps it.
                 outcome["converted"] = json!({"from": c.from, "to": c.to});
+            }
+            if let Some(d) = decompressed {
+                outcome["decompressed"] = json!(d.as_str());
             }
             Ok(outcome)
         }

@@ -82,6 +82,8 @@ pub(super) struct Ingested {
     pub(super) virtual_size: Option<u64>,
     /// The formats it was converted from and to, when an import converted it.
     pub(super) converted: Option<super::convert::Converted>,
+    /// What an import's data was compressed with, when it was decompressed.
+    pub(super) decompressed: Option<super::decompress::Compression>,
 }
 
 /// Where data goes and what is checked on the way.
@@ -288,6 +290,7 @@ impl Data {
             }],
             virtual_size,
             converted: None,
+            decompressed: None,
         })
     }
 

@@ -8,6 +8,7 @@ mod adopt;
 mod cache;
 mod clients;
 mod data;
+mod decompression;
 mod errors;
 mod health;
 mod history_access;
