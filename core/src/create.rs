@@ -52,6 +52,8 @@ impl Create {
 
 pub(crate) fn plan(image: &Image, create: &Create, ctx: &PlanContext<'_>) -> Plan {
     let mut p = Planner::new(image, ctx);
+    p.typed = true;
+    p.creating = true;
     for (key, value) in &create.fields {
         match keys::classify(key) {
             KeyClass::ReadOnly => p.violate(
@@ -70,14 +72,7 @@ pub(crate) fn plan(image: &Image, create: &Create, ctx: &PlanContext<'_>) -> Pla
                 "It's not allowed to add locations if locations are invisible.",
             ),
             KeyClass::Writable(attr) => p.set_attr_json(attr, value),
-            KeyClass::Custom => match value {
-                Value::String(v) => p.set_property(key, v.clone()),
-                other => p.violate(
-                    ViolationKind::InvalidValue,
-                    key,
-                    format!("Invalid value for property '{key}': {other} is not a string."),
-                ),
-            },
+            KeyClass::Custom => p.set_property_json(key, value),
         }
     }
     p.finish()

@@ -31,6 +31,7 @@ pub struct Edit {
 
 pub(crate) fn plan(image: &Image, edit: &Edit, ctx: &PlanContext<'_>) -> Plan {
     let mut p = Planner::new(image, ctx);
+    p.typed = true;
     for (name, value) in &edit.attributes {
         match keys::classify(name) {
             KeyClass::Writable(attr) => p.set_attr_json(attr, value),

@@ -32,6 +32,7 @@ pub mod plan;
 mod planner;
 pub mod policy;
 pub mod protections;
+pub mod schema;
 pub mod settings;
 pub mod v1;
 pub mod wire;

@@ -275,6 +275,7 @@ fn parse_location(value: &Value) -> Result<Location, String> {
 
 pub(crate) fn plan(image: &Image, patch: &Patch, ctx: &PlanContext<'_>) -> Plan {
     let mut p = Planner::new(image, ctx);
+    p.typed = true;
     for op in &patch.ops {
         match op {
             PatchOp::Add {
@@ -387,14 +388,7 @@ fn set_key(p: &mut Planner<'_>, key: &str, value: &Value, mode: Mode) {
                 }
                 _ => {}
             }
-            match value {
-                Value::String(v) => p.set_property(key, v.clone()),
-                other => p.violate(
-                    ViolationKind::InvalidValue,
-                    key,
-                    format!("Invalid value for property '{key}': {other} is not a string."),
-                ),
-            }
+            p.set_property_json(key, value);
         }
     }
 }

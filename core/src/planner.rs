@@ -21,6 +21,10 @@ pub(crate) struct Planner<'a> {
     removes: BTreeSet<String>,
     purge: bool,
     violations: Vec<Violation>,
+    /// Values are checked against the image schema (v2 and the editor; not v1).
+    pub(crate) typed: bool,
+    /// A new image: the schema's required properties must be in it.
+    pub(crate) creating: bool,
 }
 
 fn attrs_of(image: &Image) -> Image {
@@ -61,6 +65,8 @@ impl<'a> Planner<'a> {
             removes: BTreeSet::new(),
             purge: false,
             violations: Vec::new(),
+            typed: false,
+            creating: false,
         }
     }
 
@@ -127,6 +133,15 @@ impl<'a> Planner<'a> {
                 ViolationKind::Reserved,
                 format!("'{name}' is a core attribute, not a custom property."),
             )),
+        }
+    }
+
+    /// Sets a custom property from a JSON value: text, or a number or boolean where the image
+    /// schema declares that type.
+    pub(crate) fn set_property_json(&mut self, key: &str, value: &Value) {
+        match self.ctx.settings.image_schema.text_of(key, value) {
+            Ok(text) => self.set_property(key, text),
+            Err(message) => self.violate(ViolationKind::InvalidValue, key, message),
         }
     }
 
@@ -370,6 +385,41 @@ impl<'a> Planner<'a> {
                         "Value of property '{key}' is longer than {} characters.",
                         settings.max_value_len
                     ),
+                ));
+            }
+        }
+
+        // The image schema: what is written fits its definition (v2 and the editor); what it
+        // requires is in a new image and is never removed.
+        let schema = &settings.image_schema;
+        if self.typed {
+            let written = plan
+                .added
+                .iter()
+                .chain(plan.changed.iter().map(|(k, c)| (k, &c.new)));
+            for (key, value) in written {
+                if let Err(message) = schema.check(key, value) {
+                    self.violations
+                        .push(Violation::new(ViolationKind::InvalidValue, key, message));
+                }
+            }
+        }
+        for key in &schema.required {
+            let missing = self.creating
+                && !plan.added.contains_key(key)
+                && !plan.kept.contains_key(key)
+                && !plan.changed.contains_key(key);
+            if missing {
+                self.violations.push(Violation::new(
+                    ViolationKind::InvalidValue,
+                    key,
+                    format!("'{key}' is a required property."),
+                ));
+            } else if plan.removed.contains_key(key) {
+                self.violations.push(Violation::new(
+                    ViolationKind::InvalidValue,
+                    key,
+                    format!("'{key}' is a required property: it cannot be removed."),
                 ));
             }
         }

@@ -38,6 +38,10 @@ pub struct Settings {
     /// Whether uploaded content must match the image's `disk_format` (Glance's
     /// `[image_format] require_image_format_match`). Safety rules apply either way.
     pub require_format_match: bool,
+    /// The image schema's additional properties and the required ones (Glance's
+    /// `schema-image.json`).
+    #[serde(default)]
+    pub image_schema: crate::schema::ImageSchema,
 }
 
 /// Glance's default `disk_formats`.
@@ -77,6 +81,7 @@ impl Default for Settings {
             rbd_locations: false,
             http_store: None,
             require_format_match: true,
+            image_schema: crate::schema::ImageSchema::glance_default(),
         }
     }
 }

@@ -1395,3 +1395,98 @@ fn image_read_back_from_v2_json_keeps_properties_apart_from_attributes() {
         Err("The image's 'size' must be a whole number.".into())
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The image schema (Glance's schema-image.json with a required list)
+
+fn with_schema() -> Settings {
+    Settings {
+        image_schema: glint_core::schema::ImageSchema::parse(
+            r#"{"properties": {
+                "os_distro": {"type": "string", "enum": ["ubuntu", "debian"]},
+                "hw_cores": {"type": "integer", "minimum": 1}
+            }, "required": ["os_distro"]}"#,
+        )
+        .expect("valid"),
+        ..Settings::default()
+    }
+}
+
+#[test]
+fn a_create_needs_the_required_properties_in_their_types() {
+    let settings = with_schema();
+    let create = |body| Request::Create(Create::parse(&body).expect("a create"));
+    check_as(
+        &image(&[]),
+        create(json!({"name": "n", "hw_cores": 4})),
+        &member(),
+        &settings,
+        None,
+        expect![[r#"
+            + hw_cores = "4"
+            * name: null -> "n"
+            ! 400 InvalidValue os_distro: 'os_distro' is a required property.
+        "#]],
+    );
+    check_as(
+        &image(&[]),
+        create(json!({"os_distro": "arch", "hw_cores": 0})),
+        &member(),
+        &settings,
+        None,
+        expect![[r#"
+            + hw_cores = "0"
+            + os_distro = "arch"
+            ! 400 InvalidValue hw_cores: Invalid value for property 'hw_cores': 0 is less than the minimum of 1.
+            ! 400 InvalidValue os_distro: Invalid value for property 'os_distro': 'arch' is not one of ["ubuntu", "debian"].
+        "#]],
+    );
+    check_as(
+        &image(&[]),
+        create(json!({"os_distro": "debian"})),
+        &member(),
+        &settings,
+        None,
+        expect![[r#"
+            + os_distro = "debian"
+        "#]],
+    );
+}
+
+#[test]
+fn a_required_property_is_never_removed() {
+    let settings = with_schema();
+    let before = image(&[("os_distro", "ubuntu"), ("extra", "x")]);
+    check_as(
+        &before,
+        patch21(json!([{"op": "remove", "path": "/os_distro"}])),
+        &member(),
+        &settings,
+        None,
+        expect![[r#"
+            - os_distro (was "ubuntu")
+            = extra = "x"
+            ! 400 InvalidValue os_distro: 'os_distro' is a required property: it cannot be removed.
+        "#]],
+    );
+    // v1's purge neither: its values are not typed, but nothing required goes.
+    let purge = v1(&[("x-image-meta-property-extra", "y")], false);
+    let p = plan_with(&before, &purge, &member(), &settings, None);
+    assert!(
+        p.violations.iter().any(|v| v.key == "os_distro"),
+        "{}",
+        p.render()
+    );
+    // An image made before the rule can still be changed in other ways.
+    let older = image(&[("extra", "x")]);
+    check_as(
+        &older,
+        patch21(json!([{"op": "replace", "path": "/extra", "value": "y"}])),
+        &member(),
+        &settings,
+        None,
+        expect![[r#"
+            ~ extra: "x" -> "y"
+        "#]],
+    );
+}

@@ -73,6 +73,11 @@ pub struct ServeArgs {
     /// A property protections file in Glance's roles format
     #[arg(long, env = "GLINT_PROPERTY_PROTECTIONS")]
     pub property_protections: Option<PathBuf>,
+    /// The image schema's additional properties, with types, enums and a `required` list
+    /// (Glance's `schema-image.json`, flat or `{"properties": ..., "required": [...]}`)
+    /// [default: Glance's own]
+    #[arg(long, env = "GLINT_IMAGE_SCHEMA_FILE")]
+    pub image_schema_file: Option<PathBuf>,
     /// Most images a project may own (not counting deleted ones) [default: unlimited]
     #[arg(long, env = "GLINT_IMAGE_QUOTA")]
     pub image_quota: Option<u64>,
@@ -646,6 +651,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub token_ttl: i64,
     pub property_protections: Option<PathBuf>,
+    /// The image schema's additional properties and required ones.
+    pub image_schema: glint_core::schema::ImageSchema,
     pub image_quota: Option<u64>,
     pub storage_quota: Option<u64>,
     /// Keystone's unified limits, when they apply instead of `image_quota` and `storage_quota`.
@@ -870,6 +877,19 @@ impl Config {
             admin_token: a.admin_token.clone(),
             token_ttl: a.token_ttl.unwrap_or(86_400).max(60),
             property_protections: a.property_protections.clone(),
+            image_schema: match &a.image_schema_file {
+                None => glint_core::schema::ImageSchema::glance_default(),
+                Some(file) => {
+                    let text = std::fs::read_to_string(file).map_err(|e| StartError::Config {
+                        message: format!("cannot read {}: {e}", file.display()),
+                    })?;
+                    glint_core::schema::ImageSchema::parse(&text).map_err(|e| {
+                        StartError::Config {
+                            message: format!("{}: {e}", file.display()),
+                        }
+                    })?
+                }
+            },
             image_quota: a.image_quota,
             storage_quota: match &a.storage_quota {
                 Some(_) => Some(size(&a.storage_quota, "storage quota", "500GB", 0)?),

@@ -189,6 +189,7 @@ fn core_settings(
         conversion_output_format: config.image_conversion_output_format.clone(),
         rbd_locations: stores.all().iter().any(|s| s.kind == "rbd"),
         http_store,
+        image_schema: config.image_schema.clone(),
         ..glint_core::Settings::default()
     }
 }

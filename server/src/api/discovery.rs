@@ -87,16 +87,15 @@ pub(crate) async fn versions(State(state): State<AppState>, headers: HeaderMap) 
     Json(versions_doc(&state, &headers))
 }
 
-/// The image schema, as Glance 33 publishes it (with its default custom properties).
-pub(crate) fn image_schema() -> Value {
+/// The image schema: Glance's base properties, then the deployment's additional ones
+/// (`schema-image.json`, `is_base: false`) and its required list.
+pub(crate) fn image_schema(settings: &glint_core::Settings) -> Value {
     let formats = |list: &[&str]| {
         let mut v: Vec<Value> = vec![Value::Null];
         v.extend(list.iter().map(|s| Value::from(*s)));
         v
     };
-    let custom =
-        |description: &str| json!({"type": "string", "description": description, "is_base": false});
-    json!({
+    let mut schema = json!({
         "name": "image",
         "properties": {
             "id": {"type": "string", "description": "An identifier for the image", "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"},
@@ -123,16 +122,7 @@ pub(crate) fn image_schema() -> Value {
             "file": {"type": "string", "readOnly": true, "description": "An image file url"},
             "stores": {"type": "string", "readOnly": true, "description": "Store in which image data resides.  Only present when the operator has enabled multiple stores."},
             "schema": {"type": "string", "readOnly": true, "description": "An image schema url"},
-            "locations": {"type": "array", "description": "A set of URLs to access the image file kept in external store", "items": {"type": "object", "properties": {"url": {"type": "string", "maxLength": 255}, "metadata": {"type": "object"}, "validation_data": {"type": "object"}}, "required": ["url", "metadata"]}},
-            "kernel_id": {"type": ["null", "string"], "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$", "description": "ID of image stored in Glance that should be used as the kernel when booting an AMI-style image.", "is_base": false},
-            "ramdisk_id": {"type": ["null", "string"], "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$", "description": "ID of image stored in Glance that should be used as the ramdisk when booting an AMI-style image.", "is_base": false},
-            "instance_uuid": custom("Metadata which can be used to record which instance this image is associated with. (Informational only, does not create an instance snapshot.)"),
-            "architecture": custom("Operating system architecture as specified in https://docs.openstack.org/python-glanceclient/latest/cli/property-keys.html"),
-            "os_distro": custom("Common name of operating system distribution as specified in https://docs.openstack.org/python-glanceclient/latest/cli/property-keys.html"),
-            "os_version": custom("Operating system version as specified by the distributor."),
-            "description": custom("A human-readable string describing this image."),
-            "cinder_encryption_key_id": custom("Identifier in the OpenStack Key Management Service for the encryption key for the Block Storage Service to use when mounting a volume created from this image"),
-            "cinder_encryption_key_deletion_policy": {"type": "string", "enum": ["on_image_deletion", "do_not_delete"], "description": "States the condition under which the Image Service will delete the object associated with the 'cinder_encryption_key_id' image property.  If this property is missing, the Image Service will take no action", "is_base": false}
+            "locations": {"type": "array", "description": "A set of URLs to access the image file kept in external store", "items": {"type": "object", "properties": {"url": {"type": "string", "maxLength": 255}, "metadata": {"type": "object"}, "validation_data": {"type": "object"}}, "required": ["url", "metadata"]}}
         },
         "additionalProperties": {"type": "string"},
         "links": [
@@ -140,18 +130,28 @@ pub(crate) fn image_schema() -> Value {
             {"rel": "enclosure", "href": "{file}"},
             {"rel": "describedby", "href": "{schema}"}
         ]
-    })
+    });
+    let extra = &settings.image_schema;
+    if let Some(properties) = schema["properties"].as_object_mut() {
+        for (name, def) in extra.shown() {
+            properties.entry(name).or_insert(def);
+        }
+    }
+    if !extra.required.is_empty() {
+        schema["required"] = json!(extra.required);
+    }
+    schema
 }
 
-pub(crate) async fn schema_image() -> Json<Value> {
-    Json(image_schema())
+pub(crate) async fn schema_image(State(state): State<AppState>) -> Json<Value> {
+    Json(image_schema(&state.images.settings))
 }
 
-pub(crate) async fn schema_images() -> Json<Value> {
+pub(crate) async fn schema_images(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "name": "images",
         "properties": {
-            "images": {"type": "array", "items": image_schema()},
+            "images": {"type": "array", "items": image_schema(&state.images.settings)},
             "first": {"type": "string"},
             "next": {"type": "string"},
             "schema": {"type": "string"}

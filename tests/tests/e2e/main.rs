@@ -12,6 +12,7 @@ mod decompression;
 mod errors;
 mod health;
 mod history_access;
+mod image_schema;
 mod images;
 mod inspection;
 mod keystone;
