@@ -39,6 +39,14 @@ pub(crate) fn CreateImage() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let plan = RwSignal::new(None::<glint_core::Plan>);
     let created = RwSignal::new(None::<Image>);
+    // The properties the deployment's image schema requires, each with its own input.
+    let required: Vec<Required> = settings
+        .image_schema
+        .required
+        .iter()
+        .map(|key| Required::new(key, &settings.image_schema.properties))
+        .collect();
+    let required = StoredValue::new(required);
 
     let add_row = move |_| {
         counter.update_value(|c| *c += 1);
@@ -80,6 +88,12 @@ pub(crate) fn CreateImage() -> impl IntoView {
             .filter(|t| !t.is_empty())
             .collect();
         m.insert("tags".into(), json!(t));
+        for r in required.get_value() {
+            let v = r.value.get_untracked();
+            if !v.trim().is_empty() {
+                m.insert(r.key.clone(), r.json(v.trim()));
+            }
+        }
         for row in rows.get_untracked() {
             let k = row.key.get_untracked().trim().to_string();
             if k.is_empty() {
@@ -166,6 +180,15 @@ pub(crate) fn CreateImage() -> impl IntoView {
                     <input id="c-protected" type="checkbox" prop:checked=move || protected.get() on:change=move |ev| protected.set(event_target_checked(&ev)) />
                     <label for="c-tags">"Tags (comma separated)"</label>
                     <input id="c-tags" prop:value=move || tags.get() on:input=move |ev| tags.set(event_target_value(&ev)) />
+                    {move || {
+                        let list = required.get_value();
+                        (!list.is_empty()).then(|| view! {
+                            <fieldset class="span form-grid" data-test="required-props">
+                                <legend>"Required properties"</legend>
+                                {list.into_iter().map(|r| r.input()).collect_view()}
+                            </fieldset>
+                        })
+                    }}
                     <fieldset class="span">
                         <legend>"Properties"</legend>
                         {move || rows.get().into_iter().map(|row| {
@@ -207,5 +230,110 @@ pub(crate) fn CreateImage() -> impl IntoView {
                 }.into_any()
             }
         }}
+    }
+}
+
+/// A property the image schema requires: its key, how it is entered, what was entered.
+#[derive(Debug, Clone)]
+struct Required {
+    key: String,
+    kind: &'static str,
+    choices: Vec<String>,
+    pattern: Option<String>,
+    description: Option<String>,
+    value: RwSignal<String>,
+}
+
+impl Required {
+    fn new(key: &str, properties: &std::collections::BTreeMap<String, Value>) -> Required {
+        let def = properties.get(key).cloned().unwrap_or(Value::Null);
+        let types: Vec<String> = match &def["type"] {
+            Value::String(t) => vec![t.clone()],
+            Value::Array(ts) => ts
+                .iter()
+                .filter_map(|t| t.as_str().map(String::from))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let kind = ["integer", "number", "boolean"]
+            .into_iter()
+            .find(|k| types.iter().any(|t| t == k))
+            .unwrap_or("string");
+        let mut choices: Vec<String> = def["enum"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if kind == "boolean" && choices.is_empty() {
+            choices = vec!["true".into(), "false".into()];
+        }
+        Required {
+            key: key.to_string(),
+            kind,
+            choices,
+            pattern: def["pattern"].as_str().map(String::from),
+            description: def["description"].as_str().map(String::from),
+            value: RwSignal::new(String::new()),
+        }
+    }
+
+    /// The value as the API takes it: a number or boolean where the schema types it so.
+    fn json(&self, text: &str) -> Value {
+        let typed = match self.kind {
+            "integer" => text.parse::<i64>().ok().map(Value::from),
+            "number" => text
+                .parse::<f64>()
+                .ok()
+                .and_then(|n| serde_json::Number::from_f64(n).map(Value::Number)),
+            "boolean" => text.parse::<bool>().ok().map(Value::Bool),
+            _ => None,
+        };
+        typed.unwrap_or_else(|| Value::String(text.to_string()))
+    }
+
+    fn input(self) -> impl IntoView {
+        let id = format!("c-req-{}", self.key);
+        let value = self.value;
+        let label = self.key.clone();
+        let field = match self.choices.is_empty() {
+            false => {
+                let options = self
+                    .choices
+                    .iter()
+                    .map(|o| view! { <option value=o.clone()>{o.clone()}</option> })
+                    .collect_view();
+                view! {
+                    <select id=id.clone() data-test="required-prop" data-key=self.key.clone()
+                        on:change=move |ev| value.set(event_target_value(&ev))>
+                        <option value="">"— choose —"</option>
+                        {options}
+                    </select>
+                }
+                .into_any()
+            }
+            true => {
+                let kind = match self.kind {
+                    "integer" | "number" => "number",
+                    _ => "text",
+                };
+                let step = (self.kind == "number").then_some("any");
+                view! {
+                    <input id=id.clone() type=kind step=step placeholder=self.pattern.clone().unwrap_or_default()
+                        data-test="required-prop" data-key=self.key.clone()
+                        prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev)) />
+                }
+                .into_any()
+            }
+        };
+        view! {
+            <label for=id title=self.description.clone().unwrap_or_default()>{label}" *"</label>
+            {field}
+        }
     }
 }

@@ -173,6 +173,55 @@ async fn the_web_ui_end_to_end() {
     app.stop().await;
 }
 
+/// The deployment's image schema requires properties: the create form asks for each with an
+/// input of its type (a choice for an enum, a number for an integer); core's plan says what is
+/// missing before anything is sent, and the filled form creates the image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_create_form_asks_for_required_properties() {
+    let schema = glint_core::schema::ImageSchema::parse(
+        r#"{"properties": {
+            "os_distro": {"type": "string", "enum": ["ubuntu", "debian"]},
+            "hw_cores": {"type": "integer", "minimum": 1}
+        }, "required": ["os_distro", "hw_cores"]}"#,
+    )
+    .expect("schema");
+    let app = app_with(move |c| c.image_schema = schema).await;
+    let b = Browser::start(&shots()).await;
+    log_in(&b, &app).await;
+    b.goto(&app.url("/#/create")).await;
+    b.wait_for("[data-test=required-props]").await;
+    let kinds = b
+        .js(
+            "return [document.querySelector('#c-req-os_distro').tagName, \
+                     document.querySelector('#c-req-hw_cores').type]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(kinds, json!(["SELECT", "number"]));
+    b.fill("#c-name", "ui-required").await;
+    b.click("form button[type=submit]").await;
+    b.wait_for("[data-change=violation][data-key=os_distro]").await;
+    b.wait_for("[data-change=violation][data-key=hw_cores]").await;
+    b.screenshot("create-required").await;
+    let (_, list) = call(&app, Method::GET, "/v2/images?name=ui-required", None).await;
+    assert_eq!(list["images"], json!([]), "nothing was sent");
+    b.js(
+        "const s = document.querySelector('#c-req-os_distro'); s.value = 'debian'; \
+         s.dispatchEvent(new Event('change'));",
+        json!([]),
+    )
+    .await;
+    b.fill("#c-req-hw_cores", "4").await;
+    b.click("form button[type=submit]").await;
+    b.wait_for("[data-test=created]").await;
+    let (_, list) = call(&app, Method::GET, "/v2/images?name=ui-required", None).await;
+    let image = &list["images"][0];
+    assert_eq!(image["os_distro"], "debian");
+    assert_eq!(image["hw_cores"], "4");
+    b.quit().await;
+    app.stop().await;
+}
+
 async fn create_and_upload(b: &Browser, app: &TestApp) {
     b.goto(&app.url("/#/create")).await;
     b.fill("#c-name", "ui-upload").await;
