@@ -1,5 +1,7 @@
 //! Deployment settings that change what a plan allows: limits, quotas and format lists.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Limits and lists that planning checks against. The defaults are Glance's.
@@ -42,6 +44,13 @@ pub struct Settings {
     /// `schema-image.json`).
     #[serde(default)]
     pub image_schema: crate::schema::ImageSchema,
+    /// Properties set on images that callers without one of `inject_ignore_roles` import
+    /// (Glance's `inject_image_metadata` plugin: `[inject_metadata_properties] inject`).
+    #[serde(default)]
+    pub inject: BTreeMap<String, String>,
+    /// Roles whose imports are left as they are (`ignore_user_roles`).
+    #[serde(default)]
+    pub inject_ignore_roles: Vec<String>,
 }
 
 /// Glance's default `disk_formats`.
@@ -82,11 +91,25 @@ impl Default for Settings {
             http_store: None,
             require_format_match: true,
             image_schema: crate::schema::ImageSchema::glance_default(),
+            inject: BTreeMap::new(),
+            inject_ignore_roles: vec!["admin".into()],
         }
     }
 }
 
 impl Settings {
+    /// The properties an import by `caller` gets (none for a caller with an ignored role).
+    pub fn injected_for(&self, caller: &crate::Caller) -> BTreeMap<String, String> {
+        match caller
+            .roles
+            .iter()
+            .any(|r| self.inject_ignore_roles.contains(r))
+        {
+            true => BTreeMap::new(),
+            false => self.inject.clone(),
+        }
+    }
+
     /// The format an import of an image declared `disk_format` converts it to, when it does:
     /// the deployment's output format, unless the image is in it already or is an ISO (which
     /// stays an ISO, as in Glance). Uploads (`PUT .../file`) and `copy-image` never convert.

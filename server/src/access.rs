@@ -194,6 +194,12 @@ pub(crate) fn may_change_metadefs(caller: &Caller) -> bool {
 
 /// Who a notification's payload is shown to: the services that consume them (Ceilometer and
 /// the like) read as an administrator with the `service` role, under the property protections.
+/// The deployment itself, changing an image on its own rules (properties injected into an
+/// import): an administrator of no project.
+pub(crate) fn deployment() -> Caller {
+    Caller::new(None, &["admin"])
+}
+
 pub(crate) fn notification_receiver() -> Caller {
     Caller::new(None, &["admin", "service"])
 }

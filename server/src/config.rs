@@ -129,6 +129,14 @@ pub struct ServeArgs {
     /// (Glance's `image_conversion` plugin and its `output_format`); unset, no conversion
     #[arg(long, env = "GLINT_IMAGE_CONVERSION_OUTPUT_FORMAT")]
     pub image_conversion_output_format: Option<String>,
+    /// Properties set on images imported by users without one of --inject-ignore-user-roles,
+    /// `key:value,...` (Glance's `inject_image_metadata` plugin,
+    /// `[inject_metadata_properties] inject`)
+    #[arg(long, env = "GLINT_INJECT_METADATA_PROPERTIES", value_delimiter = ',')]
+    pub inject_metadata_properties: Option<Vec<String>>,
+    /// Roles whose imports get no injected properties (`ignore_user_roles`) [default: admin]
+    #[arg(long, env = "GLINT_INJECT_IGNORE_USER_ROLES", value_delimiter = ',')]
+    pub inject_ignore_user_roles: Option<Vec<String>>,
     /// Decompress imported data that is gzip, single-file zip, xz or zstd before it is
     /// inspected, converted and stored (Glance's `image_decompression` plugin; images of
     /// container format `compressed` are left as they are)
@@ -560,6 +568,30 @@ pub struct KeystoneLimitsConfig {
     pub cache_seconds: u64,
 }
 
+/// `key:value` pairs (oslo.config's DictOpt), each key a property an import may be given.
+fn inject_pairs(
+    pairs: Option<&[String]>,
+) -> Result<std::collections::BTreeMap<String, String>, StartError> {
+    let mut out = std::collections::BTreeMap::new();
+    for pair in pairs.unwrap_or_default() {
+        let bad = |why: &str| StartError::Config {
+            message: format!("inject_metadata_properties: '{pair}': {why}"),
+        };
+        let (key, value) = pair
+            .split_once(':')
+            .ok_or_else(|| bad("expected key:value"))?;
+        let key = key.trim();
+        if key.is_empty() || key.chars().count() > 255 {
+            return Err(bad("a key is 1 to 255 characters"));
+        }
+        if glint_core::keys::classify(key) != glint_core::keys::KeyClass::Custom {
+            return Err(bad("not a property an image may be given"));
+        }
+        out.insert(key.to_string(), value.trim().to_string());
+    }
+    Ok(out)
+}
+
 /// The TOML file's settings (none without a file).
 fn read_file(path: Option<&Path>) -> Result<ServeArgs, StartError> {
     let Some(path) = path else {
@@ -669,6 +701,9 @@ pub struct Config {
     pub policy_file: Option<PathBuf>,
     /// Imports are converted to this format when set (`raw`, `qcow2` or `vmdk`).
     pub image_conversion_output_format: Option<String>,
+    /// Properties injected into users' imports, and the roles left alone.
+    pub inject_metadata_properties: std::collections::BTreeMap<String, String>,
+    pub inject_ignore_user_roles: Vec<String>,
     /// Whether imports are decompressed (Glance's `image_decompression`).
     pub image_decompression: bool,
     /// Longest a conversion may run, in seconds.
@@ -851,7 +886,7 @@ impl Config {
             .data_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("glint-data"));
-        Ok(Config {
+        let config = Config {
             bind: a
                 .bind
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9292))),
@@ -935,6 +970,18 @@ impl Config {
                 }
                 None => None,
             },
+            inject_metadata_properties: inject_pairs(a.inject_metadata_properties.as_deref())?,
+            inject_ignore_user_roles: a
+                .inject_ignore_user_roles
+                .clone()
+                .map(|roles| {
+                    roles
+                        .iter()
+                        .map(|r| r.trim().to_string())
+                        .filter(|r| !r.is_empty())
+                        .collect()
+                })
+                .unwrap_or_else(|| vec!["admin".into()]),
             image_decompression: a.image_decompression,
             image_conversion_timeout: a.image_conversion_timeout.unwrap_or(1800).max(1),
             image_conversion_memory: size(
@@ -946,7 +993,17 @@ impl Config {
             enabled_import_methods,
             image_size_cap: size(&a.image_size_cap, "image size cap", "100GB", IMAGE_SIZE_CAP)?,
             data_dir,
-        })
+        };
+        // What is injected must be what the image schema allows.
+        for (key, value) in &config.inject_metadata_properties {
+            config
+                .image_schema
+                .check(key, value)
+                .map_err(|e| StartError::Config {
+                    message: format!("inject_metadata_properties: {e}"),
+                })?;
+        }
+        Ok(config)
     }
 }
 
@@ -1371,6 +1428,35 @@ mod tests {
         })
         .expect_err("both");
         assert!(err.to_string().contains("image_quota"), "{err}");
+    }
+
+    #[test]
+    fn injected_properties_are_checked_at_start() {
+        let inject = |pairs: &[&str]| {
+            Config::resolve(ServeArgs {
+                inject_metadata_properties: Some(pairs.iter().map(|p| p.to_string()).collect()),
+                ..ServeArgs::default()
+            })
+        };
+        let config = inject(&["support: ops@example.org", "tier:gold"]).expect("valid");
+        assert_eq!(
+            config
+                .inject_metadata_properties
+                .get("support")
+                .map(String::as_str),
+            Some("ops@example.org")
+        );
+        assert_eq!(config.inject_ignore_user_roles, ["admin"]);
+        for bad in [
+            &["no-colon"][..],
+            &[":empty-key"],
+            &["os_glance_x:1"],
+            &["min_disk:3"],
+            // Glance's schema: kernel_id is an image id.
+            &["kernel_id:not-an-id"],
+        ] {
+            assert!(inject(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -190,6 +190,8 @@ fn core_settings(
         rbd_locations: stores.all().iter().any(|s| s.kind == "rbd"),
         http_store,
         image_schema: config.image_schema.clone(),
+        inject: config.inject_metadata_properties.clone(),
+        inject_ignore_roles: config.inject_ignore_user_roles.clone(),
         ..glint_core::Settings::default()
     }
 }

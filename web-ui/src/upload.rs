@@ -59,6 +59,12 @@ pub(crate) fn Uploader(
     let error = RwSignal::new(None::<String>);
     let generation = StoredValue::new(0u32);
     let declared = RwSignal::new(disk_format);
+    // What the deployment injects into this caller's imports (the server's rule).
+    let injected: Vec<(String, String)> = ctx
+        .session
+        .get_untracked()
+        .map(|s| settings.injected_for(&s.caller()).into_iter().collect())
+        .unwrap_or_default();
     // What an import makes of the image here: the same rule the server applies.
     let output = settings.conversion_output_format.clone();
     let converts_to = Memo::new(move |_| {
@@ -247,6 +253,21 @@ pub(crate) fn Uploader(
                     )}
                 </p>
             })}
+            {
+                let injected = injected.clone();
+                move || (converts_to.get().is_some() && !injected.is_empty()).then(|| view! {
+                    <div class="plan" data-test="injected">
+                        <p class="muted">"The import also sets (injected by the deployment):"</p>
+                        <ul>
+                            {injected.iter().map(|(k, v)| view! {
+                                <li class="added" data-change="added" data-injected="true" data-key=k.clone()>
+                                    "+ " <code>{k.clone()}</code> " = " {format!("\u{201c}{v}\u{201d}")} " (injected)"
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    </div>
+                })
+            }
             {move || inspection.get().map(|i| match i {
                 Inspection::Running => view! {
                     <p class="muted" data-test="inspection">"Inspecting the file…"</p>

@@ -234,6 +234,7 @@ impl Data {
             )
             .await?;
             let owner = self.claim_for_import(&image, Status::Queued).await?;
+            let image = self.inject(actor, image).await?;
             let method = json!({"method": {"name": "web-download", "uri": uri}});
             let order = TaskOrder::image_import(&image, method, &targets);
             self.start_import(
@@ -251,6 +252,7 @@ impl Data {
         let adds = [(Resource::SizeTotal, mib(image.size.unwrap_or(0)))];
         self.within_limits(&image, &adds).await?;
         let owner = self.claim_for_import(&image, Status::Uploading).await?;
+        let image = self.inject(actor, image).await?;
         let staged = self.staging.location_of(&image.id);
         let method = json!({"method": {"name": "glance-direct"}});
         let order = TaskOrder::image_import(&image, method, &targets);
@@ -280,6 +282,35 @@ impl Data {
         )
         .await?;
         Ok(Started::Here)
+    }
+
+    /// Sets the properties the deployment injects into this caller's imports (Glance's
+    /// `inject_image_metadata`), as the deployment, recorded in the image's history; the image
+    /// as it is then.
+    async fn inject(&self, actor: &Actor, image: Image) -> Result<Image, DataError> {
+        let properties = self.images.settings.injected_for(&actor.caller);
+        if properties.is_empty() {
+            return Ok(image);
+        }
+        let deployment = Actor {
+            caller: crate::access::deployment(),
+            user_id: actor.user_id.clone(),
+            request_id: actor.request_id.clone(),
+        };
+        let edit = glint_core::Edit {
+            properties,
+            ..Default::default()
+        };
+        let request = glint_core::Request::Edit(edit);
+        let outcome = self
+            .images
+            .update(&deployment, &image.id, None, false, "inject", |_| {
+                Ok(request.clone())
+            })
+            .await?;
+        Ok(match outcome {
+            Outcome::Applied(stored) | Outcome::Preview(_, stored) => stored.image,
+        })
     }
 
     /// What an import would do, checked as the import checks it, without starting it (the
@@ -356,6 +387,17 @@ impl Data {
             },
             "converted": converted,
             "conversion_output_format": output,
+            // copy-image runs no import step (as in Glance).
+            "injected": match method {
+                Method::CopyImage => serde_json::Map::new(),
+                _ => self
+                    .images
+                    .settings
+                    .injected_for(&actor.caller)
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+            },
         }))
     }
 
@@ -416,6 +458,7 @@ impl Data {
         .await?;
         let method = json!({"method": {"name": "glance-download", "glance_image_id": source,
             "glance_region": region, "glance_service_interface": interface}});
+        let image = self.inject(actor, image).await?;
         let order = TaskOrder::image_import(&image, method, &targets);
         let who = actor.clone();
         let image_id = image.id.clone();

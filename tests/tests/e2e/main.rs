@@ -14,6 +14,7 @@ mod health;
 mod history_access;
 mod image_schema;
 mod images;
+mod inject;
 mod inspection;
 mod keystone;
 mod limits;

@@ -48,11 +48,19 @@ async fn app_with(tweak: impl FnOnce(&mut glint_server::Config)) -> TestApp {
 }
 
 /// Where the deployment converts imports to raw, the upload form says what a qcow2 will be
-/// stored as before anything is sent, stages and imports the file, and shows the stored
-/// format and checksums of the converted image.
+/// stored as before anything is sent, and which properties the deployment injects into the
+/// import; it stages and imports the file, and shows the stored format and checksums of the
+/// converted image, which carries the injected property.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_ui_shows_and_does_the_conversion() {
-    let app = app_with(|c| c.image_conversion_output_format = Some("raw".into())).await;
+    let app = app_with(|c| {
+        c.image_conversion_output_format = Some("raw".into());
+        c.inject_metadata_properties =
+            [("support_contact".to_string(), "cloud-ops".to_string())].into();
+        // Administrators' imports are injected into too, here (the UI logs in as one).
+        c.inject_ignore_user_roles = vec!["nobody".into()];
+    })
+    .await;
     let b = Browser::start(&shots()).await;
     log_in(&b, &app).await;
     let dir = super::harness::TempDir::new("ui-convert");
@@ -82,6 +90,11 @@ async fn the_web_ui_shows_and_does_the_conversion() {
     b.wait_for("#upload-file").await;
     b.wait_text("[data-test=conversion][data-to=raw]", "stored as raw")
         .await;
+    b.wait_text(
+        "[data-test=injected] [data-key=support_contact][data-injected=true]",
+        "cloud-ops",
+    )
+    .await;
     b.fill("#upload-file", &dir.0.join("disk.qcow2").to_string_lossy())
         .await;
     b.wait_text(
@@ -104,6 +117,7 @@ async fn the_web_ui_shows_and_does_the_conversion() {
     assert_eq!(image["disk_format"], "raw");
     assert_eq!(image["checksum"], md5.as_str());
     assert_eq!(image["size"], disk.len());
+    assert_eq!(image["support_contact"], "cloud-ops");
     b.quit().await;
     app.stop().await;
 }
@@ -200,8 +214,10 @@ async fn the_create_form_asks_for_required_properties() {
     assert_eq!(kinds, json!(["SELECT", "number"]));
     b.fill("#c-name", "ui-required").await;
     b.click("form button[type=submit]").await;
-    b.wait_for("[data-change=violation][data-key=os_distro]").await;
-    b.wait_for("[data-change=violation][data-key=hw_cores]").await;
+    b.wait_for("[data-change=violation][data-key=os_distro]")
+        .await;
+    b.wait_for("[data-change=violation][data-key=hw_cores]")
+        .await;
     b.screenshot("create-required").await;
     let (_, list) = call(&app, Method::GET, "/v2/images?name=ui-required", None).await;
     assert_eq!(list["images"], json!([]), "nothing was sent");
