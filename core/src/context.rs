@@ -66,6 +66,8 @@ pub struct PlanContext<'a> {
     pub caller: &'a Caller,
     pub settings: &'a Settings,
     pub protections: Option<&'a PropertyProtections>,
+    /// The deployment's policy rules; without them, Glance's defaults as coded here decide.
+    pub policy: Option<&'a crate::policy::Policy>,
 }
 
 impl<'a> PlanContext<'a> {
@@ -74,7 +76,29 @@ impl<'a> PlanContext<'a> {
             caller,
             settings,
             protections: None,
+            policy: None,
         }
+    }
+
+    pub fn with_policy(mut self, policy: &'a crate::policy::Policy) -> PlanContext<'a> {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Whether the policy `name` lets the caller act on `image` (without policy rules, the
+    /// coded default `fallback`).
+    pub fn allows(&self, name: &str, image: &crate::image::Image, fallback: bool) -> bool {
+        let Some(policy) = self.policy else {
+            return fallback;
+        };
+        let roles: Vec<&str> = self.caller.roles.iter().map(String::as_str).collect();
+        let creds =
+            crate::policy::Credentials::new(self.caller.project_id.as_deref(), None, &roles);
+        policy.allows(
+            name,
+            &creds,
+            &crate::policy::image_target(self.caller, image),
+        )
     }
 
     pub fn with_protections(mut self, protections: &'a PropertyProtections) -> PlanContext<'a> {

@@ -54,6 +54,14 @@ pub(crate) fn plan(image: &Image, create: &Create, ctx: &PlanContext<'_>) -> Pla
     let mut p = Planner::new(image, ctx);
     p.typed = true;
     p.creating = true;
+    // Glance's add_image, first: the new image as its target (owned by the caller's project).
+    if !ctx.allows("add_image", image, ctx.caller.may_create()) {
+        p.violate(
+            ViolationKind::Forbidden,
+            "add_image",
+            "You are not authorized to complete add_image action.",
+        );
+    }
     for (key, value) in &create.fields {
         match keys::classify(key) {
             KeyClass::ReadOnly => p.violate(

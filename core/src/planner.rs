@@ -484,19 +484,23 @@ impl<'a> Planner<'a> {
             );
         }
         if let Some(c) = &changes.visibility {
-            match c.new {
-                Visibility::Public if !admin => self.violate(
+            // Glance's publicize_image and communitize_image, judged on the image as it was.
+            let refused = match c.new {
+                Visibility::Public => {
+                    (!ctx.allows("publicize_image", before, admin)).then_some("publicize_image")
+                }
+                Visibility::Community => {
+                    let coded = admin || caller.owns(before.owner.as_deref());
+                    (!ctx.allows("communitize_image", before, coded)).then_some("communitize_image")
+                }
+                _ => None,
+            };
+            if let Some(policy) = refused {
+                self.violate(
                     ViolationKind::Forbidden,
                     "visibility",
-                    "Only an administrator may make an image public.",
-                ),
-                Visibility::Community if !admin && !caller.owns(before.owner.as_deref()) => self
-                    .violate(
-                        ViolationKind::Forbidden,
-                        "visibility",
-                        "Only the owner may make an image community.",
-                    ),
-                _ => {}
+                    format!("You are not authorized to complete {policy} action."),
+                );
             }
         }
         let formats_open = matches!(before.status, Status::Queued | Status::Importing);

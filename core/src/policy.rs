@@ -69,6 +69,25 @@ impl Credentials {
 /// What is acted on: the fields a rule's `%(field)s` refers to.
 pub type Target = BTreeMap<String, String>;
 
+/// What a policy's `%(field)s` refers to for an image, as Glance's image target: its owner as
+/// `project_id` and `owner`, its visibility, and `member_id` (the caller's project when the
+/// image is shared and the caller, who sees it, does not own it: a member).
+pub fn image_target(caller: &crate::Caller, image: &crate::Image) -> Target {
+    let mut t = Target::new();
+    if let Some(owner) = &image.owner {
+        t.insert("project_id".into(), owner.clone());
+        t.insert("owner".into(), owner.clone());
+    }
+    t.insert("visibility".into(), image.visibility.as_str().to_string());
+    if image.visibility == crate::Visibility::Shared
+        && !caller.owns(image.owner.as_deref())
+        && let Some(project) = &caller.project_id
+    {
+        t.insert("member_id".into(), project.clone());
+    }
+    t
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
     Open,
@@ -516,13 +535,23 @@ pub const GLANCE_DEFAULTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The operations Glance does not have, with defaults as safe as the operation they reveal:
+/// an image's history (removed values included) and restoring from it are for those who may
+/// change the image.
+pub const GLINT_DEFAULTS: &[(&str, &str)] = &[
+    ("get_image_history", "rule:modify_image"),
+    ("restore_image_history", "rule:modify_image"),
+];
+
 impl Policy {
-    /// Glance 33's defaults.
+    /// Glance 33's defaults, and Glint's own operations'.
     pub fn glance_defaults() -> Policy {
-        // The table is this module's own and parses; a broken entry would fail every test.
-        Policy::from_rules(GLANCE_DEFAULTS.iter().copied()).unwrap_or_else(|_| Policy {
-            rules: BTreeMap::new(),
-        })
+        // The tables are this module's own and parse; a broken entry would fail every test.
+        Policy::from_rules(GLANCE_DEFAULTS.iter().chain(GLINT_DEFAULTS).copied()).unwrap_or_else(
+            |_| Policy {
+                rules: BTreeMap::new(),
+            },
+        )
     }
 }
 

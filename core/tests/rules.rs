@@ -211,7 +211,7 @@ fn v1_header_names_normalise() {
             * disk_format: null -> "qcow2"
             * container_format: null -> "bare"
             * min_ram: 0 -> 512
-            ! 403 Forbidden visibility: Only an administrator may make an image public.
+            ! 403 Forbidden visibility: You are not authorized to complete publicize_image action.
         "#]],
     );
 }
@@ -683,7 +683,7 @@ fn patch_owner_and_visibility_policy() {
             * visibility: "shared" -> "public"
             * owner: "p1" -> "p2"
             ! 403 Forbidden owner: Only an administrator may give an image to another project.
-            ! 403 Forbidden visibility: Only an administrator may make an image public.
+            ! 403 Forbidden visibility: You are not authorized to complete publicize_image action.
         "#]],
     );
     let p = plan_with(&before, &request, &admin(), &Settings::default(), None);
@@ -1489,4 +1489,50 @@ fn a_required_property_is_never_removed() {
             ~ extra: "x" -> "y"
         "#]],
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The deployment's policy rules decide in the plan, naming the policy
+
+#[test]
+fn policies_decide_visibility_and_creates_in_the_plan() {
+    use glint_core::PlanContext;
+    use glint_core::policy::{Policy, read_file};
+    let overrides = read_file(
+        "\"publicize_image\": \"role:admin or role:publisher\"\n\
+         \"communitize_image\": \"!\"\n\
+         \"add_image\": \"role:admin or role:creator\"\n",
+    )
+    .expect("a policy file");
+    let policy = Policy::glance_defaults()
+        .overridden(&overrides)
+        .expect("valid rules");
+    let settings = Settings::default();
+    let publisher = Caller::new(Some("p1"), &["member", "reader", "publisher"]);
+    let plan_as = |caller: &Caller, image: &Image, request: &Request| {
+        let ctx = PlanContext::new(caller, &settings).with_policy(&policy);
+        glint_core::plan(image, request, &ctx)
+    };
+    let before = image(&[]);
+    let public = patch21(json!([{"op": "replace", "path": "/visibility", "value": "public"}]));
+    assert!(plan_as(&publisher, &before, &public).is_allowed());
+    let refused = plan_as(&member(), &before, &public);
+    expect![[r#"
+        * visibility: "shared" -> "public"
+        ! 403 Forbidden visibility: You are not authorized to complete publicize_image action.
+    "#]]
+    .assert_eq(&refused.render());
+    let community =
+        patch21(json!([{"op": "replace", "path": "/visibility", "value": "community"}]));
+    assert!(!plan_as(&admin(), &before, &community).is_allowed());
+    let create = Request::Create(Create::parse(&json!({"name": "n"})).expect("create"));
+    let refused = plan_as(&member(), &image(&[]), &create);
+    assert_eq!(
+        refused.violations[0].key,
+        "add_image",
+        "{}",
+        refused.render()
+    );
+    let creator = Caller::new(Some("p1"), &["creator"]);
+    assert!(plan_as(&creator, &image(&[]), &create).is_allowed());
 }

@@ -99,51 +99,17 @@ async fn load_if(
     }
 }
 
-/// An image the caller may change: not found if they cannot see it, forbidden if they only can.
+/// An image the caller may change as `policy` (`modify_image`, `delete_image`,
+/// `upload_image`, ...) says: not found if they cannot see it, forbidden (naming the policy) if
+/// they only can.
 pub(crate) async fn load_writable(
     db: &Db,
+    rules: &Rules,
     caller: &Caller,
     id: &str,
+    policy: &str,
 ) -> Result<StoredImage, Denied> {
-    load_for_writer(
-        db,
-        caller,
-        id,
-        "You are not authorized to change this image.",
-    )
-    .await
-}
-
-/// An image whose history (removed values included) the caller may read and restore: those
-/// who may change it.
-pub(crate) async fn load_history(
-    db: &Db,
-    caller: &Caller,
-    id: &str,
-) -> Result<StoredImage, Denied> {
-    load_for_writer(
-        db,
-        caller,
-        id,
-        "The history of an image is for those who may change it.",
-    )
-    .await
-}
-
-async fn load_for_writer(
-    db: &Db,
-    caller: &Caller,
-    id: &str,
-    refusal: &str,
-) -> Result<StoredImage, Denied> {
-    load_if(
-        db,
-        caller,
-        id,
-        |image| caller.may_write(image.owner.as_deref()),
-        refusal,
-    )
-    .await
+    load_by_policy(db, rules, caller, id, policy).await
 }
 
 /// An image whose data the caller may download (the `download_image` policy).
@@ -299,25 +265,12 @@ impl Rules {
     }
 }
 
-/// What a policy's `%(field)s` refers to for an image, as Glance's image target: its owner as
-/// `project_id` and `owner`, its visibility, and `member_id` (the caller's project when the
-/// image is shared and the caller sees it without owning it: a member).
+/// What a policy's `%(field)s` refers to for an image (core's `image_target`), or nothing.
 fn target(caller: &Caller, image: Option<&Image>) -> glint_core::policy::Target {
-    let mut t = glint_core::policy::Target::new();
-    if let Some(image) = image {
-        if let Some(owner) = &image.owner {
-            t.insert("project_id".into(), owner.clone());
-            t.insert("owner".into(), owner.clone());
-        }
-        t.insert("visibility".into(), image.visibility.as_str().to_string());
-        if image.visibility == Visibility::Shared
-            && !caller.owns(image.owner.as_deref())
-            && let Some(project) = &caller.project_id
-        {
-            t.insert("member_id".into(), project.clone());
-        }
+    match image {
+        Some(image) => glint_core::policy::image_target(caller, image),
+        None => glint_core::policy::Target::new(),
     }
-    t
 }
 
 fn read_rules(

@@ -22,11 +22,7 @@ pub(crate) async fn create(
     uri: Uri,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    if !identity.caller.may_create() {
-        return Err(ApiError::Forbidden(
-            "Creating images needs the member role in a project.".into(),
-        ));
-    }
+    // The add_image policy is the plan's first rule.
     let (template, plan) = state
         .images
         .plan_create(&identity.caller, Create::from_body(&body)?);
@@ -195,7 +191,11 @@ async fn switch_activation(
     to: Status,
     verb: &str,
 ) -> Result<StatusCode, ApiError> {
-    let stored = load_writable(state, identity, id).await?;
+    let policy = match to {
+        Status::Deactivated => "deactivate",
+        _ => "reactivate",
+    };
+    let stored = load_writable(state, identity, id, policy).await?;
     let status = stored.image.status;
     if status == to {
         return Ok(StatusCode::NO_CONTENT);

@@ -43,13 +43,16 @@ pub(crate) async fn load_visible(
     Ok(crate::access::load_visible(&state.db, &identity.caller, id).await?)
 }
 
-/// Loads an image the caller may change: 404 if they cannot see it, 403 if they only can see it.
+/// Loads an image the caller may change as `policy` says: 404 if they cannot see it, 403 if
+/// they only can see it.
 pub(crate) async fn load_writable(
     state: &AppState,
     identity: &Identity,
     id: &str,
+    policy: &str,
 ) -> Result<StoredImage, ApiError> {
-    Ok(crate::access::load_writable(&state.db, &identity.caller, id).await?)
+    let rules = &state.images.rules;
+    Ok(crate::access::load_writable(&state.db, rules, &identity.caller, id, policy).await?)
 }
 
 pub(crate) use crate::images::Outcome;

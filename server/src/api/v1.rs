@@ -220,9 +220,14 @@ pub(crate) async fn create(
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
-    if !identity.caller.may_create() {
+    let new = glint_core::Image::new("", identity.caller.project_id.clone(), "");
+    if !state
+        .images
+        .rules
+        .allows("add_image", &identity.caller, Some(&new))
+    {
         return Err(ApiError::Forbidden(
-            "Creating images needs the member role in a project.".into(),
+            "You are not authorized to complete add_image action.".into(),
         ));
     }
     let data = image_data(body).await?;
@@ -606,7 +611,7 @@ async fn body_or_access<T: serde::de::DeserializeOwned>(
     match super::extract::json_body(body, expected) {
         Ok(parsed) => Ok(parsed),
         Err(malformed) => {
-            load_writable(state, identity, id).await?;
+            load_writable(state, identity, id, "modify_image").await?;
             Err(malformed)
         }
     }

@@ -209,9 +209,15 @@ impl Data {
                 return Ok(Started::Here);
             }
         }
-        let image = crate::access::load_writable(self.db(), &actor.caller, id)
-            .await?
-            .image;
+        let image = crate::access::load_writable(
+            self.db(),
+            &self.images.rules,
+            &actor.caller,
+            id,
+            "modify_image",
+        )
+        .await?
+        .image;
         if method == Method::GlanceDirect
             && let Some(host) = image.properties.get("os_glance_stage_host")
             && self.imports.self_url.as_deref() != Some(host.as_str())
@@ -327,9 +333,15 @@ impl Data {
         let image = if method == Method::CopyImage {
             self.load_copyable(actor, id).await?
         } else {
-            crate::access::load_writable(self.db(), &actor.caller, id)
-                .await?
-                .image
+            crate::access::load_writable(
+                self.db(),
+                &self.images.rules,
+                &actor.caller,
+                id,
+                "modify_image",
+            )
+            .await?
+            .image
         };
         let needed = match method {
             Method::GlanceDirect => Status::Uploading,
@@ -437,9 +449,15 @@ impl Data {
         let token = token
             .map(str::to_string)
             .ok_or_else(|| DataError::NoToken("glance-download needs a token.".into()))?;
-        let image = crate::access::load_writable(self.db(), &actor.caller, id)
-            .await?
-            .image;
+        let image = crate::access::load_writable(
+            self.db(),
+            &self.images.rules,
+            &actor.caller,
+            id,
+            "modify_image",
+        )
+        .await?
+        .image;
         if image.status != Status::Queued {
             return Err(DataError::Conflict(format!(
                 "Image {id} must be queued for glance-download: it is {}.",
@@ -847,9 +865,15 @@ impl Data {
             glint_core::image::check_validation_data(data)
                 .map_err(|e| DataError::Invalid(format!("Invalid validation data: {e}")))?;
         }
-        let image = crate::access::load_writable(self.db(), &actor.caller, id)
-            .await?
-            .image;
+        let image = crate::access::load_writable(
+            self.db(),
+            &self.images.rules,
+            &actor.caller,
+            id,
+            "add_image_location",
+        )
+        .await?
+        .image;
         // An RBD image in a pool of this deployment (Nova's direct snapshot) is hashed where
         // it is; an http(s) URL is fetched through the import guard.
         let owner_store = self.stores().owner(&body.url).map(|s| s.id.clone());

@@ -465,7 +465,14 @@ impl Data {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let stored = crate::access::load_writable(self.db(), &actor.caller, id).await?;
+        let stored = crate::access::load_writable(
+            self.db(),
+            &self.images.rules,
+            &actor.caller,
+            id,
+            "upload_image",
+        )
+        .await?;
         check_version(if_match, stored.version)?;
         self.check_declared(declared)?;
         let store = self.target_store(store)?;
@@ -539,7 +546,14 @@ impl Data {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let stored = crate::access::load_writable(self.db(), &actor.caller, id).await?;
+        let stored = crate::access::load_writable(
+            self.db(),
+            &self.images.rules,
+            &actor.caller,
+            id,
+            "upload_image",
+        )
+        .await?;
         check_version(if_match, stored.version)?;
         let image = &stored.image;
         self.check_declared(declared)?;

@@ -137,7 +137,9 @@ impl Images {
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let template = Image::new(id, caller.project_id.clone(), "");
-        let plan = glint_core::plan(&template, &Request::Create(create), &self.context(caller));
+        let policy = self.rules.current();
+        let ctx = self.context(caller).with_policy(&policy);
+        let plan = glint_core::plan(&template, &Request::Create(create), &ctx);
         (template, plan)
     }
 
@@ -187,7 +189,9 @@ impl Images {
     /// Deletes an image the caller may change and is not protected: soft-deleted in the
     /// database, its data removed from the stores.
     pub(crate) async fn delete(&self, actor: &Actor, id: &str) -> Result<StoredImage, ImageError> {
-        let stored = crate::access::load_writable(&self.db, &actor.caller, id).await?;
+        let stored =
+            crate::access::load_writable(&self.db, &self.rules, &actor.caller, id, "delete_image")
+                .await?;
         if stored.image.protected {
             return Err(ImageError::Protected(stored.image.id.clone()));
         }
@@ -241,10 +245,19 @@ impl Images {
                 ))
                 .await;
             }
-            let stored = crate::access::load_writable(&self.db, &actor.caller, id).await?;
+            let stored = crate::access::load_writable(
+                &self.db,
+                &self.rules,
+                &actor.caller,
+                id,
+                "modify_image",
+            )
+            .await?;
             check_version(if_match, stored.version)?;
             let request = build(&stored.image)?;
-            let plan = glint_core::plan(&stored.image, &request, &self.context(&actor.caller));
+            let policy = self.rules.current();
+            let ctx = self.context(&actor.caller).with_policy(&policy);
+            let plan = glint_core::plan(&stored.image, &request, &ctx);
             if preview {
                 return Ok(Outcome::Preview(Box::new(plan), stored));
             }

@@ -151,3 +151,88 @@ fn a_broken_policy_file_is_refused_at_start() {
     let error = result.expect_err("refused").to_string();
     assert!(error.contains("copy_image"), "{error}");
 }
+
+/// Image decisions routed through the policy: an operator who lets a `publisher` role make
+/// images public, keeps deletion for administrators, reserves history for them and lets only
+/// `creator`s create; each refusal names its policy, and a dry run shows it in the plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_decisions_follow_the_operators_rules() {
+    let dir = TempDir::new("policy-images");
+    let file = dir.0.join("policy.yaml");
+    std::fs::write(
+        &file,
+        "\"publicize_image\": \"role:admin or role:publisher\"\n\
+         \"delete_image\": \"role:admin\"\n\
+         \"get_image_history\": \"role:admin\"\n\
+         \"add_image\": \"role:admin or (role:creator and project_id:%(project_id)s)\"\n\
+         \"deactivate\": \"role:admin\"\n",
+    )
+    .expect("write the policy file");
+    let policy = file.clone();
+    let app = TestApp::sqlite_with(move |c| c.policy_file = Some(policy)).await;
+    let member = Some(("p1", "member,reader"));
+    let creator = Some(("p1", "member,reader,creator"));
+    let publisher = Some(("p1", "member,reader,publisher"));
+    let body = json!({"name": "p", "disk_format": "raw", "container_format": "bare"});
+
+    // Creating: only creators (the plan's first rule, named).
+    let (status, refused) = app
+        .call(member, Method::POST, "/v2/images", Some(body.clone()))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(refused.to_string().contains("add_image"), "{refused}");
+    let (status, image) = app
+        .call(creator, Method::POST, "/v2/images", Some(body.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{image}");
+    let id = image["id"].as_str().expect("id").to_string();
+    let path = format!("/v2/images/{id}");
+    let public = json!([{"op": "replace", "path": "/visibility", "value": "public"}]);
+    let patch = |who: Option<(&'static str, &'static str)>, query: &'static str| {
+        let mut r = app
+            .request(Method::PATCH, &format!("{path}{query}"))
+            .header(
+                "Content-Type",
+                "application/openstack-images-v2.1-json-patch",
+            )
+            .json(&public);
+        if let Some((project, roles)) = who {
+            r = r.header("X-Tenant-Id", project).header("X-Roles", roles);
+        }
+        r.send()
+    };
+    // A member's dry run shows the refusal with the policy's name; the change is refused.
+    let preview = patch(member, "?dry_run=true").await.expect("preview");
+    let plan = preview.text().await.expect("plan");
+    assert!(plan.contains("publicize_image"), "{plan}");
+    let r = patch(member, "").await.expect("patch");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.expect("body").contains("publicize_image"));
+    // A publisher may.
+    let r = patch(publisher, "").await.expect("patch");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(app.show(&id).await["visibility"], "public");
+
+    // History and deactivation: administrators only; deleting too.
+    let history = format!("{path}/history");
+    let (status, body) = app.call(member, Method::GET, &history, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("get_image_history"), "{body}");
+    let (status, _) = app.call(None, Method::GET, &history, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .call(
+            member,
+            Method::POST,
+            &format!("{path}/actions/deactivate"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = app.call(member, Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("delete_image"), "{body}");
+    let (status, _) = app.call(None, Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.stop().await;
+}
