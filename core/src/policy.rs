@@ -639,7 +639,7 @@ mod tests {
         let p = Policy::glance_defaults();
         assert_eq!(
             p.names().count(),
-            GLANCE_DEFAULTS.len(),
+            GLANCE_DEFAULTS.len() + GLINT_DEFAULTS.len(),
             "every default parses"
         );
         let image = |owner: &str, visibility: &str| {

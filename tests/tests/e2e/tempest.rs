@@ -165,8 +165,21 @@ async fn glint(name: &str, keystone: &Keystone, source_port: u16, database: &Tem
     glint_with(name, keystone, source_port, database, false).await
 }
 
+/// A policy file that restates every default, Glance's and Glint's own, as an operator's
+/// `policy.yaml` would (the suites must pass the same with it).
+fn restated_policy(dir: &Path) -> std::path::PathBuf {
+    let text: String = glint_core::policy::GLANCE_DEFAULTS
+        .iter()
+        .chain(glint_core::policy::GLINT_DEFAULTS)
+        .map(|(name, rule)| format!("\"{name}\": \"{rule}\"\n"))
+        .collect();
+    let file = dir.join("policy.yaml");
+    std::fs::write(&file, format!("# Every default, restated.\n{text}")).expect("policy.yaml");
+    file
+}
+
 /// As [`glint`]; with `rbd`, the heaviest store (`a`, the default) is an RBD pool of the test
-/// cluster instead of a folder.
+/// cluster instead of a folder, and the policy is a file restating the defaults.
 async fn glint_with(
     name: &str,
     keystone: &Keystone,
@@ -176,6 +189,7 @@ async fn glint_with(
 ) -> TestApp {
     let keystone = keystone.glint_config(60);
     let ceph = rbd.then(|| super::rbd::ceph().conf.clone());
+    let policy = rbd.then(|| restated_policy(&database.0));
     let name = name.to_string();
     let db = format!("sqlite:{}", database.0.join("shared.db").display());
     TestApp::sqlite_with(move |c| {
@@ -212,6 +226,7 @@ async fn glint_with(
         };
         c.stores = vec![a, store("b", 100), web];
         c.show_image_direct_url = rbd;
+        c.policy_file = policy;
         c.show_multiple_locations = true;
         c.require_format_match = false;
         c.import_filter.exceptions = vec![format!("127.0.0.1:{source_port}")];
@@ -325,11 +340,15 @@ async fn glance_rbac_tests() {
     // Glint as it starts by default in Keystone mode, on SQLite, then on PostgreSQL.
     let mut summary = String::new();
     let mut outcomes = Vec::new();
+    // On PostgreSQL, with a policy file restating every default.
+    let policies = TempDir::new("tempest-rbac-policy");
     for database in ["SQLite", "PostgreSQL"] {
         let glint = keystone.glint_config(60);
+        let policy = (database == "PostgreSQL").then(|| restated_policy(&policies.0));
         let tweak = move |c: &mut glint_server::Config| {
             c.insecure_noauth = false;
             c.keystone = Some(glint);
+            c.policy_file = policy;
         };
         let app = match database {
             "SQLite" => TestApp::sqlite_with(tweak).await,
@@ -348,8 +367,12 @@ async fn glance_rbac_tests() {
                 r"^glance_tempest_plugin\.tests\.rbac\.",
             )
         });
+        let with = match database {
+            "PostgreSQL" => "PostgreSQL, a policy file restating the defaults",
+            _ => database,
+        };
         summary.push_str(&report(
-            &format!("glance-tempest-plugin 0.17.0 RBAC ({database})"),
+            &format!("glance-tempest-plugin 0.17.0 RBAC ({with})"),
             &rbac,
         ));
         outcomes.push((database, rbac));
@@ -537,7 +560,7 @@ async fn tempest_image_v2() {
     let text = conf(&dir3.0.join("ws"), &keystone.url, &source, false);
     let rbd = tokio::task::block_in_place(|| run_tempest(&venv, &dir3.0, &text, "rbd"));
     summary.push_str(&report(
-        "Tempest image v2 (one server, RBD default store)",
+        "Tempest image v2 (one server, RBD default store, a policy file restating the defaults)",
         &rbd,
     ));
     std::fs::write(&summary_file, &summary).expect("keep the summary");
