@@ -53,11 +53,6 @@ impl Caller {
     pub fn may_create(&self) -> bool {
         self.is_admin() || (self.has_role("member") && self.project_id.is_some())
     }
-
-    /// Glance's modify_member rule: admin, or a `member` of the member project.
-    pub fn may_answer_share(&self, member: &str) -> bool {
-        self.is_admin() || (self.has_role("member") && self.project_id.as_deref() == Some(member))
-    }
 }
 
 /// Everything planning needs besides the image and the request.

@@ -256,6 +256,24 @@ impl Rules {
         }
     }
 
+    /// Whether `caller` may do what policy `name` guards on the membership of `member` in
+    /// `image` (Glance's member target: the image's owner, the member's project as
+    /// `member_id`).
+    pub(crate) fn allows_on_member(
+        &self,
+        name: &str,
+        caller: &Caller,
+        image: &Image,
+        member: &str,
+    ) -> bool {
+        let roles: Vec<&str> = caller.roles.iter().map(String::as_str).collect();
+        let creds =
+            glint_core::policy::Credentials::new(caller.project_id.as_deref(), None, &roles);
+        let mut target = glint_core::policy::image_target(caller, image);
+        target.insert("member_id".into(), member.to_string());
+        self.current().allows(name, &creds, &target)
+    }
+
     /// Whether `caller` may do what policy `name` guards on `image` (or on nothing).
     pub(crate) fn allows(&self, name: &str, caller: &Caller, image: Option<&Image>) -> bool {
         let roles: Vec<&str> = caller.roles.iter().map(String::as_str).collect();

@@ -98,9 +98,12 @@ impl Images {
         if self.db.member(&stored.image.id, member).await?.is_none() {
             return Err(no_such());
         }
-        if !actor.caller.may_answer_share(member) {
+        if !self
+            .rules
+            .allows_on_member("modify_member", &actor.caller, &stored.image, member)
+        {
             return Err(crate::access::Denied::Forbidden(
-                "Only a member of the member project may change its membership status.".into(),
+                "You are not authorized to complete modify_member action.".into(),
             )
             .into());
         }
@@ -204,9 +207,12 @@ impl Images {
         member: &str,
     ) -> Result<(), ImageError> {
         let stored = load_visible(&self.db, &actor.caller, id).await?;
-        if !actor.caller.may_write(stored.image.owner.as_deref()) {
+        if !self
+            .rules
+            .allows_on_member("delete_member", &actor.caller, &stored.image, member)
+        {
             return Err(crate::access::Denied::Forbidden(
-                "Only the owner may remove a member.".into(),
+                "You are not authorized to complete delete_member action.".into(),
             )
             .into());
         }

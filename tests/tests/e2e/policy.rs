@@ -165,7 +165,8 @@ async fn image_decisions_follow_the_operators_rules() {
          \"delete_image\": \"role:admin\"\n\
          \"get_image_history\": \"role:admin\"\n\
          \"add_image\": \"role:admin or (role:creator and project_id:%(project_id)s)\"\n\
-         \"deactivate\": \"role:admin\"\n",
+         \"deactivate\": \"role:admin\"\n\
+         \"modify_member\": \"role:admin\"\n",
     )
     .expect("write the policy file");
     let policy = file.clone();
@@ -212,6 +213,42 @@ async fn image_decisions_follow_the_operators_rules() {
     let r = patch(publisher, "").await.expect("patch");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(app.show(&id).await["visibility"], "public");
+
+    // Answering a share: administrators only here, whoever the member is.
+    let (_, shared) = app
+        .call(
+            creator,
+            Method::POST,
+            "/v2/images",
+            Some(json!({"name": "s", "visibility": "shared"})),
+        )
+        .await;
+    let shared = shared["id"].as_str().expect("id").to_string();
+    let members = format!("/v2/images/{shared}/members");
+    let (status, body) = app
+        .call(
+            creator,
+            Method::POST,
+            &members,
+            Some(json!({"member": "p2"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer = Some(json!({"status": "accepted"}));
+    let (status, body) = app
+        .call(
+            Some(("p2", "member,reader")),
+            Method::PUT,
+            &format!("{members}/p2"),
+            answer.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("modify_member"), "{body}");
+    let (status, body) = app
+        .call(None, Method::PUT, &format!("{members}/p2"), answer)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 
     // History and deactivation: administrators only; deleting too.
     let history = format!("{path}/history");
