@@ -125,6 +125,10 @@ impl ImageSchema {
                 Ok(n.to_string())
             }
             Value::Bool(b) if declared.contains(&"boolean") => Ok(b.to_string()),
+            Value::Null => Err(format!(
+                "Invalid value for property '{key}': a property's value is text (remove the \
+                 property instead)."
+            )),
             other if declared.is_empty() || declared == ["string"] => Err(format!(
                 "Invalid value for property '{key}': {other} is not a string."
             )),

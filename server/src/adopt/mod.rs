@@ -165,10 +165,14 @@ impl StoreMap {
 
 /// A URL as the report shows it: credentials (Swift and S3 URLs carry them) left out.
 fn shown_url(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme && !url[scheme + 3..at].contains('/') => {
-            format!("{}***{}", &url[..scheme + 3], &url[at..])
-        }
+    let Some(scheme) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme + 3..];
+    // `user:secret@`: the secret may hold '/' or '@', so the credentials run to the last '@';
+    // without a ':' before it, an '@' is the path's (over-masking is the safe mistake).
+    match rest.rfind('@') {
+        Some(at) if rest[..at].contains(':') => format!("{}***{}", &url[..scheme + 3], &rest[at..]),
         _ => url.to_string(),
     }
 }
@@ -460,9 +464,13 @@ async fn adopt_image(
                             g.size.unwrap_or_default()
                         )),
                         Err(e) => {
-                            tally
-                                .missing_data
-                                .push(format!("{}: {}: {e}", g.id, shown_url(&l.url)))
+                            // A store's error may quote the URL: it is shown redacted only.
+                            let why = e.to_string().replace(&l.url, &shown_url(&l.url));
+                            tally.missing_data.push(format!(
+                                "{}: {}: {why}",
+                                g.id,
+                                shown_url(&l.url)
+                            ))
                         }
                     }
                 }
@@ -480,6 +488,7 @@ async fn adopt_image(
             }
             Target::Unreadable(why) => {
                 count(&mut tally.locations, "kept, not readable by Glint");
+                let why = why.replace(&l.url, &shown_url(&l.url));
                 tally
                     .unreadable
                     .push(format!("{}: {}: {why}", g.id, shown_url(&l.url)));
@@ -1042,6 +1051,11 @@ mod tests {
         assert_eq!(
             shown_url("http://example.com/a@b"),
             "http://example.com/a@b"
+        );
+        // AWS secrets hold '/'.
+        assert_eq!(
+            shown_url("s3+https://AKIA:wJal/rXUt@nF/EMI@s3.example/glance/abc"),
+            "s3+https://***@s3.example/glance/abc"
         );
     }
 }

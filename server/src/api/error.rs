@@ -97,6 +97,10 @@ impl ApiError {
             ApiError::Db(_) | ApiError::Store(_) | ApiError::Internal(_) => {
                 "The server failed to handle the request; the error is in its log.".into()
             }
+            // Keystone's answers name its URL, Glint's service user and ids.
+            ApiError::Keystone(_) => {
+                "The identity service could not answer; the error is in the server's log.".into()
+            }
             other => other.to_string(),
         }
     }

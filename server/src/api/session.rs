@@ -123,13 +123,21 @@ pub(crate) async fn login(
 /// Who the token speaks for, and what a client needs to plan changes exactly as the server
 /// will: the deployment's limits and formats, and its property protections.
 pub(crate) async fn whoami(State(state): State<AppState>, identity: Identity) -> Json<Value> {
+    // Of the injected properties, those this caller's imports get and it may read.
+    let mut settings = (*state.images.settings).clone();
+    let readable = state.context(&identity.caller);
+    settings.inject = settings
+        .injected_for(&identity.caller)
+        .into_iter()
+        .filter(|(k, _)| readable.may(k, glint_core::Operation::Read))
+        .collect();
     Json(json!({
         "user": {"id": identity.user_id, "name": identity.user_name},
         "project": {"id": identity.caller.project_id, "name": identity.project_name},
         "roles": identity.caller.roles,
         "expires_at": identity.expires_at.map(time::format),
         "planning": {
-            "settings": *state.images.settings,
+            "settings": settings,
             "property_protections": state.images.protections.as_ref().map(|p| p.source()),
         },
     }))

@@ -246,7 +246,8 @@ pub(crate) async fn create(
         None => uuid::Uuid::new_v4().to_string(),
     };
     let template = Image::new(id, identity.caller.project_id.clone(), "");
-    let ctx = state.context(&identity.caller);
+    let policy = state.images.rules.current();
+    let ctx = state.context(&identity.caller).with_policy(&policy);
     let plan = glint_core::plan(&template, &Request::V1Update(update.clone()), &ctx);
     if wants_preview(&headers, uri.query()) {
         return Ok(preview_response(&state, &identity, &plan, 0));

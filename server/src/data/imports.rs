@@ -240,7 +240,7 @@ impl Data {
             )
             .await?;
             let owner = self.claim_for_import(&image, Status::Queued).await?;
-            let image = self.inject(actor, image).await?;
+            let image = self.inject(actor, image, Status::Queued).await?;
             let method = json!({"method": {"name": "web-download", "uri": uri}});
             let order = TaskOrder::image_import(&image, method, &targets);
             self.start_import(
@@ -258,7 +258,7 @@ impl Data {
         let adds = [(Resource::SizeTotal, mib(image.size.unwrap_or(0)))];
         self.within_limits(&image, &adds).await?;
         let owner = self.claim_for_import(&image, Status::Uploading).await?;
-        let image = self.inject(actor, image).await?;
+        let image = self.inject(actor, image, Status::Uploading).await?;
         let staged = self.staging.location_of(&image.id);
         let method = json!({"method": {"name": "glance-direct"}});
         let order = TaskOrder::image_import(&image, method, &targets);
@@ -292,11 +292,29 @@ impl Data {
 
     /// Sets the properties the deployment injects into this caller's imports (Glance's
     /// `inject_image_metadata`), as the deployment, recorded in the image's history; the image
-    /// as it is then.
-    async fn inject(&self, actor: &Actor, image: Image) -> Result<Image, DataError> {
+    /// as it is then. Called once the import has claimed the image: if it cannot be done, the
+    /// image goes back to `from` and the import does not start.
+    async fn inject(&self, actor: &Actor, image: Image, from: Status) -> Result<Image, DataError> {
+        match self.injected(actor, &image).await {
+            Ok(image) => Ok(image),
+            Err(e) => {
+                let id = &image.id;
+                if let Err(reset) = self
+                    .db()
+                    .transition(id, &[Status::Importing], from, None)
+                    .await
+                {
+                    tracing::error!(image = %id, "cannot reset a refused import: {reset}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn injected(&self, actor: &Actor, image: &Image) -> Result<Image, DataError> {
         let properties = self.images.settings.injected_for(&actor.caller);
         if properties.is_empty() {
-            return Ok(image);
+            return Ok(image.clone());
         }
         let deployment = Actor {
             caller: crate::access::deployment(),
@@ -402,13 +420,16 @@ impl Data {
             // copy-image runs no import step (as in Glance).
             "injected": match method {
                 Method::CopyImage => serde_json::Map::new(),
-                _ => self
-                    .images
-                    .settings
-                    .injected_for(&actor.caller)
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect(),
+                _ => {
+                    let readable = self.images.context(&actor.caller);
+                    self.images
+                        .settings
+                        .injected_for(&actor.caller)
+                        .into_iter()
+                        .filter(|(k, _)| readable.may(k, glint_core::Operation::Read))
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect()
+                }
             },
         }))
     }
@@ -476,7 +497,6 @@ impl Data {
         .await?;
         let method = json!({"method": {"name": "glance-download", "glance_image_id": source,
             "glance_region": region, "glance_service_interface": interface}});
-        let image = self.inject(actor, image).await?;
         let order = TaskOrder::image_import(&image, method, &targets);
         let who = actor.clone();
         let image_id = image.id.clone();
@@ -580,6 +600,8 @@ impl Data {
             Outcome::Applied(stored) | Outcome::Preview(_, stored) => stored.image,
         };
         let owner = self.claim_for_import(&image, Status::Queued).await?;
+        // Injected over what the source gave.
+        let image = self.inject(actor, image, Status::Queued).await?;
         let data = async {
             let r = fetch(format!("/v2/images/{}/file", from.image))
                 .await
@@ -876,7 +898,13 @@ impl Data {
         .image;
         // An RBD image in a pool of this deployment (Nova's direct snapshot) is hashed where
         // it is; an http(s) URL is fetched through the import guard.
-        let owner_store = self.stores().owner(&body.url).map(|s| s.id.clone());
+        // Only an RBD store takes data by URL: a file or S3 store's URLs name other images'
+        // data (they are read in place only where adoption wrote them).
+        let owner_store = self
+            .stores()
+            .owner(&body.url)
+            .filter(|s| s.kind == "rbd")
+            .map(|s| s.id.clone());
         let source = match &owner_store {
             Some(store) => LocationSource::Store(store.clone(), body.url.clone()),
             None if body.url.starts_with("http://") || body.url.starts_with("https://") => {

@@ -312,5 +312,32 @@ async fn locations_are_guarded_validated_and_read(postgres: bool) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list[0]["url"], json!(url));
+
+    // Another image's data in a file store is not anyone's to claim by its URL.
+    let (_, theirs) = app
+        .call(owner, Method::POST, "/v2/images", Some(create("theirs")))
+        .await;
+    let theirs = theirs["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        app.upload(&theirs, data.clone()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let (_, list) = app
+        .call(
+            None,
+            Method::GET,
+            &format!("/v2/images/{theirs}/locations"),
+            None,
+        )
+        .await;
+    let file_url = list[0]["url"].as_str().expect("a file URL").to_string();
+    assert!(file_url.starts_with("file://"), "{file_url}");
+    let (_, mine) = app
+        .call(owner, Method::POST, "/v2/images", Some(create("mine")))
+        .await;
+    let mine = mine["id"].as_str().expect("id").to_string();
+    let (status, body) = post(&mine, json!({"url": file_url})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(app.show(&mine).await["status"], "queued");
     app_owned.stop().await;
 }
