@@ -73,6 +73,17 @@ pub(crate) fn mib(bytes: u64) -> u64 {
     bytes / MIB
 }
 
+/// What an import that fetches its data (web-download, glance-download, copy-image) adds:
+/// `staged_mib` to the staging total and one image taking data, as Glance's import flow
+/// checks it, with the stored total as it is.
+pub(crate) fn fetched_import(staged_mib: u64) -> [(Resource, u64); 3] {
+    [
+        (Resource::SizeTotal, 0),
+        (Resource::StageTotal, staged_mib),
+        (Resource::CountUploading, 1),
+    ]
+}
+
 /// One project's limits, by [`Resource::index`]; `None` is unlimited.
 type Set = [Option<u64>; 4];
 
@@ -179,31 +190,21 @@ impl Limits {
         }
     }
 
-    async fn set(&self, project: &str) -> Result<Set, LimitError> {
-        Ok(self.effective(project).await?.set)
-    }
-
-    /// The bytes a project may store in all, checked while data streams (local mode; Keystone's
-    /// limits are checked before, as Glance checks them).
-    pub(crate) async fn storage_bytes(&self, project: &str) -> Result<Option<u64>, LimitError> {
-        match self.source {
-            Source::Local { .. } => Ok(self.effective(project).await?.storage_bytes),
-            Source::Keystone(_) => Ok(None),
-        }
-    }
-
     /// Refuses (413) an operation of `project` that would take usage over a limit: each check
-    /// names a resource and what the operation adds to it.
+    /// names a resource and what the operation adds to it. Returns the bytes the project may
+    /// still store, where its storage limit holds while data streams (local mode; Keystone's
+    /// limits are checked before, as Glance checks them). One read of the limits, and one of
+    /// the usage when any limit applies.
     pub(crate) async fn enforce(
         &self,
         project: &str,
         checks: &[(Resource, u64)],
-    ) -> Result<(), LimitError> {
-        let set = self.set(project).await?;
-        if checks.iter().all(|(r, _)| set[r.index()].is_none()) {
-            return Ok(());
+    ) -> Result<Option<u64>, LimitError> {
+        let Effective { set, storage_bytes } = self.effective(project).await?;
+        if storage_bytes.is_none() && checks.iter().all(|(r, _)| set[r.index()].is_none()) {
+            return Ok(None);
         }
-        let usage = self.db.project_usage(project, None).await?;
+        let usage = self.db.project_usage(project).await?;
         let over: Vec<String> = checks
             .iter()
             .filter_map(|&(r, delta)| {
@@ -219,7 +220,7 @@ impl Limits {
             })
             .collect();
         match over.is_empty() {
-            true => Ok(()),
+            true => Ok(storage_bytes.map(|b| b.saturating_sub(usage.stored_bytes))),
             false => Err(LimitError::Over(format!(
                 "Project {project} is over a limit for [{}]",
                 over.join(", ")
@@ -229,8 +230,8 @@ impl Limits {
 
     /// A project's limits and usage, every resource.
     pub(crate) async fn usage(&self, project: &str) -> Result<Vec<Line>, LimitError> {
-        let set = self.set(project).await?;
-        let usage = self.db.project_usage(project, None).await?;
+        let set = self.effective(project).await?.set;
+        let usage = self.db.project_usage(project).await?;
         Ok(Resource::ALL
             .iter()
             .map(|&r| Line {

@@ -32,14 +32,10 @@ pub(crate) async fn history(
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let stored = crate::access::load_writable(
-        &state.db,
-        &state.images.rules,
-        &identity.caller,
-        &id,
-        "get_image_history",
-    )
-    .await?;
+    let stored = state
+        .images
+        .load_writable(&identity.caller, &id, "get_image_history")
+        .await?;
     let changes = state.db.changes(&stored.image.id).await?;
     let readable = state.context(&identity.caller);
     let rows: Vec<_> = state
@@ -105,14 +101,10 @@ pub(crate) async fn restore(
         &body,
         "Expected {\"properties\": [names]} or {\"change\": id}",
     )?;
-    let stored = crate::access::load_writable(
-        &state.db,
-        &state.images.rules,
-        &identity.caller,
-        &id,
-        "restore_image_history",
-    )
-    .await?;
+    let stored = state
+        .images
+        .load_writable(&identity.caller, &id, "restore_image_history")
+        .await?;
     let readable = state.context(&identity.caller);
     let may_read = |k: &str| readable.may(k, glint_core::Operation::Read);
     let values: Vec<(String, String)> = match (body.properties, body.change) {

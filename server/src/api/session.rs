@@ -125,12 +125,7 @@ pub(crate) async fn login(
 pub(crate) async fn whoami(State(state): State<AppState>, identity: Identity) -> Json<Value> {
     // Of the injected properties, those this caller's imports get and it may read.
     let mut settings = (*state.images.settings).clone();
-    let readable = state.context(&identity.caller);
-    settings.inject = settings
-        .injected_for(&identity.caller)
-        .into_iter()
-        .filter(|(k, _)| readable.may(k, glint_core::Operation::Read))
-        .collect();
+    settings.inject = state.images.injected_shown_to(&identity.caller);
     Json(json!({
         "user": {"id": identity.user_id, "name": identity.user_name},
         "project": {"id": identity.caller.project_id, "name": identity.project_name},

@@ -51,8 +51,10 @@ pub(crate) async fn load_writable(
     id: &str,
     policy: &str,
 ) -> Result<StoredImage, ApiError> {
-    let rules = &state.images.rules;
-    Ok(crate::access::load_writable(&state.db, rules, &identity.caller, id, policy).await?)
+    Ok(state
+        .images
+        .load_writable(&identity.caller, id, policy)
+        .await?)
 }
 
 pub(crate) use crate::images::Outcome;

@@ -21,7 +21,7 @@ use super::{Data, DataError};
 use crate::config::ImportMethod as Method;
 use crate::db::{Task, Upload};
 use crate::images::{Actor, Outcome};
-use crate::limits::{Resource, mib};
+use crate::limits::{Resource, fetched_import, mib};
 
 /// An import request, as `POST /v2/images/{id}/import` takes it.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -209,15 +209,11 @@ impl Data {
                 return Ok(Started::Here);
             }
         }
-        let image = crate::access::load_writable(
-            self.db(),
-            &self.images.rules,
-            &actor.caller,
-            id,
-            "modify_image",
-        )
-        .await?
-        .image;
+        let image = self
+            .images
+            .load_writable(&actor.caller, id, "modify_image")
+            .await?
+            .image;
         if method == Method::GlanceDirect
             && let Some(host) = image.properties.get("os_glance_stage_host")
             && self.imports.self_url.as_deref() != Some(host.as_str())
@@ -230,15 +226,7 @@ impl Data {
                 DataError::Invalid("The web-download method needs a 'uri'.".into())
             })?;
             let url = self.checked_source(&uri).await?;
-            self.within_limits(
-                &image,
-                &[
-                    (Resource::SizeTotal, 0),
-                    (Resource::StageTotal, 0),
-                    (Resource::CountUploading, 1),
-                ],
-            )
-            .await?;
+            self.within_limits(&image, &fetched_import(0), None).await?;
             let owner = self.claim_for_import(&image, Status::Queued).await?;
             let image = self.inject(actor, image, Status::Queued).await?;
             let method = json!({"method": {"name": "web-download", "uri": uri}});
@@ -256,7 +244,7 @@ impl Data {
             return Ok(Started::Here);
         }
         let adds = [(Resource::SizeTotal, mib(image.size.unwrap_or(0)))];
-        self.within_limits(&image, &adds).await?;
+        self.within_limits(&image, &adds, None).await?;
         let owner = self.claim_for_import(&image, Status::Uploading).await?;
         let image = self.inject(actor, image, Status::Uploading).await?;
         let staged = self.staging.location_of(&image.id);
@@ -272,7 +260,7 @@ impl Data {
             move |data, image, store| {
                 Box::pin(async move {
                     let result = async {
-                        let room = data.storage_room(&image, image.size).await?;
+                        let room = data.within_limits(&image, &[], image.size).await?;
                         let stream = data.staging.read(&staged, 0, u64::MAX).await?;
                         let intake =
                             data.checked_intake(data.named(&store), &image, image.size, room);
@@ -351,15 +339,10 @@ impl Data {
         let image = if method == Method::CopyImage {
             self.load_copyable(actor, id).await?
         } else {
-            crate::access::load_writable(
-                self.db(),
-                &self.images.rules,
-                &actor.caller,
-                id,
-                "modify_image",
-            )
-            .await?
-            .image
+            self.images
+                .load_writable(&actor.caller, id, "modify_image")
+                .await?
+                .image
         };
         let needed = match method {
             Method::GlanceDirect => Status::Uploading,
@@ -420,16 +403,12 @@ impl Data {
             // copy-image runs no import step (as in Glance).
             "injected": match method {
                 Method::CopyImage => serde_json::Map::new(),
-                _ => {
-                    let readable = self.images.context(&actor.caller);
-                    self.images
-                        .settings
-                        .injected_for(&actor.caller)
-                        .into_iter()
-                        .filter(|(k, _)| readable.may(k, glint_core::Operation::Read))
-                        .map(|(k, v)| (k, Value::String(v)))
-                        .collect()
-                }
+                _ => self
+                    .images
+                    .injected_shown_to(&actor.caller)
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
             },
         }))
     }
@@ -470,15 +449,11 @@ impl Data {
         let token = token
             .map(str::to_string)
             .ok_or_else(|| DataError::NoToken("glance-download needs a token.".into()))?;
-        let image = crate::access::load_writable(
-            self.db(),
-            &self.images.rules,
-            &actor.caller,
-            id,
-            "modify_image",
-        )
-        .await?
-        .image;
+        let image = self
+            .images
+            .load_writable(&actor.caller, id, "modify_image")
+            .await?
+            .image;
         if image.status != Status::Queued {
             return Err(DataError::Conflict(format!(
                 "Image {id} must be queued for glance-download: it is {}.",
@@ -486,15 +461,7 @@ impl Data {
             )));
         }
         let targets = self.targets(body, header)?;
-        self.within_limits(
-            &image,
-            &[
-                (Resource::SizeTotal, 0),
-                (Resource::StageTotal, 0),
-                (Resource::CountUploading, 1),
-            ],
-        )
-        .await?;
+        self.within_limits(&image, &fetched_import(0), None).await?;
         let method = json!({"method": {"name": "glance-download", "glance_image_id": source,
             "glance_region": region, "glance_service_interface": interface}});
         let order = TaskOrder::image_import(&image, method, &targets);
@@ -613,7 +580,7 @@ impl Data {
                 )));
             }
             let declared = r.content_length();
-            let room = self.storage_room(&image, declared).await?;
+            let room = self.within_limits(&image, &[], declared).await?;
             let store = self.named(&targets.stores[0]);
             let intake = self.checked_intake(store, &image, declared, room);
             self.ingest_import(intake, Box::pin(r.bytes_stream()), &image)
@@ -687,15 +654,8 @@ impl Data {
                 image.id
             )));
         }
-        self.within_limits(
-            &image,
-            &[
-                (Resource::SizeTotal, 0),
-                (Resource::StageTotal, mib(size)),
-                (Resource::CountUploading, 1),
-            ],
-        )
-        .await?;
+        self.within_limits(&image, &fetched_import(mib(size)), None)
+            .await?;
         let source = Source {
             locations: image.locations.clone(),
             size,
@@ -837,7 +797,7 @@ impl Data {
     ) -> Result<Ingested, DataError> {
         let response = self.fetch_guarded(url, "web-download failed").await?;
         let declared = response.content_length();
-        let room = self.storage_room(&image, declared).await?;
+        let room = self.within_limits(&image, &[], declared).await?;
         let intake = self.checked_intake(self.named(&store), &image, declared, room);
         self.ingest_import(intake, Box::pin(response.bytes_stream()), &image)
             .await
@@ -887,15 +847,11 @@ impl Data {
             glint_core::image::check_validation_data(data)
                 .map_err(|e| DataError::Invalid(format!("Invalid validation data: {e}")))?;
         }
-        let image = crate::access::load_writable(
-            self.db(),
-            &self.images.rules,
-            &actor.caller,
-            id,
-            "add_image_location",
-        )
-        .await?
-        .image;
+        let image = self
+            .images
+            .load_writable(&actor.caller, id, "add_image_location")
+            .await?
+            .image;
         // An RBD image in a pool of this deployment (Nova's direct snapshot) is hashed where
         // it is; an http(s) URL is fetched through the import guard.
         // Only an RBD store takes data by URL: a file or S3 store's URLs name other images'

@@ -295,46 +295,29 @@ impl Data {
     }
 
     /// Refuses (413) an operation on `image` that would take its project over a limit: each
-    /// entry names a resource and what the operation adds to it.
+    /// entry names a resource and what the operation adds to it. Returns how many bytes the
+    /// project may still store, where its storage limit holds while data streams, refusing a
+    /// `declared` size beyond it before any data is taken.
     pub(super) async fn within_limits(
         &self,
         image: &Image,
         adds: &[(Resource, u64)],
-    ) -> Result<(), DataError> {
-        if let Some(owner) = image.owner.as_deref() {
-            self.images
-                .limits
-                .enforce(owner, adds)
-                .await
-                .map_err(ImageError::from)?;
-        }
-        Ok(())
-    }
-
-    /// How many bytes the image's project may still store, when it has a storage quota;
-    /// refuses (413) a declared size beyond it before any data is taken.
-    pub(super) async fn storage_room(
-        &self,
-        image: &Image,
         declared: Option<u64>,
     ) -> Result<Option<u64>, DataError> {
         let Some(owner) = image.owner.as_deref() else {
             return Ok(None);
         };
         let limits = &self.images.limits;
-        let Some(quota) = limits
-            .storage_bytes(owner)
+        let room = limits
+            .enforce(owner, adds)
             .await
-            .map_err(ImageError::from)?
-        else {
-            return Ok(None);
-        };
-        let used = self.db().project_usage(owner, Some(&image.id)).await?;
-        let room = quota.saturating_sub(used.stored_bytes);
-        if declared.is_some_and(|d| d > room) {
+            .map_err(ImageError::from)?;
+        if let (Some(room), Some(d)) = (room, declared)
+            && d > room
+        {
             return Err(over_quota(room));
         }
-        Ok(Some(room))
+        Ok(room)
     }
 
     /// Records data that made it into the store, and tells it (`image.upload`, then
@@ -465,14 +448,10 @@ impl Data {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let stored = crate::access::load_writable(
-            self.db(),
-            &self.images.rules,
-            &actor.caller,
-            id,
-            "upload_image",
-        )
-        .await?;
+        let stored = self
+            .images
+            .load_writable(&actor.caller, id, "upload_image")
+            .await?;
         check_version(if_match, stored.version)?;
         self.check_declared(declared)?;
         let store = self.target_store(store)?;
@@ -501,8 +480,7 @@ impl Data {
             (Resource::SizeTotal, declared.map_or(0, mib)),
             (Resource::CountUploading, 1),
         ];
-        self.within_limits(image, &adds).await?;
-        let room = self.storage_room(image, declared).await?;
+        let room = self.within_limits(image, &adds, declared).await?;
         let owner = self.claim(image, Status::Saving).await?;
         let _counted = self.metrics.upload();
         let guard = UploadGuard::new(self.db(), &image.id, Status::Saving);
@@ -546,14 +524,10 @@ impl Data {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let stored = crate::access::load_writable(
-            self.db(),
-            &self.images.rules,
-            &actor.caller,
-            id,
-            "upload_image",
-        )
-        .await?;
+        let stored = self
+            .images
+            .load_writable(&actor.caller, id, "upload_image")
+            .await?;
         check_version(if_match, stored.version)?;
         let image = &stored.image;
         self.check_declared(declared)?;
@@ -562,7 +536,7 @@ impl Data {
             (Resource::StageTotal, declared.map_or(0, mib)),
             (Resource::CountUploading, 1),
         ];
-        self.within_limits(image, &adds).await?;
+        self.within_limits(image, &adds, None).await?;
         let owner = self.claim(image, Status::Uploading).await?;
         let _counted = self.metrics.upload();
         let guard = UploadGuard::new(self.db(), &image.id, Status::Uploading);

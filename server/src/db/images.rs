@@ -629,15 +629,11 @@ pub(super) async fn record_change(
 }
 
 impl Db {
-    /// What a project uses, counted as Glance counts it for its limits, leaving out one image
-    /// (the one being written) if asked: bytes in stores (each copy of a live image counts),
-    /// bytes staged or being imported, live images (not killed or deleted), and images taking
-    /// data (saving, uploading, importing, or being copied to stores).
-    pub(crate) async fn project_usage(
-        &self,
-        owner: &str,
-        except: Option<&str>,
-    ) -> Result<ProjectUsage, DbError> {
+    /// What a project uses, counted as Glance counts it for its limits: bytes in stores (each
+    /// copy of a live image counts, so an image being written, which has no location yet, adds
+    /// nothing), bytes staged or being imported, live images (not killed or deleted), and
+    /// images taking data (saving, uploading, importing, or being copied to stores).
+    pub(crate) async fn project_usage(&self, owner: &str) -> Result<ProjectUsage, DbError> {
         const DEAD: &str = "('killed', 'deleted', 'pending_delete')";
         let row = sqlx::query(&format!(
             "SELECT \
@@ -653,10 +649,9 @@ impl Db {
                (SELECT COUNT(*) FROM image_properties p WHERE p.image_id = i.id \
                  AND p.name = 'os_glance_importing_to_stores' AND p.deleted = 0 \
                  AND p.value <> '') AS importing \
-               FROM images i WHERE i.owner = $1 AND i.deleted = 0 AND i.id <> $2) u"
+               FROM images i WHERE i.owner = $1 AND i.deleted = 0) u"
         ))
         .bind(owner)
-        .bind(except.unwrap_or(""))
         .fetch_one(&self.pool)
         .await?;
         let n = |i: usize| -> Result<u64, DbError> {

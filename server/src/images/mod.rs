@@ -121,6 +121,30 @@ impl Images {
         }
     }
 
+    /// An image `caller` may change as `policy` says (404 unseen, 403 naming the policy).
+    pub(crate) async fn load_writable(
+        &self,
+        caller: &Caller,
+        id: &str,
+        policy: &str,
+    ) -> Result<StoredImage, crate::access::Denied> {
+        crate::access::load_writable(&self.db, &self.rules, caller, id, policy).await
+    }
+
+    /// Of the properties the deployment injects into `caller`'s imports, those it may read
+    /// (what the import's dry run and the web UI show it).
+    pub(crate) fn injected_shown_to(
+        &self,
+        caller: &Caller,
+    ) -> std::collections::BTreeMap<String, String> {
+        let readable = self.context(caller);
+        self.settings
+            .injected_for(caller)
+            .into_iter()
+            .filter(|(k, _)| readable.may(k, glint_core::Operation::Read))
+            .collect()
+    }
+
     /// What planning needs for this caller: settings and property protections.
     pub(crate) fn context<'a>(&'a self, caller: &'a Caller) -> PlanContext<'a> {
         let ctx = PlanContext::new(caller, &self.settings);
@@ -189,9 +213,9 @@ impl Images {
     /// Deletes an image the caller may change and is not protected: soft-deleted in the
     /// database, its data removed from the stores.
     pub(crate) async fn delete(&self, actor: &Actor, id: &str) -> Result<StoredImage, ImageError> {
-        let stored =
-            crate::access::load_writable(&self.db, &self.rules, &actor.caller, id, "delete_image")
-                .await?;
+        let stored = self
+            .load_writable(&actor.caller, id, "delete_image")
+            .await?;
         if stored.image.protected {
             return Err(ImageError::Protected(stored.image.id.clone()));
         }
@@ -245,14 +269,9 @@ impl Images {
                 ))
                 .await;
             }
-            let stored = crate::access::load_writable(
-                &self.db,
-                &self.rules,
-                &actor.caller,
-                id,
-                "modify_image",
-            )
-            .await?;
+            let stored = self
+                .load_writable(&actor.caller, id, "modify_image")
+                .await?;
             check_version(if_match, stored.version)?;
             let request = build(&stored.image)?;
             let policy = self.rules.current();

@@ -6,7 +6,7 @@
 use glint_core::Visibility;
 
 use super::{Actor, ImageError, Images};
-use crate::access::{load_visible, load_writable, sees_member};
+use crate::access::{load_visible, sees_member};
 use crate::db::Member;
 use crate::events::Event;
 
@@ -62,7 +62,7 @@ impl Images {
                 "A member id must be 1 to 255 characters.".into(),
             ));
         }
-        let stored = load_writable(&self.db, &self.rules, &actor.caller, id, "add_member").await?;
+        let stored = self.load_writable(&actor.caller, id, "add_member").await?;
         if stored.image.visibility != Visibility::Shared {
             return Err(ImageError::NotShared);
         }
@@ -128,7 +128,7 @@ impl Images {
         id: &str,
         list: &[(String, Option<bool>)],
     ) -> Result<(), ImageError> {
-        let stored = load_writable(&self.db, &self.rules, &actor.caller, id, "add_member").await?;
+        let stored = self.load_writable(&actor.caller, id, "add_member").await?;
         if list.len() > MEMBER_QUOTA {
             return Err(ImageError::QuotaExceeded(format!(
                 "Maximum number of members exceeded: {} requested, {MEMBER_QUOTA} allowed.",
@@ -177,7 +177,7 @@ impl Images {
         member: &str,
         can_share: Option<bool>,
     ) -> Result<(), ImageError> {
-        let stored = load_writable(&self.db, &self.rules, &actor.caller, id, "add_member").await?;
+        let stored = self.load_writable(&actor.caller, id, "add_member").await?;
         let existing = self.db.members(&stored.image.id).await?;
         let known = existing.iter().any(|m| m.member == member);
         if !known && existing.len() >= MEMBER_QUOTA {
