@@ -23,6 +23,18 @@ impl Caller {
         }
     }
 
+    /// The caller with the roles Keystone's default role inference adds: `admin` implies
+    /// `member`, which implies `reader` (tokens from Keystone list them already; Glint's own
+    /// accounts and trusted headers name only the role given).
+    pub fn with_implied_roles(mut self) -> Caller {
+        for (role, implied) in [("admin", "member"), ("member", "reader")] {
+            if self.has_role(role) && !self.has_role(implied) {
+                self.roles.push(implied.to_string());
+            }
+        }
+        self
+    }
+
     /// Whether the caller holds `role` (role names compare without regard to case).
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
@@ -36,17 +48,6 @@ impl Caller {
     /// Whether the caller acts for the project that owns an image.
     pub fn owns(&self, owner: Option<&str>) -> bool {
         matches!((self.project_id.as_deref(), owner), (Some(p), Some(o)) if p == o)
-    }
-
-    /// Whether the caller may read images at all: `reader` (`member` implies it) or admin.
-    pub fn may_read(&self) -> bool {
-        self.is_admin() || self.has_role("reader") || self.has_role("member")
-    }
-
-    /// Glance's modify / delete / upload / deactivate rule for an image of `owner`: admin, or a
-    /// `member` of the owner project.
-    pub fn may_write(&self, owner: Option<&str>) -> bool {
-        self.is_admin() || (self.has_role("member") && self.owns(owner))
     }
 
     /// Glance's add_image rule: admin, or a `member` of a project.
@@ -107,5 +108,26 @@ impl<'a> PlanContext<'a> {
             Some(p) => p.allows(key, operation, &self.caller.roles),
             None => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_imply_as_keystones_defaults() {
+        let admin = Caller::new(Some("p"), &["Admin"]).with_implied_roles();
+        assert!(admin.has_role("member") && admin.has_role("reader"));
+        let member = Caller::new(Some("p"), &["member"]).with_implied_roles();
+        assert_eq!(member.roles, vec!["member", "reader"]);
+        let reader = Caller::new(Some("p"), &["reader", "service"]).with_implied_roles();
+        assert_eq!(
+            reader.roles,
+            vec!["reader", "service"],
+            "nothing above reader"
+        );
+        let both = Caller::new(Some("p"), &["member", "reader"]).with_implied_roles();
+        assert_eq!(both.roles.len(), 2, "no role twice");
     }
 }

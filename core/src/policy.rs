@@ -66,6 +66,14 @@ impl Credentials {
     }
 }
 
+impl Credentials {
+    /// The caller's credentials.
+    pub fn of(caller: &crate::Caller) -> Credentials {
+        let roles: Vec<&str> = caller.roles.iter().map(String::as_str).collect();
+        Credentials::new(caller.project_id.as_deref(), None, &roles)
+    }
+}
+
 /// What is acted on: the fields a rule's `%(field)s` refers to.
 pub type Target = BTreeMap<String, String>;
 
@@ -85,6 +93,27 @@ pub fn image_target(caller: &crate::Caller, image: &crate::Image) -> Target {
     {
         t.insert("member_id".into(), project.clone());
     }
+    t
+}
+
+/// The target of an action on no particular resource (listing, creating): the caller's own
+/// project, as Glance builds it.
+pub fn project_target(caller: &crate::Caller) -> Target {
+    let mut t = Target::new();
+    if let Some(project) = &caller.project_id {
+        t.insert("project_id".into(), project.clone());
+    }
+    t
+}
+
+/// The target of an action on a metadata definitions namespace (or on something in it), as
+/// Glance's metadef policy builds it: the namespace's owner as `project_id`, its visibility.
+pub fn namespace_target(owner: Option<&str>, visibility: &str) -> Target {
+    let mut t = Target::new();
+    if let Some(owner) = owner {
+        t.insert("project_id".into(), owner.to_string());
+    }
+    t.insert("visibility".into(), visibility.to_string());
     t
 }
 
@@ -286,6 +315,8 @@ fn unquote(s: &str) -> Option<&str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     rules: BTreeMap<String, Check>,
+    /// The names whose rule an override changed.
+    changed: std::collections::BTreeSet<String>,
 }
 
 /// Deeper `rule:` references than this are taken for a loop and fail.
@@ -298,6 +329,7 @@ impl Policy {
     ) -> Result<Policy, PolicyError> {
         let mut policy = Policy {
             rules: BTreeMap::new(),
+            changed: Default::default(),
         };
         for (name, text) in rules {
             policy.set(name, text)?;
@@ -323,9 +355,38 @@ impl Policy {
     pub fn overridden(&self, overrides: &[(String, String)]) -> Result<Policy, PolicyError> {
         let mut policy = self.clone();
         for (name, text) in overrides {
+            let before = policy.rules.get(name).cloned();
             policy.set(name, text)?;
+            if policy.rules.get(name) != before.as_ref() {
+                policy.changed.insert(name.clone());
+            }
         }
         Ok(policy)
+    }
+
+    /// Whether overrides changed what policy `name` decides: its own rule, or a rule it refers
+    /// to (directly or further down), is not the one these rules started from.
+    pub fn overrides(&self, name: &str) -> bool {
+        !self.changed.is_empty() && self.changed_at(name, 0)
+    }
+
+    fn changed_at(&self, name: &str, depth: usize) -> bool {
+        if self.changed.contains(name) || depth > MAX_DEPTH {
+            return true;
+        }
+        match self.rules.get(name) {
+            Some(check) => self.refers_changed(check, depth),
+            None => name != "default" && self.changed_at("default", depth + 1),
+        }
+    }
+
+    fn refers_changed(&self, check: &Check, depth: usize) -> bool {
+        match check {
+            Check::Rule(name) => self.changed_at(name, depth + 1),
+            Check::Not(c) => self.refers_changed(c, depth),
+            Check::And(cs) | Check::Or(cs) => cs.iter().any(|c| self.refers_changed(c, depth)),
+            _ => false,
+        }
     }
 
     /// Whether `creds` may do what policy `name` guards on `target`. A name without a rule
@@ -431,8 +492,8 @@ fn split_key(line: &str) -> Option<(String, &str)> {
     Some((key.trim().to_string(), rest))
 }
 
-/// Glance 33's defaults (secure RBAC) for the image, member, location, task, cache and store
-/// policies, as `glance/policies/` composes them: `(name, rule)`.
+/// Glance 33's defaults (secure RBAC) for the image, member, location, task, cache, store and
+/// metadata definition policies, as `glance/policies/` composes them: `(name, rule)`.
 pub const GLANCE_DEFAULTS: &[(&str, &str)] = &[
     ("context_is_admin", "role:admin"),
     ("default", ""),
@@ -533,6 +594,70 @@ pub const GLANCE_DEFAULTS: &[(&str, &str)] = &[
         "stores_info_detail",
         "rule:context_is_admin or rule:service_api",
     ),
+    ("metadef_default", ""),
+    ("metadef_admin", "rule:context_is_admin"),
+    (
+        "get_metadef_namespace",
+        "rule:context_is_admin or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))",
+    ),
+    (
+        "get_metadef_namespaces",
+        "rule:context_is_admin or (role:reader and project_id:%(project_id)s)",
+    ),
+    ("modify_metadef_namespace", "rule:metadef_admin"),
+    ("add_metadef_namespace", "rule:metadef_admin"),
+    ("delete_metadef_namespace", "rule:metadef_admin"),
+    (
+        "get_metadef_object",
+        "rule:context_is_admin or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))",
+    ),
+    (
+        "get_metadef_objects",
+        "rule:context_is_admin or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))",
+    ),
+    ("modify_metadef_object", "rule:metadef_admin"),
+    ("add_metadef_object", "rule:metadef_admin"),
+    ("delete_metadef_object", "rule:metadef_admin"),
+    (
+        "list_metadef_resource_types",
+        "rule:context_is_admin or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))",
+    ),
+    (
+        "get_metadef_resource_type",
+        "rule:context_is_admin or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))",
+    ),
+    (
+        "add_metadef_resource_type_association",
+        "rule:metadef_admin",
+    ),
+    (
+        "remove_metadef_resource_type_association",
+        "rule:metadef_admin",
+    ),
+    (
+        "get_metadef_property",
+        "rule:context_is_admin or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))",
+    ),
+    (
+        "get_metadef_properties",
+        "rule:context_is_admin or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))",
+    ),
+    ("modify_metadef_property", "rule:metadef_admin"),
+    ("add_metadef_property", "rule:metadef_admin"),
+    ("remove_metadef_property", "rule:metadef_admin"),
+    (
+        "get_metadef_tag",
+        "rule:context_is_admin or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))",
+    ),
+    (
+        "get_metadef_tags",
+        "rule:context_is_admin or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))",
+    ),
+    ("modify_metadef_tag", "rule:metadef_admin"),
+    ("add_metadef_tag", "rule:metadef_admin"),
+    ("add_metadef_tags", "rule:metadef_admin"),
+    ("delete_metadef_tag", "rule:metadef_admin"),
+    ("delete_metadef_tags", "rule:metadef_admin"),
 ];
 
 /// The operations Glance does not have, with defaults as safe as the operation they reveal:
@@ -550,6 +675,7 @@ impl Policy {
         Policy::from_rules(GLANCE_DEFAULTS.iter().chain(GLINT_DEFAULTS).copied()).unwrap_or_else(
             |_| Policy {
                 rules: BTreeMap::new(),
+                changed: Default::default(),
             },
         )
     }
@@ -679,6 +805,64 @@ mod tests {
             p.allows("get_task", &reader, &Target::new()),
             "default: anyone"
         );
+    }
+
+    #[test]
+    fn metadef_defaults() {
+        let p = Policy::glance_defaults();
+        let reader = Credentials::new(Some("p1"), None, &["reader"]);
+        let admin = Credentials::new(Some("x"), None, &["admin"]);
+        let public = namespace_target(Some("p2"), "public");
+        let theirs = namespace_target(Some("p2"), "private");
+        let mine = namespace_target(Some("p1"), "private");
+        assert!(p.allows("get_metadef_namespace", &reader, &public));
+        assert!(p.allows("get_metadef_tags", &reader, &mine));
+        assert!(!p.allows("get_metadef_object", &reader, &theirs));
+        assert!(!p.allows("add_metadef_object", &reader, &mine));
+        assert!(p.allows("delete_metadef_tags", &admin, &theirs));
+        let caller = crate::Caller::new(Some("p1"), &["reader"]);
+        assert!(p.allows("get_metadef_namespaces", &reader, &project_target(&caller)));
+        assert!(!p.allows("add_metadef_namespace", &reader, &project_target(&caller)));
+    }
+
+    #[test]
+    fn what_overrides_change() {
+        let defaults = Policy::glance_defaults();
+        assert!(!defaults.overrides("get_image"));
+        let restated: Vec<(String, String)> = GLANCE_DEFAULTS
+            .iter()
+            .map(|(n, r)| (n.to_string(), r.to_string()))
+            .collect();
+        let same = defaults.overridden(&restated).expect("parses");
+        assert!(
+            !same.overrides("get_image"),
+            "restating a default changes nothing"
+        );
+        let admin = defaults
+            .overridden(&[("context_is_admin".into(), "role:cloud_admin".into())])
+            .expect("parses");
+        assert!(
+            admin.overrides("get_image"),
+            "through rule:context_is_admin"
+        );
+        assert!(admin.overrides("cache_list"), "two rules down");
+        assert!(
+            !admin.overrides("get_task"),
+            "rule:default does not refer to it"
+        );
+        let narrowed = defaults
+            .overridden(&[("get_image".into(), "role:admin".into())])
+            .expect("parses");
+        assert!(narrowed.overrides("get_image"));
+        assert!(!narrowed.overrides("get_images"));
+        let by_default = defaults
+            .overridden(&[("default".into(), "role:admin".into())])
+            .expect("parses");
+        assert!(
+            by_default.overrides("no_such_policy"),
+            "falls back to default"
+        );
+        assert!(by_default.overrides("get_task"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Who may do what to an image: the one place access is decided. Glance 33's secure-RBAC
-//! defaults, on core's role predicates (`Caller::may_read`, `may_write`, ...), plus visibility,
-//! which needs the database (membership). Callers below the HTTP API load images through the
+//! Who may do what to an image: the one place access is decided. The deployment's policy rules
+//! (Glance 33's secure-RBAC defaults, the operator's `policy.yaml` over them, core's `policy`
+//! language), plus what Glance's database layer adds to them (visibility, which needs
+//! membership; the memberships and tasks a caller is handed). Callers below the HTTP API load images through the
 //! functions here, so an operation cannot forget a check; what of an image a caller may see is
 //! decided by core's `readable` and `readable_plan`.
 
@@ -22,17 +23,20 @@ pub(crate) enum Denied {
     Db(#[from] DbError),
 }
 
-/// Whether the caller may see an image at all (Glance's get_image): an administrator; a reader
-/// of the owner project; any reader for public and community images, and for shared ones a
-/// reader of a member project.
-pub(crate) async fn visible(db: &Db, caller: &Caller, image: &Image) -> Result<bool, DbError> {
-    if caller.is_admin() {
-        return Ok(true);
-    }
-    if !caller.may_read() {
+/// Whether the caller may see an image at all: the `get_image` policy on the image, and what
+/// Glance's database adds to it: an administrator (`context_is_admin`) sees every image, others
+/// their project's, public and community images, and shared ones their project is a member of.
+pub(crate) async fn visible(
+    db: &Db,
+    rules: &Rules,
+    caller: &Caller,
+    image: &Image,
+) -> Result<bool, DbError> {
+    if !rules.allows("get_image", caller, Some(image)) {
         return Ok(false);
     }
-    if caller.owns(image.owner.as_deref())
+    if rules.is_admin(caller)
+        || caller.owns(image.owner.as_deref())
         || matches!(image.visibility, Visibility::Public | Visibility::Community)
     {
         return Ok(true);
@@ -43,21 +47,42 @@ pub(crate) async fn visible(db: &Db, caller: &Caller, image: &Image) -> Result<b
     }
 }
 
-/// Glance's get_member(s): administrators and the owner project (readers included) see
-/// every member of an image; a member project sees its own membership.
-pub(crate) fn sees_member(caller: &Caller, image_owner: Option<&str>, member: &str) -> bool {
-    caller.is_admin() || caller.owns(image_owner) || caller.project_id.as_deref() == Some(member)
-}
-
-/// Whether the caller sees a task of an image it sees: those who may change the image see all
-/// of its tasks, others their own project's (a task's input can carry what only its maker
-/// should read, such as a signed web-download URL).
-pub(crate) fn sees_image_task(
+/// Which memberships of an image Glance's database hands over: an administrator and the owner
+/// project see every member, a member project its own membership.
+pub(crate) fn sees_member(
+    rules: &Rules,
     caller: &Caller,
     image_owner: Option<&str>,
+    member: &str,
+) -> bool {
+    rules.is_admin(caller)
+        || caller.owns(image_owner)
+        || caller.project_id.as_deref() == Some(member)
+}
+
+/// Whether the caller sees a task of an image it sees: those who may change the image (the
+/// `modify_image` policy) see all of its tasks, others their own project's (a task's input can
+/// carry what only its maker should read, such as a signed web-download URL).
+pub(crate) fn sees_image_task(
+    rules: &Rules,
+    caller: &Caller,
+    image: &Image,
     task_owner: Option<&str>,
 ) -> bool {
-    caller.may_write(image_owner) || caller.owns(task_owner)
+    rules.allows("modify_image", caller, Some(image)) || caller.owns(task_owner)
+}
+
+/// Whether the caller sees a task through the tasks API: an administrator every task, others
+/// their project's (Glance's database filter, under the `tasks_api_access` policy).
+pub(crate) fn sees_task(rules: &Rules, caller: &Caller, task_owner: Option<&str>) -> bool {
+    rules.is_admin(caller) || caller.owns(task_owner)
+}
+
+/// The refusal for a policy that does not allow the caller.
+pub(crate) fn refused(policy: &str) -> Denied {
+    Denied::Forbidden(format!(
+        "You are not authorized to complete {policy} action."
+    ))
 }
 
 /// The id as images are stored (lower-case), or `NotFound` for anything that is not an id.
@@ -72,12 +97,13 @@ pub(crate) fn image_id(id: &str) -> Result<String, Denied> {
 /// An image the caller may see.
 pub(crate) async fn load_visible(
     db: &Db,
+    rules: &Rules,
     caller: &Caller,
     id: &str,
 ) -> Result<StoredImage, Denied> {
     let id = image_id(id)?;
     match db.image(&id).await? {
-        Some(s) if visible(db, caller, &s.image).await? => Ok(s),
+        Some(s) if visible(db, rules, caller, &s.image).await? => Ok(s),
         _ => Err(Denied::NotFound(id)),
     }
 }
@@ -86,12 +112,13 @@ pub(crate) async fn load_visible(
 /// forbidden (with `refusal`) when it sees the image but may not.
 async fn load_if(
     db: &Db,
+    rules: &Rules,
     caller: &Caller,
     id: &str,
     allowed: impl FnOnce(&Image) -> bool,
     refusal: &str,
 ) -> Result<StoredImage, Denied> {
-    let stored = load_visible(db, caller, id).await?;
+    let stored = load_visible(db, rules, caller, id).await?;
     if allowed(&stored.image) {
         Ok(stored)
     } else {
@@ -133,6 +160,7 @@ pub(crate) async fn load_by_policy(
 ) -> Result<StoredImage, Denied> {
     load_if(
         db,
+        rules,
         caller,
         id,
         |image| rules.allows(policy, caller, Some(image)),
@@ -141,21 +169,43 @@ pub(crate) async fn load_by_policy(
     .await
 }
 
-/// Whether the caller may look at metadata definitions at all (any role that reads images);
-/// others are told there is nothing there.
-pub(crate) fn may_browse_metadefs(caller: &Caller) -> bool {
-    caller.is_admin() || caller.may_read()
+/// What the caller may do with metadata definitions, as Glance's metadef policies decide it.
+/// A refused action is `Forbidden` when the caller may read the namespace (or, with no
+/// namespace, namespaces of its project), `NotFound` otherwise, as Glance hides what a caller
+/// cannot read.
+pub(crate) enum MetadefVerdict {
+    Allowed,
+    Forbidden,
+    NotFound,
 }
 
-/// Whether the caller may read a metadata definitions namespace: an administrator any, a
-/// reader the public ones and its project's.
-pub(crate) fn sees_namespace(caller: &Caller, visibility: &str, owner: Option<&str>) -> bool {
-    caller.is_admin() || (caller.may_read() && (visibility == "public" || caller.owns(owner)))
+/// Whether `policy` lets the caller act on the namespace of `owner` and `visibility`, or, with
+/// no namespace, on metadata definitions of its own project (listing, creating).
+pub(crate) fn metadef_verdict(
+    rules: &Rules,
+    caller: &Caller,
+    policy: &str,
+    namespace: Option<(Option<&str>, &str)>,
+) -> MetadefVerdict {
+    let target = match namespace {
+        Some((owner, visibility)) => glint_core::policy::namespace_target(owner, visibility),
+        None => glint_core::policy::project_target(caller),
+    };
+    let current = rules.current();
+    let creds = glint_core::policy::Credentials::of(caller);
+    if current.allows(policy, &creds, &target) {
+        MetadefVerdict::Allowed
+    } else if current.allows("get_metadef_namespace", &creds, &target) {
+        MetadefVerdict::Forbidden
+    } else {
+        MetadefVerdict::NotFound
+    }
 }
 
-/// Whether the caller may create, change or delete metadata definitions: administrators.
-pub(crate) fn may_change_metadefs(caller: &Caller) -> bool {
-    caller.is_admin()
+/// Whether the metadata definitions listing shows every namespace (administrators, as Glance's
+/// database decides) or only the public ones and the caller's project's.
+pub(crate) fn sees_every_namespace(rules: &Rules, caller: &Caller) -> bool {
+    rules.is_admin(caller)
 }
 
 /// Who a notification's payload is shown to: the services that consume them (Ceilometer and
@@ -181,6 +231,8 @@ pub(crate) struct Rules {
 #[derive(Debug)]
 struct Loaded {
     policy: std::sync::Arc<glint_core::policy::Policy>,
+    /// The operator's rules as the file states them (what the web UI plans with).
+    overrides: std::sync::Arc<Vec<(String, String)>>,
     modified: Option<std::time::SystemTime>,
     checked: std::time::Instant,
 }
@@ -195,31 +247,53 @@ impl Rules {
         let Some(file) = file else {
             return Ok(Rules::defaults());
         };
-        let (policy, modified) = read_rules(file)?;
+        let (policy, overrides, modified) = read_rules(file)?;
         tracing::info!(
             "policy rules from {} over Glance's defaults",
             file.display()
         );
-        Ok(Rules::with(Some(file.to_path_buf()), policy, modified))
+        Ok(Rules::with(
+            Some(file.to_path_buf()),
+            policy,
+            overrides,
+            modified,
+        ))
     }
 
     /// Glance's defaults alone.
     pub(crate) fn defaults() -> Rules {
-        Rules::with(None, glint_core::policy::Policy::glance_defaults(), None)
+        Rules::with(
+            None,
+            glint_core::policy::Policy::glance_defaults(),
+            Vec::new(),
+            None,
+        )
     }
 
     fn with(
         file: Option<std::path::PathBuf>,
         policy: glint_core::policy::Policy,
+        overrides: Vec<(String, String)>,
         modified: Option<std::time::SystemTime>,
     ) -> Rules {
         Rules {
             file,
             state: std::sync::RwLock::new(Loaded {
                 policy: std::sync::Arc::new(policy),
+                overrides: std::sync::Arc::new(overrides),
                 modified,
                 checked: std::time::Instant::now(),
             }),
+        }
+    }
+
+    /// The operator's rules as its file states them (none without a file), as of the rules
+    /// now.
+    pub(crate) fn overrides_stated(&self) -> std::sync::Arc<Vec<(String, String)>> {
+        self.current();
+        match self.state.read() {
+            Ok(s) => s.overrides.clone(),
+            Err(poisoned) => poisoned.into_inner().overrides.clone(),
         }
     }
 
@@ -238,9 +312,10 @@ impl Rules {
             let modified = std::fs::metadata(file).and_then(|m| m.modified()).ok();
             if modified != state.modified {
                 match read_rules(file) {
-                    Ok((policy, modified)) => {
+                    Ok((policy, overrides, modified)) => {
                         tracing::info!("policy file {} read again", file.display());
                         state.policy = std::sync::Arc::new(policy);
+                        state.overrides = std::sync::Arc::new(overrides);
                         state.modified = modified;
                     }
                     Err(e) => {
@@ -266,19 +341,41 @@ impl Rules {
         image: &Image,
         member: &str,
     ) -> bool {
-        let roles: Vec<&str> = caller.roles.iter().map(String::as_str).collect();
-        let creds =
-            glint_core::policy::Credentials::new(caller.project_id.as_deref(), None, &roles);
+        let creds = glint_core::policy::Credentials::of(caller);
         let mut target = glint_core::policy::image_target(caller, image);
         target.insert("member_id".into(), member.to_string());
         self.current().allows(name, &creds, &target)
     }
 
+    /// Glance's `context_is_admin`: what its database layer treats as an administrator (every
+    /// image and task visible).
+    pub(crate) fn is_admin(&self, caller: &Caller) -> bool {
+        self.current().allows(
+            "context_is_admin",
+            &glint_core::policy::Credentials::of(caller),
+            &glint_core::policy::project_target(caller),
+        )
+    }
+
+    /// Whether `caller` may do what policy `name` guards on no particular resource: the target
+    /// is its own project, as Glance's for listing and creating.
+    pub(crate) fn allows_here(&self, name: &str, caller: &Caller) -> bool {
+        self.current().allows(
+            name,
+            &glint_core::policy::Credentials::of(caller),
+            &glint_core::policy::project_target(caller),
+        )
+    }
+
+    /// Whether the operator's file names `name` (a rule other than Glance's default for it,
+    /// which the database queries already apply).
+    pub(crate) fn overrides(&self, name: &str) -> bool {
+        self.current().overrides(name)
+    }
+
     /// Whether `caller` may do what policy `name` guards on `image` (or on nothing).
     pub(crate) fn allows(&self, name: &str, caller: &Caller, image: Option<&Image>) -> bool {
-        let roles: Vec<&str> = caller.roles.iter().map(String::as_str).collect();
-        let creds =
-            glint_core::policy::Credentials::new(caller.project_id.as_deref(), None, &roles);
+        let creds = glint_core::policy::Credentials::of(caller);
         self.current().allows(name, &creds, &target(caller, image))
     }
 }
@@ -291,9 +388,13 @@ fn target(caller: &Caller, image: Option<&Image>) -> glint_core::policy::Target 
     }
 }
 
-fn read_rules(
-    file: &std::path::Path,
-) -> Result<(glint_core::policy::Policy, Option<std::time::SystemTime>), String> {
+type ReadRules = (
+    glint_core::policy::Policy,
+    Vec<(String, String)>,
+    Option<std::time::SystemTime>,
+);
+
+fn read_rules(file: &std::path::Path) -> Result<ReadRules, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let modified = std::fs::metadata(file).and_then(|m| m.modified()).ok();
     let overrides =
@@ -301,5 +402,5 @@ fn read_rules(
     let policy = glint_core::policy::Policy::glance_defaults()
         .overridden(&overrides)
         .map_err(|e| format!("{}: {e}", file.display()))?;
-    Ok((policy, modified))
+    Ok((policy, overrides, modified))
 }

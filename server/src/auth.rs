@@ -69,7 +69,8 @@ fn local_identity(identity: TokenIdentity) -> Authenticated {
         caller: Caller {
             project_id: Some(identity.project_id),
             roles: identity.roles,
-        },
+        }
+        .with_implied_roles(),
         user_id: Some(identity.user_id),
         user_name: Some(identity.user_name),
         project_name: Some(identity.project_name),
@@ -215,7 +216,8 @@ fn trusted(presented: &Presented) -> Authenticated {
         caller: Caller {
             project_id: presented.project.clone(),
             roles,
-        },
+        }
+        .with_implied_roles(),
         user_id: presented.user.clone(),
         user_name: None,
         project_name: None,

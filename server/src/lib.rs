@@ -353,6 +353,7 @@ pub async fn run(
         db: db.clone(),
         events: images.events.clone(),
         notifier: images.notifier.clone(),
+        rules: images.rules.clone(),
     };
     let state = AppState {
         images,

@@ -199,3 +199,22 @@ fn the_core_depends_on_no_io_crate() {
         "glint-core is pure: no I/O, async or HTTP crate"
     );
 }
+
+/// Access is decided in one place: outside `access.rs`, the server asks no caller for its
+/// roles; every decision goes through the policy rules there.
+#[test]
+fn roles_are_read_only_by_access() {
+    let mut found = Vec::new();
+    for (path, text) in sources(&src()) {
+        if path.ends_with("access.rs") {
+            continue;
+        }
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for needle in [".is_admin()", ".has_role(", ".may_create()"] {
+            if code.contains(needle) {
+                found.push(format!("{} uses {needle}", path.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}

@@ -139,6 +139,8 @@ pub(crate) struct Session {
     pub(crate) roles: Vec<String>,
     pub(crate) settings: Settings,
     pub(crate) protections: Option<PropertyProtections>,
+    /// The deployment's policy rules: Glance's defaults with the operator's file over them.
+    pub(crate) policy: glint_core::policy::Policy,
 }
 
 impl Session {
@@ -151,11 +153,20 @@ impl Session {
     /// settings and protections.
     pub(crate) fn plan(&self, image: &Image, request: &glint_core::Request) -> Plan {
         let caller = self.caller();
-        let mut ctx = glint_core::PlanContext::new(&caller, &self.settings);
+        let mut ctx =
+            glint_core::PlanContext::new(&caller, &self.settings).with_policy(&self.policy);
         if let Some(p) = &self.protections {
             ctx = ctx.with_protections(p);
         }
         glint_core::plan(image, request, &ctx)
+    }
+
+    /// Whether the policy `name` lets this session act on `image`, as the server decides.
+    pub(crate) fn allows(&self, name: &str, image: &Image) -> bool {
+        let caller = self.caller();
+        glint_core::PlanContext::new(&caller, &self.settings)
+            .with_policy(&self.policy)
+            .allows(name, image, false)
     }
 }
 
@@ -171,6 +182,9 @@ struct Planning {
     settings: Settings,
     #[serde(default)]
     property_protections: Option<String>,
+    /// The operator's policy rules, `(name, rule)`.
+    #[serde(default)]
+    policy: Vec<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -205,6 +219,7 @@ pub(crate) async fn whoami() -> Result<Session> {
     let planning = me.planning.unwrap_or(Planning {
         settings: Settings::default(),
         property_protections: None,
+        policy: Vec::new(),
     });
     let protections = match planning.property_protections {
         Some(text) => Some(PropertyProtections::parse(&text).map_err(|e| ApiError {
@@ -213,6 +228,12 @@ pub(crate) async fn whoami() -> Result<Session> {
         })?),
         None => None,
     };
+    let policy = glint_core::policy::Policy::glance_defaults()
+        .overridden(&planning.policy)
+        .map_err(|e| ApiError {
+            status: 200,
+            message: format!("The server's policy rules cannot be read: {e}"),
+        })?;
     Ok(Session {
         user: me.user.name.or(me.user.id).unwrap_or_else(|| "?".into()),
         project: me
@@ -224,6 +245,7 @@ pub(crate) async fn whoami() -> Result<Session> {
         roles: me.roles,
         settings: planning.settings,
         protections,
+        policy,
     })
 }
 

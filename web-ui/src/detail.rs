@@ -187,11 +187,16 @@ fn Overview(current: Versioned, reload: Callback<()>) -> impl IntoView {
     let can_upload = status == "queued";
     let deactivated = status == "deactivated";
     let active = status == "active";
-    // Glance's policy: administrators and members of the owner project (de)activate.
+    // The deployment's deactivate / reactivate policy, as the server decides it.
+    let toggle = if deactivated {
+        "reactivate"
+    } else {
+        "deactivate"
+    };
     let may_deactivate = ctx
         .session
         .get_untracked()
-        .is_some_and(|s| s.caller().may_write(image.owner.as_deref()));
+        .is_some_and(|s| s.allows(toggle, &image));
     let file = format!("/v2/images/{}/file", image.id);
     let attrs: Vec<(&str, String)> = vec![
         ("ID", image.id.clone()),

@@ -11,17 +11,19 @@ use crate::widgets::{ErrorBox, PlanView};
 
 #[component]
 pub(crate) fn HistoryTab(current: RwSignal<Option<Versioned>>) -> impl IntoView {
-    // The server shows history to those who may change the image (core's rule, as there).
-    let may_write = crate::Ctx::get().session.get_untracked().is_some_and(|s| {
+    // The server shows history to those the get_image_history policy allows (by default
+    // those who may change the image); the session decides with the same rules.
+    let may_see = crate::Ctx::get().session.get_untracked().is_some_and(|s| {
         current
             .get_untracked()
-            .is_some_and(|v| s.caller().may_write(v.image.owner.as_deref()))
+            .is_some_and(|v| s.allows("get_image_history", &v.image))
     });
-    if !may_write {
+    if !may_see {
         return view! {
             <p class="notice" data-test="history-closed">
-                "An image's history, with the values removed from it, is for those who may change \
-                 it: members of its owner project and administrators."
+                "An image's history, with the values removed from it, is for those the \
+                 deployment's get_image_history policy allows (by default those who may change \
+                 it: members of its owner project and administrators)."
             </p>
         }
         .into_any();

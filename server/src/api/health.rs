@@ -32,7 +32,7 @@ pub(crate) async fn healthcheck(
         false => "OK",
     };
     let available = reason == "OK";
-    let admin = identity.is_some_and(|i| i.caller.is_admin());
+    let admin = identity.is_some_and(|i| state.images.rules.is_admin(&i.caller));
     if method == Method::HEAD {
         return match available {
             true => StatusCode::NO_CONTENT,

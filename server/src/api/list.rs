@@ -99,7 +99,7 @@ struct Parsed {
     passthrough: Vec<(String, String)>,
 }
 
-fn parse(raw: &str, identity: &Identity) -> Result<Parsed, ApiError> {
+fn parse(raw: &str, identity: &Identity, admin: bool) -> Result<Parsed, ApiError> {
     let caller = &identity.caller;
     let mut filters = Vec::new();
     let mut limit = DEFAULT_LIMIT;
@@ -223,7 +223,7 @@ fn parse(raw: &str, identity: &Identity) -> Result<Parsed, ApiError> {
             limit,
             marker: None,
             project: caller.project_id.clone(),
-            admin: caller.is_admin(),
+            admin,
             member_status,
             community,
         },
@@ -319,16 +319,19 @@ pub(crate) async fn list_images(
     identity: Identity,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    if !identity.caller.may_read() {
-        return Err(ApiError::Forbidden(
-            "Listing images needs the reader role.".into(),
-        ));
+    let rules = &state.images.rules;
+    if !rules.allows_here("get_images", &identity.caller) {
+        return Err(crate::access::refused("get_images").into());
     }
     let Parsed {
         mut query,
         marker_id,
         passthrough,
-    } = parse(uri.query().unwrap_or_default(), &identity)?;
+    } = parse(
+        uri.query().unwrap_or_default(),
+        &identity,
+        rules.is_admin(&identity.caller),
+    )?;
     if let Some(marker) = &marker_id {
         let found = match glint_core::image::is_uuid(marker) {
             true => state.db.image(&marker.to_ascii_lowercase()).await?,
@@ -341,9 +344,12 @@ pub(crate) async fn list_images(
     }
     let images = state.db.list_images(&query).await?;
     let settings = &state.images.settings;
+    // The query applies Glance's get_image; an operator's rule can narrow it further.
+    let narrowed = rules.overrides("get_image");
     let mut body = json!({
         "images": images
             .iter()
+            .filter(|s| !narrowed || rules.allows("get_image", &identity.caller, Some(&s.image)))
             .map(|s| image_json(&state.shown(&identity.caller, &s.image), settings))
             .collect::<Vec<_>>(),
         "first": link(&passthrough, None),

@@ -210,7 +210,9 @@ pub(crate) async fn list_namespaces(
     identity: Identity,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    state.metadefs.check_browse(&identity.caller)?;
+    state
+        .metadefs
+        .check_browse(&identity.caller, "get_metadef_namespaces")?;
     let query = pairs(&uri);
     let mut limit = 25;
     let (mut marker_name, mut visibility) = (None, None);
@@ -345,7 +347,10 @@ pub(crate) async fn show_namespace(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     no_body(&body)?;
-    let ns = state.metadefs.readable(&identity.caller, &name).await?;
+    let ns = state
+        .metadefs
+        .readable(&identity.caller, &name, "get_metadef_namespace")
+        .await?;
     let mut resource_type = None;
     for (k, v) in pairs(&uri) {
         match k.as_str() {
@@ -486,7 +491,10 @@ pub(crate) async fn list_objects(
     Path(name): Path<String>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let ns = state.metadefs.readable(&identity.caller, &name).await?;
+    let ns = state
+        .metadefs
+        .readable(&identity.caller, &name, "get_metadef_objects")
+        .await?;
     for (k, v) in pairs(&uri) {
         match k.as_str() {
             "limit" => {
@@ -528,7 +536,10 @@ pub(crate) async fn show_object(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     no_body(&body)?;
-    let ns = state.metadefs.readable(&identity.caller, &name).await?;
+    let ns = state
+        .metadefs
+        .readable(&identity.caller, &name, "get_metadef_object")
+        .await?;
     let entry = state.metadefs.entry(&ns, Kind::Object, &object).await?;
     Ok(Json(object_json(&ns.namespace, &entry, "")))
 }
@@ -585,7 +596,10 @@ pub(crate) async fn list_properties(
     identity: Identity,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let ns = state.metadefs.readable(&identity.caller, &name).await?;
+    let ns = state
+        .metadefs
+        .readable(&identity.caller, &name, "get_metadef_properties")
+        .await?;
     let properties = state.metadefs.entries(&ns, Kind::Property).await?;
     Ok(Json(json!({
         "properties": properties
@@ -632,7 +646,10 @@ pub(crate) async fn show_property(
     Path((name, property)): Path<(String, String)>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let ns = state.metadefs.readable(&identity.caller, &name).await?;
+    let ns = state
+        .metadefs
+        .readable(&identity.caller, &name, "get_metadef_property")
+        .await?;
     let resource_type = pairs(&uri)
         .into_iter()
         .find(|(k, _)| k == "resource_type")
@@ -681,7 +698,10 @@ pub(crate) async fn list_tags(
     Path(name): Path<String>,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let ns = state.metadefs.readable(&identity.caller, &name).await?;
+    let ns = state
+        .metadefs
+        .readable(&identity.caller, &name, "get_metadef_tags")
+        .await?;
     let (mut limit, mut sort_key, mut ascending, mut marker) =
         (1000, "created_at".to_string(), false, None);
     for (k, v) in pairs(&uri) {
@@ -771,7 +791,10 @@ pub(crate) async fn show_tag(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     no_body(&body)?;
-    let ns = state.metadefs.readable(&identity.caller, &name).await?;
+    let ns = state
+        .metadefs
+        .readable(&identity.caller, &name, "get_metadef_tag")
+        .await?;
     let entry = state.metadefs.entry(&ns, Kind::Tag, &tag).await?;
     Ok(Json(tag_json(&entry)))
 }
@@ -829,8 +852,14 @@ pub(crate) async fn list_associations(
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     no_body(&body)?;
-    let ns = state.metadefs.readable(&identity.caller, &name).await?;
-    let associations = state.metadefs.associations(&ns).await?;
+    let ns = state
+        .metadefs
+        .readable(&identity.caller, &name, "list_metadef_resource_types")
+        .await?;
+    let associations = state
+        .metadefs
+        .associations_shown(&identity.caller, &ns)
+        .await?;
     Ok(Json(json!({
         "resource_type_associations": associations
             .iter()

@@ -40,7 +40,7 @@ pub(crate) async fn load_visible(
     identity: &Identity,
     id: &str,
 ) -> Result<StoredImage, ApiError> {
-    Ok(crate::access::load_visible(&state.db, &identity.caller, id).await?)
+    Ok(crate::access::load_visible(&state.db, &state.images.rules, &identity.caller, id).await?)
 }
 
 /// Loads an image the caller may change as `policy` says: 404 if they cannot see it, 403 if

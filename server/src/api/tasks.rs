@@ -48,8 +48,9 @@ pub(crate) async fn image_tasks(
         .iter()
         .filter(|t| {
             crate::access::sees_image_task(
+                &state.images.rules,
                 &identity.caller,
-                stored.image.owner.as_deref(),
+                &stored.image,
                 t.owner.as_deref(),
             )
         })
@@ -63,12 +64,24 @@ pub(crate) async fn show(
     identity: Identity,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    allowed(&state, &identity, "get_task")?;
     let not_found = || ApiError::NotFound(format!("Task with the given identifier {id} not found"));
     let task = state.db.task(&id).await?.ok_or_else(not_found)?;
-    if !identity.caller.is_admin() && !identity.caller.owns(task.owner.as_deref()) {
+    if !crate::access::sees_task(&state.images.rules, &identity.caller, task.owner.as_deref()) {
         return Err(not_found());
     }
     Ok(Json(task_json(&task)))
+}
+
+/// The tasks API's policies, as Glance checks them: `tasks_api_access` (administrators by
+/// default) for every call, then the call's own (`get_task`, `get_tasks`, `add_task`).
+fn allowed(state: &AppState, identity: &Identity, policy: &str) -> Result<(), ApiError> {
+    for rule in ["tasks_api_access", policy] {
+        if !state.images.rules.allows(rule, &identity.caller, None) {
+            return Err(crate::access::refused(rule).into());
+        }
+    }
+    Ok(())
 }
 
 const DEFAULT_LIMIT: i64 = 25;
@@ -86,7 +99,8 @@ pub(crate) async fn list(
     identity: Identity,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let owner = match identity.caller.is_admin() {
+    allowed(&state, &identity, "get_tasks")?;
+    let owner = match state.images.rules.is_admin(&identity.caller) {
         true => None,
         false => Some(
             identity
@@ -151,10 +165,9 @@ pub(crate) async fn list(
     }
     let marker = match &marker_id {
         Some(m) => {
-            let found =
-                state.db.task(m).await?.filter(|t| {
-                    identity.caller.is_admin() || identity.caller.owns(t.owner.as_deref())
-                });
+            let found = state.db.task(m).await?.filter(|t| {
+                crate::access::sees_task(&state.images.rules, &identity.caller, t.owner.as_deref())
+            });
             Some(found.ok_or_else(|| bad(format!("Invalid marker: no task {m}")))?)
         }
         None => None,
@@ -224,13 +237,7 @@ pub(crate) async fn create(
     identity: Identity,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    for rule in ["tasks_api_access", "add_task"] {
-        if !state.images.rules.allows(rule, &identity.caller, None) {
-            return Err(ApiError::Forbidden(format!(
-                "You are not authorized to complete {rule} action."
-            )));
-        }
-    }
+    allowed(&state, &identity, "add_task")?;
     let doc: Value = match body.is_empty() {
         true => return Err(bad("Body expected in request.")),
         false => serde_json::from_slice(&body)
@@ -303,13 +310,24 @@ pub(crate) async fn create(
     Ok(response)
 }
 
-/// `DELETE /v2/tasks/{id}`: tasks expire on their own.
-pub(crate) async fn delete() -> Response {
-    (
+/// `DELETE /v2/tasks/{id}`: tasks expire on their own (after the `tasks_api_access` policy,
+/// as Glance).
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    identity: Identity,
+) -> Result<Response, ApiError> {
+    if !state
+        .images
+        .rules
+        .allows("tasks_api_access", &identity.caller, None)
+    {
+        return Err(crate::access::refused("tasks_api_access").into());
+    }
+    Ok((
         StatusCode::METHOD_NOT_ALLOWED,
         [(header::ALLOW, "GET")],
         "This operation is currently not permitted on Glance Tasks. They are auto deleted \
          after reaching the time based on their expires_at property.",
     )
-        .into_response()
+        .into_response())
 }

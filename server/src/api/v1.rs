@@ -376,7 +376,7 @@ pub(crate) async fn delete(
     }
 }
 
-fn v1_list_query(raw: &str, identity: &Identity) -> Result<ListQuery, ApiError> {
+fn v1_list_query(raw: &str, identity: &Identity, admin: bool) -> Result<ListQuery, ApiError> {
     let bad = |m: String| ApiError::BadRequest(m);
     let mut filters = Vec::new();
     let mut limit = 25;
@@ -421,7 +421,7 @@ fn v1_list_query(raw: &str, identity: &Identity) -> Result<ListQuery, ApiError> 
                 filters.push(ImageFilter::Flag("protected", v));
             }
             "is_public" => {
-                if identity.caller.is_admin() && value != "none" {
+                if admin && value != "none" {
                     let public = glint_core::v1::bool_from_string(&value);
                     if public {
                         filters.push(ImageFilter::Visibility(Visibility::Public));
@@ -450,7 +450,7 @@ fn v1_list_query(raw: &str, identity: &Identity) -> Result<ListQuery, ApiError> 
         limit,
         marker: None,
         project: identity.caller.project_id.clone(),
-        admin: identity.caller.is_admin(),
+        admin,
         member_status: None,
         community: false,
     })
@@ -461,8 +461,12 @@ async fn list(
     identity: &Identity,
     uri: &Uri,
 ) -> Result<Vec<StoredImage>, ApiError> {
+    let rules = &state.images.rules;
+    if !rules.allows_here("get_images", &identity.caller) {
+        return Err(crate::access::refused("get_images").into());
+    }
     let raw = uri.query().unwrap_or_default();
-    let mut query = v1_list_query(raw, identity)?;
+    let mut query = v1_list_query(raw, identity, rules.is_admin(&identity.caller))?;
     let marker = form_urlencoded::parse(raw.as_bytes())
         .find(|(k, _)| k == "marker")
         .map(|(_, v)| v.into_owned());
@@ -473,7 +477,12 @@ async fn list(
         };
         query.marker = Some(found.ok_or_else(|| ApiError::BadRequest("Invalid marker".into()))?);
     }
-    Ok(state.db.list_images(&query).await?)
+    let mut images = state.db.list_images(&query).await?;
+    // The query applies Glance's get_image; an operator's rule can narrow it further.
+    if rules.overrides("get_image") {
+        images.retain(|s| rules.allows("get_image", &identity.caller, Some(&s.image)));
+    }
+    Ok(images)
 }
 
 /// `GET /v1/images`: the brief list.
@@ -625,7 +634,8 @@ pub(crate) async fn shared_images(
     Path(member): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = &identity.caller;
-    if !caller.is_admin() && caller.project_id.as_deref() != Some(member.as_str()) {
+    if !state.images.rules.is_admin(caller) && caller.project_id.as_deref() != Some(member.as_str())
+    {
         return Err(ApiError::Forbidden(
             "Only an administrator may list another project's shared images.".into(),
         ));

@@ -1075,7 +1075,7 @@ impl Data {
             .stores()
             .get(store_id)
             .ok_or_else(|| DataError::NotFound(format!("Unknown store {store_id}.")))?;
-        let image = crate::access::load_visible(self.db(), &actor.caller, id)
+        let image = crate::access::load_visible(self.db(), &self.images.rules, &actor.caller, id)
             .await?
             .image;
         if image.status != Status::Active {

@@ -29,7 +29,7 @@ impl Data {
             crate::access::load_downloadable(self.db(), &self.images.rules, caller, id).await?;
         let image = &stored.image;
         match image.status {
-            Status::Deactivated if !caller.is_admin() => {
+            Status::Deactivated if !self.images.rules.is_admin(caller) => {
                 return Err(DataError::Forbidden(
                     "The requested image has been deactivated. Image data download is forbidden."
                         .into(),

@@ -6,7 +6,7 @@
 use glint_core::Visibility;
 
 use super::{Actor, ImageError, Images};
-use crate::access::{load_visible, sees_member};
+use crate::access::{load_visible, refused, sees_member};
 use crate::db::Member;
 use crate::events::Event;
 
@@ -19,14 +19,20 @@ const STATUSES: [&str; 3] = ["pending", "accepted", "rejected"];
 impl Images {
     /// The members of an image the caller sees, as far as it may see them.
     pub(crate) async fn members(&self, actor: &Actor, id: &str) -> Result<Vec<Member>, ImageError> {
-        let stored = load_visible(&self.db, &actor.caller, id).await?;
+        let stored = load_visible(&self.db, &self.rules, &actor.caller, id).await?;
+        if !self
+            .rules
+            .allows("get_members", &actor.caller, Some(&stored.image))
+        {
+            return Err(refused("get_members").into());
+        }
         let owner = stored.image.owner.as_deref();
         Ok(self
             .db
             .members(&stored.image.id)
             .await?
             .into_iter()
-            .filter(|m| sees_member(&actor.caller, owner, &m.member))
+            .filter(|m| sees_member(&self.rules, &actor.caller, owner, &m.member))
             .collect())
     }
 
@@ -37,8 +43,19 @@ impl Images {
         id: &str,
         member: &str,
     ) -> Result<Member, ImageError> {
-        let stored = load_visible(&self.db, &actor.caller, id).await?;
-        let may_see = sees_member(&actor.caller, stored.image.owner.as_deref(), member);
+        let stored = load_visible(&self.db, &self.rules, &actor.caller, id).await?;
+        if !self
+            .rules
+            .allows("get_member", &actor.caller, Some(&stored.image))
+        {
+            return Err(refused("get_member").into());
+        }
+        let may_see = sees_member(
+            &self.rules,
+            &actor.caller,
+            stored.image.owner.as_deref(),
+            member,
+        );
         match self.db.member(&stored.image.id, member).await? {
             Some(m) if may_see => Ok(m),
             _ => Err(ImageError::NoSuchMember(
@@ -93,7 +110,7 @@ impl Images {
                 "Invalid status '{status}': expected pending, accepted or rejected."
             )));
         }
-        let stored = load_visible(&self.db, &actor.caller, id).await?;
+        let stored = load_visible(&self.db, &self.rules, &actor.caller, id).await?;
         let no_such = || ImageError::NoSuchMember(member.to_string(), stored.image.id.clone());
         if self.db.member(&stored.image.id, member).await?.is_none() {
             return Err(no_such());
@@ -102,10 +119,7 @@ impl Images {
             .rules
             .allows_on_member("modify_member", &actor.caller, &stored.image, member)
         {
-            return Err(crate::access::Denied::Forbidden(
-                "You are not authorized to complete modify_member action.".into(),
-            )
-            .into());
+            return Err(refused("modify_member").into());
         }
         let m = self
             .db
@@ -206,15 +220,12 @@ impl Images {
         id: &str,
         member: &str,
     ) -> Result<(), ImageError> {
-        let stored = load_visible(&self.db, &actor.caller, id).await?;
+        let stored = load_visible(&self.db, &self.rules, &actor.caller, id).await?;
         if !self
             .rules
             .allows_on_member("delete_member", &actor.caller, &stored.image, member)
         {
-            return Err(crate::access::Denied::Forbidden(
-                "You are not authorized to complete delete_member action.".into(),
-            )
-            .into());
+            return Err(refused("delete_member").into());
         }
         let Some(m) = self.db.member(&stored.image.id, member).await? else {
             return Err(ImageError::NoSuchMember(

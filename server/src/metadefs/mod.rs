@@ -11,7 +11,7 @@ use thiserror::Error;
 
 pub(crate) use documents::*;
 
-use crate::access;
+use crate::access::{self, MetadefVerdict};
 use crate::db::metadefs::{
     Association, Clash, Entry, Kind, Namespace, NamespaceDoc, NamespaceQuery, NamespaceSort,
 };
@@ -91,6 +91,13 @@ pub(crate) struct Contents {
     pub(crate) prefix: String,
 }
 
+/// A policy that does not allow the caller, named as Glance names it.
+fn refused(policy: &str) -> MetadefError {
+    MetadefError::Forbidden(format!(
+        "You are not authorized to complete {policy} action."
+    ))
+}
+
 fn nothing_here() -> MetadefError {
     MetadefError::NotFound("The resource could not be found.".into())
 }
@@ -152,6 +159,8 @@ pub(crate) struct Metadefs {
     pub(crate) events: Events,
     /// With the RabbitMQ notification drivers: writes a change's notifications to the outbox.
     pub(crate) notifier: Option<Notifier>,
+    /// The policy rules (Glance's metadef defaults, the operator's file over them).
+    pub(crate) rules: std::sync::Arc<access::Rules>,
 }
 
 impl Metadefs {
@@ -180,50 +189,69 @@ impl Metadefs {
         }
     }
 
-    /// Refuses callers who may not look at metadata definitions (as if there were none).
-    pub(crate) fn check_browse(&self, caller: &Caller) -> Result<(), MetadefError> {
-        match access::may_browse_metadefs(caller) {
-            true => Ok(()),
-            false => Err(nothing_here()),
+    /// Refuses callers whom `policy` (`get_metadef_namespaces`, `list_metadef_resource_types`)
+    /// does not allow to look at metadata definitions: as if there were none when they may not
+    /// read their project's namespaces either, 403 otherwise.
+    pub(crate) fn check_browse(&self, caller: &Caller, policy: &str) -> Result<(), MetadefError> {
+        match access::metadef_verdict(&self.rules, caller, policy, None) {
+            MetadefVerdict::Allowed => Ok(()),
+            MetadefVerdict::Forbidden => Err(refused(policy)),
+            MetadefVerdict::NotFound => Err(nothing_here()),
         }
     }
 
-    fn sees(caller: &Caller, ns: &Namespace) -> bool {
-        access::sees_namespace(caller, &ns.visibility, ns.owner.as_deref())
+    /// Whether the caller reads the namespace: Glance's database shows administrators every
+    /// namespace and others the public ones and their project's, and `get_metadef_namespace`
+    /// must allow it.
+    fn sees(&self, caller: &Caller, ns: &Namespace) -> bool {
+        (access::sees_every_namespace(&self.rules, caller)
+            || ns.visibility == "public"
+            || caller.owns(ns.owner.as_deref()))
+            && matches!(
+                self.verdict(caller, "get_metadef_namespace", Some(ns)),
+                MetadefVerdict::Allowed
+            )
     }
 
-    /// Administrators only; others get 403 when they can see the namespace (or when there is
-    /// none), 404 when they cannot. `rule` names the refused action as Glance's policy does.
-    fn require_admin(
+    fn verdict(&self, caller: &Caller, policy: &str, ns: Option<&Namespace>) -> MetadefVerdict {
+        let target = ns.map(|ns| (ns.owner.as_deref(), ns.visibility.as_str()));
+        access::metadef_verdict(&self.rules, caller, policy, target)
+    }
+
+    /// What `rule` (a change's policy) allows: 403 when the caller sees the namespace (or when
+    /// there is none), 404 when it cannot.
+    fn require(
+        &self,
         caller: &Caller,
         rule: &str,
         ns: Option<&Namespace>,
     ) -> Result<(), MetadefError> {
-        if access::may_change_metadefs(caller) {
-            return Ok(());
-        }
-        match ns {
-            Some(ns) if !Self::sees(caller, ns) => Err(ns_not_found(&ns.namespace)),
-            None if !access::may_browse_metadefs(caller) => Err(nothing_here()),
-            _ => Err(MetadefError::Forbidden(format!(
-                "You are not authorized to complete {rule} action."
-            ))),
+        match (self.verdict(caller, rule, ns), ns) {
+            (MetadefVerdict::Allowed, _) => Ok(()),
+            (_, Some(ns)) if !self.sees(caller, ns) => Err(ns_not_found(&ns.namespace)),
+            (MetadefVerdict::NotFound, None) => Err(nothing_here()),
+            _ => Err(refused(rule)),
         }
     }
 
-    /// The namespace, if it exists and the caller may read it.
+    /// The namespace, if it exists and the caller may read it, for a read `policy` allows
+    /// (`get_metadef_namespace`, `get_metadef_objects`, `get_metadef_tag`, ...).
     pub(crate) async fn readable(
         &self,
         caller: &Caller,
         name: &str,
+        policy: &str,
     ) -> Result<Readable, MetadefError> {
         match self.db.namespace(name).await? {
-            Some(ns) if Self::sees(caller, &ns) => Ok(Readable(ns)),
+            Some(ns) if self.sees(caller, &ns) => {
+                self.require(caller, policy, Some(&ns))?;
+                Ok(Readable(ns))
+            }
             _ => Err(ns_not_found(name)),
         }
     }
 
-    /// The namespace a write goes to: visible, and the caller an administrator.
+    /// The namespace a write goes to: visible, and `rule` allowing the caller.
     pub(crate) async fn changeable(
         &self,
         actor: &Actor,
@@ -233,9 +261,14 @@ impl Metadefs {
         let caller = &actor.caller;
         let ns = self.db.namespace(name).await?;
         match &ns {
-            Some(found) => Self::require_admin(caller, rule, Some(found))?,
-            None if !access::may_browse_metadefs(caller) => return Err(nothing_here()),
-            None => {}
+            Some(found) => self.require(caller, rule, Some(found))?,
+            None => {
+                if let MetadefVerdict::NotFound =
+                    self.verdict(caller, "get_metadef_namespace", None)
+                {
+                    return Err(nothing_here());
+                }
+            }
         }
         ns.map(|ns| Changeable { ns, by: actor.by() })
             .ok_or_else(|| ns_not_found(name))
@@ -243,7 +276,8 @@ impl Metadefs {
 
     /// That the caller may create namespaces.
     pub(crate) fn may_create(&self, actor: &Actor, rule: &str) -> Result<Creator, MetadefError> {
-        Self::require_admin(&actor.caller, rule, None).map(|()| Creator { by: actor.by() })
+        self.require(&actor.caller, rule, None)
+            .map(|()| Creator { by: actor.by() })
     }
 
     /// The namespaces the caller may read, with their associations, a page at a time.
@@ -252,12 +286,12 @@ impl Metadefs {
         caller: &Caller,
         query: &ListNamespaces,
     ) -> Result<Vec<(Namespace, Vec<Association>)>, MetadefError> {
-        self.check_browse(caller)?;
+        self.check_browse(caller, "get_metadef_namespaces")?;
         let marker = match &query.marker {
-            Some(m) => Some(self.readable(caller, m).await?.0),
+            Some(m) => Some(self.readable(caller, m, "get_metadef_namespace").await?.0),
             None => None,
         };
-        let visible_to = match caller.is_admin() {
+        let visible_to = match access::sees_every_namespace(&self.rules, caller) {
             true => None,
             false => Some(caller.project_id.as_deref()),
         };
@@ -273,6 +307,14 @@ impl Metadefs {
                 limit: query.limit,
             })
             .await?;
+        // An operator's get_metadef_namespace can narrow what the database query shows.
+        let found: Vec<Namespace> = match self.rules.overrides("get_metadef_namespace") {
+            true => found
+                .into_iter()
+                .filter(|ns| self.sees(caller, ns))
+                .collect(),
+            false => found,
+        };
         let ids: Vec<String> = found.iter().map(|n| n.id.clone()).collect();
         let mut associations = self.db.associations(&ids).await?;
         Ok(found
@@ -612,8 +654,21 @@ impl Metadefs {
         &self,
         caller: &Caller,
     ) -> Result<Vec<Association>, MetadefError> {
-        self.check_browse(caller)?;
+        self.check_browse(caller, "list_metadef_resource_types")?;
         Ok(self.db.resource_types().await?)
+    }
+
+    /// A namespace's resource type associations, when `get_metadef_resource_type` lets the
+    /// caller see them (none otherwise, as Glance filters them).
+    pub(crate) async fn associations_shown(
+        &self,
+        caller: &Caller,
+        ns: &Readable,
+    ) -> Result<Vec<Association>, MetadefError> {
+        match self.verdict(caller, "get_metadef_resource_type", Some(&ns.0)) {
+            MetadefVerdict::Allowed => self.associations(ns).await,
+            _ => Ok(Vec::new()),
+        }
     }
 
     pub(crate) async fn associations(

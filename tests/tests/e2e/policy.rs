@@ -273,3 +273,188 @@ async fn image_decisions_follow_the_operators_rules() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     app.stop().await;
 }
+
+/// Reads follow the operator's rules too: `get_image` narrowed to the caller's own project
+/// hides another project's public image from the show, the lists (v2 and v1) and its
+/// members; `get_images` refuses listing to readers; `get_members` to non-members of the
+/// owner; metadata definitions readable by administrators only, created by a role the file
+/// names. The web UI gets the same rules to plan with. Roles imply as Keystone's do (`member`
+/// reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_follow_the_operators_rules() {
+    let dir = TempDir::new("policy-reads");
+    let file = dir.0.join("policy.yaml");
+    std::fs::write(
+        &file,
+        "\"get_image\": \"rule:context_is_admin or (role:reader and project_id:%(project_id)s)\"\n\
+         \"get_images\": \"role:admin or role:member\"\n\
+         \"get_members\": \"rule:context_is_admin or (role:member and project_id:%(project_id)s)\"\n\
+         \"get_metadef_namespace\": \"rule:context_is_admin\"\n\
+         \"add_metadef_namespace\": \"role:admin or role:metadef_editor\"\n",
+    )
+    .expect("write the policy file");
+    let policy = file.clone();
+    let app = TestApp::sqlite_with(move |c| c.policy_file = Some(policy)).await;
+    let p1 = Some(("p1", "member"));
+    let p1_reader = Some(("p1", "reader"));
+    let p2 = Some(("p2", "member"));
+
+    // p2's public image; p1's shared one, shared with p2.
+    let (status, theirs) = app
+        .call(
+            p2,
+            Method::POST,
+            "/v2/images",
+            Some(
+                json!({"name": "theirs", "disk_format": "raw", "container_format": "bare",
+                "visibility": "community"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{theirs}");
+    let theirs = theirs["id"].as_str().expect("id").to_string();
+    let (status, mine) = app
+        .call(
+            p1,
+            Method::POST,
+            "/v2/images",
+            Some(
+                json!({"name": "mine", "disk_format": "raw", "container_format": "bare",
+                "visibility": "shared"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{mine}");
+    let mine = mine["id"].as_str().expect("id").to_string();
+    let (status, _) = app
+        .call(
+            p1,
+            Method::POST,
+            &format!("/v2/images/{mine}/members"),
+            Some(json!({"member": "p2"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // get_image: another project's community image is not there for p1; its owner sees it.
+    let (status, _) = app
+        .call(p1, Method::GET, &format!("/v2/images/{theirs}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .call(p2, Method::GET, &format!("/v2/images/{theirs}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .call(p1, Method::GET, &format!("/v2/images/{theirs}/file"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nor its data");
+    let (status, list) = app
+        .call(p1, Method::GET, "/v2/images?visibility=community", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["images"], json!([]), "the list hides it too");
+    let (status, list) = app.call(p1, Method::GET, "/v1/images/detail", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let names: Vec<&str> = list["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["mine"], "and v1's");
+    // p2, a member of p1's shared image, no longer sees it (it is not p2's project's).
+    let (status, _) = app
+        .call(p2, Method::GET, &format!("/v2/images/{mine}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .call(
+            p2,
+            Method::GET,
+            &format!("/v2/images/{mine}/members/p2"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nor its membership");
+
+    // get_images: a reader of p1 may not list (named), a member may.
+    let (status, body) = app.call(p1_reader, Method::GET, "/v2/images", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("get_images"), "{body}");
+    let (status, _) = app.call(p1_reader, Method::GET, "/v1/images", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // ... yet shows its project's image (get_image holds for readers).
+    let (status, _) = app
+        .call(p1_reader, Method::GET, &format!("/v2/images/{mine}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // get_members: the owner's members list them, its readers may not.
+    let members = format!("/v2/images/{mine}/members");
+    let (status, body) = app.call(p1, Method::GET, &members, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["members"][0]["member_id"], "p2");
+    let (status, body) = app.call(p1_reader, Method::GET, &members, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("get_members"), "{body}");
+
+    // Metadata definitions: an administrator's public namespace is not there for p1.
+    let (status, body) = app
+        .call(
+            None,
+            Method::POST,
+            "/v2/metadefs/namespaces",
+            Some(json!({"namespace": "Ops::Public", "visibility": "public"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = app
+        .call(p1, Method::GET, "/v2/metadefs/namespaces/Ops::Public", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = app
+        .call(p1, Method::GET, "/v2/metadefs/namespaces", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["namespaces"], json!([]), "{body}");
+    let (status, body) = app
+        .call(None, Method::GET, "/v2/metadefs/namespaces", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["namespaces"][0]["namespace"], "Ops::Public");
+    // A role the file names creates namespaces; a plain member is refused, naming the policy.
+    let ns = json!({"namespace": "Ops::Mine", "visibility": "private"});
+    let (status, body) = app
+        .call(
+            p1,
+            Method::POST,
+            "/v2/metadefs/namespaces",
+            Some(ns.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("add_metadef_namespace"), "{body}");
+    let (status, body) = app
+        .call(
+            Some(("p1", "member,metadef_editor")),
+            Method::POST,
+            "/v2/metadefs/namespaces",
+            Some(ns),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // The web UI plans with the file's rules.
+    let (status, me) = app.call(p1, Method::GET, "/auth/whoami", None).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let stated = me["planning"]["policy"].as_array().expect("policy");
+    assert_eq!(stated.len(), 5, "{me}");
+    assert_eq!(stated[0][0], "get_image");
+    assert_eq!(
+        me["roles"],
+        json!(["member", "reader"]),
+        "member implies reader"
+    );
+    app.stop().await;
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::harness::{TestApp, on_both_databases};
+use super::harness::{TempDir, TestApp};
 use super::webdownload::source;
 
 async fn post_task(app: &TestApp, body: Value) -> (StatusCode, Value, Option<String>) {
@@ -330,7 +330,75 @@ async fn listing_filters_orders_and_pages(app: &TestApp) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-on_both_databases!(listing_filters_orders_and_pages);
+/// Glance's `tasks_api_access` is for administrators; this deployment's policy file opens the
+/// tasks API to projects, which then see their own tasks.
+fn tasks_for_projects(c: &mut glint_server::config::Config, dir: &TempDir) {
+    let file = dir.0.join("policy.yaml");
+    std::fs::write(&file, "tasks_api_access: 'role:admin or role:member'\n")
+        .expect("write the policy file");
+    c.policy_file = Some(file);
+}
+
+mod listing_filters_orders_and_pages {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let dir = TempDir::new("tasks-policy");
+        let app = TestApp::sqlite_with(|c| tasks_for_projects(c, &dir)).await;
+        listing_filters_orders_and_pages(&app).await;
+        app.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let dir = TempDir::new("tasks-policy");
+        let app = TestApp::postgres_with(|c| tasks_for_projects(c, &dir)).await;
+        listing_filters_orders_and_pages(&app).await;
+        app.stop().await;
+    }
+}
+
+/// By Glance's defaults the tasks API is an administrator's: a project's member is refused
+/// every call, naming the policy, while its images' tasks stay readable where the image is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tasks_api_is_for_administrators_by_default() {
+    let app = TestApp::sqlite().await;
+    let member = Some(("p1", "member"));
+    let id = app
+        .create(json!({"name": "t", "disk_format": "raw", "container_format": "bare"}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    for (method, path) in [
+        (Method::GET, "/v2/tasks".to_string()),
+        (
+            Method::GET,
+            "/v2/tasks/00000000-0000-0000-0000-000000000000".to_string(),
+        ),
+        (
+            Method::DELETE,
+            "/v2/tasks/00000000-0000-0000-0000-000000000000".to_string(),
+        ),
+    ] {
+        let (status, body) = app.call(member, method.clone(), &path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
+        assert!(body.to_string().contains("tasks_api_access"), "{body}");
+    }
+    let (status, _) = app.call(None, Method::GET, "/v2/tasks", None).await;
+    assert_eq!(status, StatusCode::OK, "an administrator lists tasks");
+    let (status, body) = app
+        .call(
+            Some(("p2", "member")),
+            Method::GET,
+            &format!("/v2/images/{id}/tasks"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not p2's image: {body}");
+    app.stop().await;
+}
 
 /// A task that fails in the server's storage says so in words a user can act on; the error
 /// itself (paths, the system's message) stays in the server's log.

@@ -8,7 +8,7 @@ use md5::Digest;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::harness::TestApp;
+use super::harness::{TempDir, TestApp};
 use super::inspection::{backed_qcow2, qemu_img};
 use super::webdriver::Browser;
 
@@ -234,6 +234,56 @@ async fn the_create_form_asks_for_required_properties() {
     let image = &list["images"][0];
     assert_eq!(image["os_distro"], "debian");
     assert_eq!(image["hw_cores"], "4");
+    b.quit().await;
+    app.stop().await;
+}
+
+/// The browser plans with the deployment's policy file: where nobody may publicize an image,
+/// administrators included, the create form shows the refusal, naming the policy, before
+/// anything is sent; a private image is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_create_form_plans_with_the_operators_policy() {
+    let dir = TempDir::new("ui-policy");
+    let file = dir.0.join("policy.yaml");
+    std::fs::write(&file, "\"publicize_image\": \"!\"\n").expect("policy file");
+    let app = app_with(move |c| c.policy_file = Some(file)).await;
+    let b = Browser::start(&shots()).await;
+    log_in(&b, &app).await;
+    b.goto(&app.url("/#/create")).await;
+    b.wait_for("#c-visibility").await;
+    b.fill("#c-name", "ui-public").await;
+    b.js(
+        "const s = document.querySelector('#c-visibility'); s.value = 'public'; \
+         s.dispatchEvent(new Event('change'));",
+        json!([]),
+    )
+    .await;
+    b.click("form button[type=submit]").await;
+    b.wait_for("[data-change=violation][data-key=visibility]")
+        .await;
+    let text = b
+        .js(
+            "return document.querySelector('[data-change=violation][data-key=visibility]').textContent",
+            json!([]),
+        )
+        .await;
+    assert!(
+        text.to_string().contains("publicize_image"),
+        "the plan names the policy: {text}"
+    );
+    b.screenshot("create-policy").await;
+    let (_, list) = call(&app, Method::GET, "/v2/images?name=ui-public", None).await;
+    assert_eq!(list["images"], json!([]), "nothing was sent");
+    b.js(
+        "const s = document.querySelector('#c-visibility'); s.value = 'private'; \
+         s.dispatchEvent(new Event('change'));",
+        json!([]),
+    )
+    .await;
+    b.click("form button[type=submit]").await;
+    b.wait_for("[data-test=created]").await;
+    let (_, list) = call(&app, Method::GET, "/v2/images?name=ui-public", None).await;
+    assert_eq!(list["images"][0]["visibility"], "private");
     b.quit().await;
     app.stop().await;
 }
