@@ -423,7 +423,8 @@ async fn reads_follow_the_operators_rules() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["namespaces"][0]["namespace"], "Ops::Public");
-    // A role the file names creates namespaces; a plain member is refused, naming the policy.
+    // A role the file names creates namespaces. A plain member is refused; as it may read no
+    // namespace at all, Glance's answer hides even the refusal (404, not 403).
     let ns = json!({"namespace": "Ops::Mine", "visibility": "private"});
     let (status, body) = app
         .call(
@@ -433,8 +434,7 @@ async fn reads_follow_the_operators_rules() {
             Some(ns.clone()),
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(body.to_string().contains("add_metadef_namespace"), "{body}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, body) = app
         .call(
             Some(("p1", "member,metadef_editor")),
