@@ -471,8 +471,9 @@ impl<'a> Planner<'a> {
     fn check_attributes(&mut self, changes: &AttrChanges) {
         let ctx = self.ctx;
         let caller = ctx.caller;
-        let admin = caller.is_admin();
         let before = self.before;
+        // What Glance's context calls an administrator.
+        let admin = ctx.allows("context_is_admin", before, caller.is_admin());
         if let Some(c) = &changes.owner
             && !admin
             && c.new.as_deref() != caller.project_id.as_deref()
@@ -542,6 +543,18 @@ impl<'a> Planner<'a> {
                     c.new.len()
                 ),
             );
+        }
+        // Glance's set_image_location: replacing or adding locations through PATCH.
+        if changes.locations.is_some() {
+            let coded =
+                admin || (caller.has_role("member") && caller.owns(before.owner.as_deref()));
+            if !ctx.allows("set_image_location", before, coded) {
+                self.violate(
+                    ViolationKind::Forbidden,
+                    "locations",
+                    "You are not authorized to complete set_image_location action.",
+                );
+            }
         }
         if let (Some(c), Some(quota)) = (&changes.locations, settings.location_quota)
             && c.new.len() > quota

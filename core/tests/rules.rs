@@ -1535,4 +1535,48 @@ fn policies_decide_visibility_and_creates_in_the_plan() {
     );
     let creator = Caller::new(Some("p1"), &["creator"]);
     assert!(plan_as(&creator, &image(&[]), &create).is_allowed());
+
+    // Locations set through PATCH: Glance's set_image_location, the owner's members by default,
+    // a role of the operator's choosing here.
+    let locations = patch21(json!([{"op": "add", "path": "/locations/-",
+        "value": {"url": "http://example.com/disk.img", "metadata": {}}}]));
+    let settings = Settings {
+        locations_enabled: true,
+        ..Settings::default()
+    };
+    let owner_member = member();
+    let defaults = Policy::glance_defaults();
+    let ctx_default = PlanContext::new(&owner_member, &settings).with_policy(&defaults);
+    assert!(
+        !glint_core::plan(&before, &locations, &ctx_default)
+            .violations
+            .iter()
+            .any(|v| v.message.contains("set_image_location")),
+        "an owner's member sets locations by default"
+    );
+    let overrides = read_file("\"set_image_location\": \"role:admin or role:image_locator\"\n")
+        .expect("a policy file");
+    let policy = Policy::glance_defaults()
+        .overridden(&overrides)
+        .expect("valid rules");
+    let ctx = PlanContext::new(&owner_member, &settings).with_policy(&policy);
+    let refused = glint_core::plan(&before, &locations, &ctx);
+    let violation = refused
+        .violations
+        .iter()
+        .find(|v| v.key == "locations" && v.message.contains("set_image_location"))
+        .expect("refused");
+    assert!(
+        violation.message.contains("set_image_location"),
+        "{}",
+        refused.render()
+    );
+    let locator = Caller::new(Some("p1"), &["member", "image_locator"]);
+    let ctx = PlanContext::new(&locator, &settings).with_policy(&policy);
+    assert!(
+        !glint_core::plan(&before, &locations, &ctx)
+            .violations
+            .iter()
+            .any(|v| v.message.contains("set_image_location"))
+    );
 }

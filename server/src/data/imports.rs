@@ -1062,22 +1062,20 @@ impl Data {
                 "Multi backend is not supported at this site.".into(),
             ));
         }
-        if !self
-            .images
-            .rules
-            .allows("delete_image_location", &actor.caller, None)
-        {
-            return Err(DataError::Forbidden(
-                "You are not authorized to complete delete_image_location action.".into(),
-            ));
-        }
         let store = self
             .stores()
             .get(store_id)
             .ok_or_else(|| DataError::NotFound(format!("Unknown store {store_id}.")))?;
-        let image = crate::access::load_visible(self.db(), &self.images.rules, &actor.caller, id)
+        let rules = &self.images.rules;
+        let image = crate::access::load_visible(self.db(), rules, &actor.caller, id)
             .await?
             .image;
+        // Glance's order: the caller must see the image's locations, then may delete one.
+        for policy in ["get_image_location", "delete_image_location"] {
+            if !rules.allows(policy, &actor.caller, Some(&image)) {
+                return Err(crate::access::refused(policy).into());
+            }
+        }
         if image.status != Status::Active {
             return Err(DataError::Conflict(format!(
                 "Image {id} must be active to be deleted from a store: it is {}.",
