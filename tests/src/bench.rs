@@ -156,22 +156,43 @@ pub(crate) fn bench_vs_glance(args: &[String]) -> Result {
             script.display()
         ));
     }
+    // The data's size (MiB): the script's default unless given.
+    let data_mib: u64 = match args.iter().position(|a| a == "--data-mib") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .ok_or("--data-mib takes a number of MiB")?,
+        None if quick => 64,
+        None => 1024,
+    };
     let out = target_dir()?.join("bench-vs-glance");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let client_dir = out.join("client");
     let run_bench = |base: &str, label: &str, file: &Path| -> Result {
         let mut cmd = Command::new("python3");
         cmd.arg(&script)
             .arg(base)
             .args(["--label", label, "--out"])
-            .arg(file);
+            .arg(file)
+            .arg("--workdir")
+            .arg(&client_dir)
+            .args(["--data-mib", &data_mib.to_string()]);
         if quick {
             cmd.arg("--quick");
         }
         sh(&mut cmd)
     };
 
-    step("build glint (release)");
+    step("build glint and the limit line's streamer (release)");
     sh(cargo().args(["build", "--release", "-p", "glint-server"]))?;
+    sh(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "glint-tests",
+        "--example",
+        "streamer",
+    ]))?;
 
     step("Glance 33 (../shared/bench/start_glance.sh)");
     let glance_port = free_port()?.to_string();
@@ -212,10 +233,16 @@ pub(crate) fn bench_vs_glance(args: &[String]) -> Result {
     }
     let glint_json = out.join("glint.json");
     let glint = run_bench(&base, "Glint (release, SQLite, file store)", &glint_json);
+    let limit_json = out.join("download-limit.json");
+    let limit = match glint {
+        Ok(()) => download_limit_line(&base, &client_dir, data_mib, &limit_json),
+        Err(_) => Ok(()),
+    };
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&data);
     glint?;
+    limit?;
 
     step("side by side");
     sh(Command::new("python3")
@@ -244,11 +271,79 @@ pub(crate) fn bench_vs_glance(args: &[String]) -> Result {
         let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
         println!("| {title} | {} | {} | {ratio} |", show(a), show(b));
     }
+    let limit = read(&limit_json)?;
+    let median = |label: &str| limit[label]["median_mb_per_s"].as_f64();
     println!(
-        "\nresults: {} and {}",
-        glance_json.display(),
-        glint_json.display()
+        "\ndownload of the same {data_mib} MiB, same client, interleaved, 5 runs each (median MB/s):"
     );
+    println!("| server | MB/s | vs the streamer |\n|---|---|---|");
+    for (label, title) in [
+        ("streamer", "trivial axum file streamer (limit line)"),
+        ("glint", "Glint"),
+        ("glint_range", "Glint, Range: the second half"),
+    ] {
+        let (v, s) = (median(label), median("streamer"));
+        let ratio = match (v, s) {
+            (Some(v), Some(s)) if s > 0.0 => format!("{:.0}%", 100.0 * v / s),
+            _ => "-".into(),
+        };
+        println!(
+            "| {title} | {} | {ratio} |",
+            v.map_or("-".into(), |v| format!("{v:.1}"))
+        );
+    }
+    println!(
+        "\nresults: {}, {} and {}",
+        glance_json.display(),
+        glint_json.display(),
+        limit_json.display()
+    );
+    Ok(())
+}
+
+/// The download's limit line: the bench's data file served by the most direct axum handler
+/// (`tests/examples/streamer.rs`) and by Glint (uploaded to `base`), downloaded in turn by the
+/// same client as the bench's, five times each; the rates go to `out` (JSON).
+fn download_limit_line(base: &str, client_dir: &Path, data_mib: u64, out: &Path) -> Result {
+    step("download limit line: a trivial streamer and Glint, same client, interleaved");
+    let data_file = client_dir.join(format!("data-{data_mib}MiB.bin"));
+    let port = free_port()?;
+    let bin = target_dir()?
+        .join("release")
+        .join("examples")
+        .join("streamer");
+    let mut streamer = Command::new(&bin)
+        .arg(&data_file)
+        .arg(port.to_string())
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", bin.display()))?;
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed().as_secs() > 30 {
+            let _ = streamer.kill();
+            return Err("the streamer did not start".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join("download_bench.py");
+    let result = Command::new("python3")
+        .arg(&script)
+        .args(["--runs", "5", "--range", "--upload", base])
+        .arg(&data_file)
+        .arg(format!("streamer=http://127.0.0.1:{port}/file"))
+        .output();
+    let _ = streamer.kill();
+    let _ = streamer.wait();
+    let output = result.map_err(|e| format!("python3 {}: {e}", script.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "the download limit line failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    std::fs::write(out, &output.stdout).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(())
 }
 

@@ -4,18 +4,53 @@
 //! sharing the folder (an NFS export) never remove each other's writes in progress.
 
 use std::fs::File;
-use std::io::{SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
 use super::{ByteStream, Store, StoreError, StoreWriter, Sweep};
 
 const PARTIAL: &str = ".partial";
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 1 << 20;
+
+/// How many pieces a read keeps ready ahead of the one being sent.
+const READ_AHEAD: usize = 2;
+
+/// `len` bytes of `file` from where it stands (fewer where it ends first), read on a thread of
+/// its own a piece ahead of
+/// the client: each piece is read straight into the buffer the response sends (no copy between
+/// the file and the body), and the next is read while one is being sent. The reading stops
+/// when the stream is dropped (the client gone).
+fn read_ahead(file: File, len: u64) -> ByteStream {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut left = len;
+        let mut file = file;
+        while left > 0 {
+            let want = left.min(READ_CHUNK as u64);
+            let mut piece = Vec::with_capacity(usize::try_from(want).unwrap_or(READ_CHUNK));
+            let item = match (&mut file).take(want).read_to_end(&mut piece) {
+                // The end of the file: callers may ask for more than there is.
+                Ok(0) => break,
+                Ok(n) => {
+                    left -= n as u64;
+                    Ok(Bytes::from(piece))
+                }
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                break;
+            }
+        }
+    });
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
 
 /// Image files in one folder.
 #[derive(Debug, Clone)]
@@ -82,19 +117,44 @@ struct FsWriter {
     target: PathBuf,
 }
 
-/// Data is flushed to disk as it goes, so the final sync does not wait for all of it at once.
-const SYNC_EVERY: usize = 64 << 20;
+/// Data is flushed to disk behind the writer: each time this much more has been written, a
+/// sync of the file starts on a thread of its own while writing goes on, so the disk works
+/// while data still arrives and the sync before the commit finds little left to write.
+const SYNC_EVERY: u64 = 32 << 20;
 
+/// Writes the chunks to `file` and syncs it; the syncs behind the writer run on their own
+/// thread (one at a time: a sync asked for while one runs is taken by that one's successor).
+/// Any sync's failure fails the write, since a later sync can no longer vouch for the data.
 fn write_all(mut file: File, mut chunks: mpsc::Receiver<Bytes>) -> std::io::Result<()> {
+    let behind = file.try_clone()?;
+    let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+    let syncer = std::thread::Builder::new()
+        .name("glint-flush".into())
+        .spawn(move || -> std::io::Result<()> {
+            while asked.recv().is_ok() {
+                behind.sync_data()?;
+            }
+            Ok(())
+        })?;
     let mut unsynced = 0;
-    while let Some(chunk) = chunks.blocking_recv() {
-        file.write_all(&chunk)?;
-        unsynced += chunk.len();
-        if unsynced >= SYNC_EVERY {
-            file.sync_data()?;
-            unsynced = 0;
+    let written = (|| {
+        while let Some(chunk) = chunks.blocking_recv() {
+            file.write_all(&chunk)?;
+            unsynced += chunk.len() as u64;
+            if unsynced >= SYNC_EVERY {
+                // Full means a sync is already asked for and will cover this data too.
+                let _ = ask.try_send(());
+                unsynced = 0;
+            }
         }
-    }
+        Ok::<(), std::io::Error>(())
+    })();
+    drop(ask);
+    let behind = syncer
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the flushing thread failed")));
+    written?;
+    behind?;
     file.sync_all()
 }
 
@@ -138,18 +198,23 @@ impl Store for FsStore {
     ) -> BoxFuture<'a, Result<ByteStream, StoreError>> {
         Box::pin(async move {
             let path = self.path_of(location)?;
-            let mut file = match tokio::fs::File::open(&path).await {
+            let opened = tokio::task::spawn_blocking(move || {
+                let mut file = File::open(&path)?;
+                if offset > 0 {
+                    file.seek(SeekFrom::Start(offset))?;
+                }
+                Ok::<File, std::io::Error>(file)
+            })
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
+            let file = match opened {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(StoreError::NotFound(location.to_string()));
                 }
                 Err(e) => return Err(e.into()),
             };
-            if offset > 0 {
-                file.seek(SeekFrom::Start(offset)).await?;
-            }
-            let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), READ_CHUNK);
-            Ok(Box::pin(stream) as ByteStream)
+            Ok(read_ahead(file, len))
         })
     }
 
@@ -283,6 +348,54 @@ mod tests {
         assert_eq!(writer_of("0b7e-4c.ffee"), None, "a name without a writer");
         assert_eq!(writer_of("0b7e-4c.zz.ffee"), None, "not hex");
         assert_eq!(writer_of("0b7e-4c.abc.ffee"), None, "odd length");
+    }
+
+    /// Written past several flushes behind the writer and read back across pieces: every range
+    /// is the bytes asked for, a range past the end stops at it, and a reader dropped early
+    /// stops reading.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn what_is_written_reads_back_in_ranges() {
+        use futures_util::StreamExt;
+        let dir = std::env::temp_dir().join(format!("glint-fs-read-{}", uuid::Uuid::new_v4()));
+        let store = FsStore::new(&dir, "a").expect("store");
+        let data: Vec<u8> = (0..(SYNC_EVERY as usize * 2 + 3 * READ_CHUNK + 5))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut w = store.begin("img").await.expect("begin");
+        for piece in data.chunks(700_001) {
+            w.write(Bytes::copy_from_slice(piece)).await.expect("write");
+        }
+        let url = w.commit().await.expect("commit");
+        let read = |offset: u64, len: u64| {
+            let (store, url) = (&store, &url);
+            async move {
+                let mut stream = store.read(url, offset, len).await.expect("read");
+                let mut got = Vec::new();
+                while let Some(piece) = stream.next().await {
+                    got.extend_from_slice(&piece.expect("piece"));
+                }
+                got
+            }
+        };
+        assert_eq!(read(0, data.len() as u64).await, data);
+        let at = READ_CHUNK as u64 - 3;
+        assert_eq!(
+            read(at, 2 * READ_CHUNK as u64).await,
+            data[at as usize..at as usize + 2 * READ_CHUNK]
+        );
+        let tail = data.len() as u64 - 10;
+        assert_eq!(
+            read(tail, u64::MAX).await,
+            data[tail as usize..],
+            "stops at the end"
+        );
+        let mut early = store.read(&url, 0, data.len() as u64).await.expect("read");
+        assert_eq!(
+            early.next().await.expect("a piece").expect("ok").len(),
+            READ_CHUNK
+        );
+        drop(early);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
