@@ -87,9 +87,7 @@ impl<'a> PlanContext<'a> {
         let Some(policy) = self.policy else {
             return fallback;
         };
-        let roles: Vec<&str> = self.caller.roles.iter().map(String::as_str).collect();
-        let creds =
-            crate::policy::Credentials::new(self.caller.project_id.as_deref(), None, &roles);
+        let creds = crate::policy::Credentials::of(self.caller);
         policy.allows(
             name,
             &creds,

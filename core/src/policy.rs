@@ -67,10 +67,14 @@ impl Credentials {
 }
 
 impl Credentials {
-    /// The caller's credentials.
+    /// The caller's credentials: its roles, `project_id`, and `is_admin` (`True` with the
+    /// admin role, as Glance's context says for its default `context_is_admin`).
     pub fn of(caller: &crate::Caller) -> Credentials {
         let roles: Vec<&str> = caller.roles.iter().map(String::as_str).collect();
-        Credentials::new(caller.project_id.as_deref(), None, &roles)
+        let mut creds = Credentials::new(caller.project_id.as_deref(), None, &roles);
+        let admin = if caller.is_admin() { "True" } else { "False" };
+        creds.values.insert("is_admin".into(), admin.into());
+        creds
     }
 }
 
@@ -78,10 +82,50 @@ impl Credentials {
 pub type Target = BTreeMap<String, String>;
 
 /// What a policy's `%(field)s` refers to for an image, as Glance's image target: its owner as
-/// `project_id` and `owner`, its visibility, and `member_id` (the caller's project when the
-/// image is shared and the caller, who sees it, does not own it: a member).
+/// `project_id` and `owner`, its visibility, `member_id` (the caller's project when the image is
+/// shared and the caller, who sees it, does not own it: a member), its attributes (`id`,
+/// `name`, `status`, `disk_format`, `container_format`, `protected` and `os_hidden` as Python
+/// writes booleans, `min_disk`, `min_ram`) and its properties (`%(os_distro)s`).
 pub fn image_target(caller: &crate::Caller, image: &crate::Image) -> Target {
-    let mut t = Target::new();
+    const TARGET_FIELDS: [&str; 13] = [
+        "project_id",
+        "owner",
+        "visibility",
+        "member_id",
+        "id",
+        "name",
+        "status",
+        "protected",
+        "os_hidden",
+        "min_disk",
+        "min_ram",
+        "disk_format",
+        "container_format",
+    ];
+    // A property never stands in for a field the image's owner, visibility or membership
+    // decides, whether or not the image has it.
+    let mut t: Target = image
+        .properties
+        .iter()
+        .filter(|(k, _)| !TARGET_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let python = |b: bool| if b { "True" } else { "False" }.to_string();
+    t.insert("id".into(), image.id.clone());
+    t.insert("status".into(), image.status.as_str().to_string());
+    t.insert("protected".into(), python(image.protected));
+    t.insert("os_hidden".into(), python(image.os_hidden));
+    t.insert("min_disk".into(), image.min_disk.to_string());
+    t.insert("min_ram".into(), image.min_ram.to_string());
+    for (key, value) in [
+        ("name", &image.name),
+        ("disk_format", &image.disk_format),
+        ("container_format", &image.container_format),
+    ] {
+        if let Some(v) = value {
+            t.insert(key.into(), v.clone());
+        }
+    }
     if let Some(owner) = &image.owner {
         t.insert("project_id".into(), owner.clone());
         t.insert("owner".into(), owner.clone());
@@ -823,6 +867,32 @@ mod tests {
         let caller = crate::Caller::new(Some("p1"), &["reader"]);
         assert!(p.allows("get_metadef_namespaces", &reader, &project_target(&caller)));
         assert!(!p.allows("add_metadef_namespace", &reader, &project_target(&caller)));
+    }
+
+    #[test]
+    fn an_images_target() {
+        let mut image = crate::Image::new("i1", Some("p1".into()), "now");
+        image.visibility = crate::Visibility::Private;
+        image.properties.insert("os_distro".into(), "debian".into());
+        // Properties that would stand in for the owner's or a member's project.
+        image.properties.insert("member_id".into(), "p2".into());
+        image.properties.insert("project_id".into(), "p2".into());
+        let p = Policy::from_rules([
+            ("debian", "'debian':%(os_distro)s"),
+            ("member", "project_id:%(member_id)s"),
+            ("owner", "project_id:%(project_id)s"),
+            ("unprotected", "'False':%(protected)s"),
+        ])
+        .expect("parses");
+        let p2 = crate::Caller::new(Some("p2"), &["member"]);
+        let target = image_target(&p2, &image);
+        let creds = Credentials::of(&p2);
+        assert!(p.allows("debian", &creds, &target));
+        assert!(p.allows("unprotected", &creds, &target));
+        assert!(!p.allows("member", &creds, &target), "not a member");
+        assert!(!p.allows("owner", &creds, &target), "not the owner");
+        image.visibility = crate::Visibility::Shared;
+        assert!(p.allows("member", &creds, &image_target(&p2, &image)));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! - `cargo glint bench`: the criterion benchmarks (`bench.rs`).
 //! - `cargo glint tempest`: Tempest's image v2 tests and glance-tempest-plugin's RBAC tests against
 //!   Glint behind a real Keystone.
-//! - `cargo glint bench-vs-glance --bench-dir DIR [--quick]`: the HTTP benchmark (DIR holds
+//! - `cargo glint bench-vs-glance --bench-dir DIR [--quick] [--data-mib N]`: the HTTP benchmark (DIR holds
 //!   `glance_api_bench.py` and `start_glance.sh`) against the real Glance 33 and against Glint,
 //!   on this machine, one after the other; prints both tables and Glint's ratio to Glance for
 //!   each case.
