@@ -215,16 +215,25 @@ async fn stores_are_listed_chosen_copied_and_emptied(app: TestApp) {
         "read from slow"
     );
 
-    // Deleting from a store: administrators, a store that has it, never the last copy.
-    let (status, _) = app
-        .call(
+    // Deleting from a store: administrators, a store that has it, never the last copy. A
+    // member who does not see the image is told there is none; once it sees the image (public),
+    // it is refused, by get_image_location first as in Glance (it may not see the locations of
+    // another project's image).
+    let delete_as_member = || async {
+        app.call(
             member,
             Method::DELETE,
             &format!("/v2/stores/slow/{id}"),
             None,
         )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+        .await
+    };
+    assert_eq!(delete_as_member().await.0, StatusCode::NOT_FOUND);
+    let public = json!([{"op": "replace", "path": "/visibility", "value": "public"}]);
+    assert_eq!(app.patch(&id, public).await.status(), StatusCode::OK);
+    let (status, body) = delete_as_member().await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("get_image_location"), "{body}");
     let (status, _) = app
         .call(
             None,
