@@ -87,7 +87,7 @@ impl<'a> PlanContext<'a> {
         let Some(policy) = self.policy else {
             return fallback;
         };
-        let creds = crate::policy::Credentials::of(self.caller);
+        let creds = policy.credentials(self.caller);
         policy.allows(
             name,
             &creds,

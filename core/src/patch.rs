@@ -574,7 +574,8 @@ fn remove_location(p: &mut Planner<'_>, index: Index) {
     if locations_hidden(p, "remove") {
         return;
     }
-    if !p.ctx.caller.is_admin() {
+    let coded = p.ctx.caller.is_admin();
+    if !p.ctx.allows("delete_image_location", p.before, coded) {
         p.violate(
             ViolationKind::Forbidden,
             "locations",

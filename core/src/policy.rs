@@ -67,14 +67,10 @@ impl Credentials {
 }
 
 impl Credentials {
-    /// The caller's credentials: its roles, `project_id`, and `is_admin` (`True` with the
-    /// admin role, as Glance's context says for its default `context_is_admin`).
+    /// The caller's roles and `project_id` (`Policy::credentials` adds `is_admin`).
     pub fn of(caller: &crate::Caller) -> Credentials {
         let roles: Vec<&str> = caller.roles.iter().map(String::as_str).collect();
-        let mut creds = Credentials::new(caller.project_id.as_deref(), None, &roles);
-        let admin = if caller.is_admin() { "True" } else { "False" };
-        creds.values.insert("is_admin".into(), admin.into());
-        creds
+        Credentials::new(caller.project_id.as_deref(), None, &roles)
     }
 }
 
@@ -87,12 +83,16 @@ pub type Target = BTreeMap<String, String>;
 /// `name`, `status`, `disk_format`, `container_format`, `protected` and `os_hidden` as Python
 /// writes booleans, `min_disk`, `min_ram`) and its properties (`%(os_distro)s`).
 pub fn image_target(caller: &crate::Caller, image: &crate::Image) -> Target {
-    const TARGET_FIELDS: [&str; 13] = [
+    // Glance's image target resolves these from the image itself (its attributes, `member`),
+    // never from a property of the same name.
+    const TARGET_FIELDS: [&str; 26] = [
         "project_id",
         "owner",
         "visibility",
         "member_id",
+        "member",
         "id",
+        "image_id",
         "name",
         "status",
         "protected",
@@ -101,6 +101,17 @@ pub fn image_target(caller: &crate::Caller, image: &crate::Image) -> Target {
         "min_ram",
         "disk_format",
         "container_format",
+        "size",
+        "virtual_size",
+        "checksum",
+        "os_hash_algo",
+        "os_hash_value",
+        "tags",
+        "locations",
+        "created_at",
+        "updated_at",
+        "extra_properties",
+        "deleted",
     ];
     // A property never stands in for a field the image's owner, visibility or membership
     // decides, whether or not the image has it.
@@ -431,6 +442,55 @@ impl Policy {
             Check::And(cs) | Check::Or(cs) => cs.iter().any(|c| self.refers_changed(c, depth)),
             _ => false,
         }
+    }
+
+    /// `names` and every rule they refer to, directly or further down (`rule:` references).
+    pub fn referenced<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> std::collections::BTreeSet<String> {
+        fn walk(check: &Check, out: &mut Vec<String>) {
+            match check {
+                Check::Rule(name) => out.push(name.clone()),
+                Check::Not(c) => walk(c, out),
+                Check::And(cs) | Check::Or(cs) => cs.iter().for_each(|c| walk(c, out)),
+                _ => {}
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo: Vec<String> = names.into_iter().map(str::to_string).collect();
+        while let Some(name) = todo.pop() {
+            if let Some(check) = self.rules.get(&name) {
+                if seen.insert(name) {
+                    walk(check, &mut todo);
+                }
+            } else if seen.insert(name) {
+                // A name without a rule falls back to `default`.
+                todo.push("default".into());
+            }
+        }
+        seen
+    }
+
+    /// The caller's credentials as Glance's request context holds them: its roles,
+    /// `project_id`, and `is_admin` as these rules' `context_is_admin` decides it.
+    pub fn credentials(&self, caller: &crate::Caller) -> Credentials {
+        let mut creds = Credentials::of(caller);
+        let admin = match self.allows("context_is_admin", &creds, &project_target(caller)) {
+            true => "True",
+            false => "False",
+        };
+        creds.values.insert("is_admin".into(), admin.into());
+        creds
+    }
+
+    /// Whether the caller is what Glance's context calls an administrator (`context_is_admin`).
+    pub fn is_admin(&self, caller: &crate::Caller) -> bool {
+        self.allows(
+            "context_is_admin",
+            &Credentials::of(caller),
+            &project_target(caller),
+        )
     }
 
     /// Whether `creds` may do what policy `name` guards on `target`. A name without a rule
@@ -893,6 +953,31 @@ mod tests {
         assert!(!p.allows("owner", &creds, &target), "not the owner");
         image.visibility = crate::Visibility::Shared;
         assert!(p.allows("member", &creds, &image_target(&p2, &image)));
+    }
+
+    #[test]
+    fn what_a_rule_refers_to() {
+        let p = Policy::glance_defaults();
+        let names = p.referenced(["cache_list"]);
+        assert!(names.contains("manage_image_cache") && names.contains("context_is_admin"));
+        assert!(!names.contains("get_image"));
+        assert!(p.referenced(["no_such_policy"]).contains("default"));
+    }
+
+    #[test]
+    fn is_admin_follows_context_is_admin() {
+        let p = Policy::glance_defaults()
+            .overridden(&[
+                ("context_is_admin".into(), "role:cloud_admin".into()),
+                ("publicize_image".into(), "is_admin:True".into()),
+            ])
+            .expect("parses");
+        let project_admin = crate::Caller::new(Some("p1"), &["admin"]);
+        let cloud_admin = crate::Caller::new(Some("p1"), &["cloud_admin"]);
+        let none = Target::new();
+        assert!(!p.allows("publicize_image", &p.credentials(&project_admin), &none));
+        assert!(p.allows("publicize_image", &p.credentials(&cloud_admin), &none));
+        assert!(!p.is_admin(&project_admin) && p.is_admin(&cloud_admin));
     }
 
     #[test]

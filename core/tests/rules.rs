@@ -1571,6 +1571,40 @@ fn policies_decide_visibility_and_creates_in_the_plan() {
         "{}",
         refused.render()
     );
+    // Removing a location through PATCH: delete_image_location (administrators by default).
+    let remove = patch21(json!([{"op": "remove", "path": "/locations/0"}]));
+    let mut located = before.clone();
+    located.locations.push(glint_core::Location {
+        url: "http://example.com/a.img".into(),
+        metadata: Default::default(),
+        validation_data: None,
+    });
+    located.locations.push(glint_core::Location {
+        url: "http://example.com/b.img".into(),
+        metadata: Default::default(),
+        validation_data: None,
+    });
+    let removes = |caller: &Caller, policy: &Policy| {
+        let ctx = PlanContext::new(caller, &settings).with_policy(policy);
+        !glint_core::plan(&located, &remove, &ctx)
+            .violations
+            .iter()
+            .any(|v| v.message.contains("delete_image_location"))
+    };
+    assert!(!removes(&owner_member, &defaults));
+    assert!(removes(&admin(), &defaults));
+    let remover = read_file("\"delete_image_location\": \"role:image_remover\"\n").expect("file");
+    let remover = Policy::glance_defaults()
+        .overridden(&remover)
+        .expect("valid");
+    assert!(
+        !removes(&admin(), &remover),
+        "the operator's rule, not the admin role"
+    );
+    assert!(removes(
+        &Caller::new(Some("p1"), &["member", "image_remover"]),
+        &remover
+    ));
     let locator = Caller::new(Some("p1"), &["member", "image_locator"]);
     let ctx = PlanContext::new(&locator, &settings).with_policy(&policy);
     assert!(

@@ -192,7 +192,7 @@ pub(crate) fn metadef_verdict(
         None => glint_core::policy::project_target(caller),
     };
     let current = rules.current();
-    let creds = glint_core::policy::Credentials::of(caller);
+    let creds = current.credentials(caller);
     if current.allows(policy, &creds, &target) {
         MetadefVerdict::Allowed
     } else if current.allows("get_metadef_namespace", &creds, &target) {
@@ -236,6 +236,20 @@ struct Loaded {
     modified: Option<std::time::SystemTime>,
     checked: std::time::Instant,
 }
+
+/// The policies the web UI decides with: those core's plans judge, and the UI's own offers.
+const PLANNED: [&str; 10] = [
+    "add_image",
+    "publicize_image",
+    "communitize_image",
+    "set_image_location",
+    "delete_image_location",
+    "context_is_admin",
+    "get_image_history",
+    "restore_image_history",
+    "deactivate",
+    "reactivate",
+];
 
 /// A changed policy file is noticed within this long.
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
@@ -287,14 +301,21 @@ impl Rules {
         }
     }
 
-    /// The operator's rules as its file states them (none without a file), as of the rules
-    /// now.
-    pub(crate) fn overrides_stated(&self) -> std::sync::Arc<Vec<(String, String)>> {
-        self.current();
-        match self.state.read() {
+    /// Of the operator's rules as its file states them (none without a file), those the web
+    /// UI plans with (`PLANNED`) and the rules they refer to: the browser decides what the
+    /// server will, and learns nothing else of the file.
+    pub(crate) fn planning_rules(&self) -> Vec<(String, String)> {
+        let current = self.current();
+        let wanted = current.referenced(PLANNED);
+        let stated = match self.state.read() {
             Ok(s) => s.overrides.clone(),
             Err(poisoned) => poisoned.into_inner().overrides.clone(),
-        }
+        };
+        stated
+            .iter()
+            .filter(|(name, _)| wanted.contains(name))
+            .cloned()
+            .collect()
     }
 
     /// The rules now: the file is read again when it changed (a file that no longer parses
@@ -341,28 +362,26 @@ impl Rules {
         image: &Image,
         member: &str,
     ) -> bool {
-        let creds = glint_core::policy::Credentials::of(caller);
+        let current = self.current();
+        let creds = current.credentials(caller);
         let mut target = glint_core::policy::image_target(caller, image);
         target.insert("member_id".into(), member.to_string());
-        self.current().allows(name, &creds, &target)
+        current.allows(name, &creds, &target)
     }
 
     /// Glance's `context_is_admin`: what its database layer treats as an administrator (every
     /// image and task visible).
     pub(crate) fn is_admin(&self, caller: &Caller) -> bool {
-        self.current().allows(
-            "context_is_admin",
-            &glint_core::policy::Credentials::of(caller),
-            &glint_core::policy::project_target(caller),
-        )
+        self.current().is_admin(caller)
     }
 
     /// Whether `caller` may do what policy `name` guards on no particular resource: the target
     /// is its own project, as Glance's for listing and creating.
     pub(crate) fn allows_here(&self, name: &str, caller: &Caller) -> bool {
-        self.current().allows(
+        let current = self.current();
+        current.allows(
             name,
-            &glint_core::policy::Credentials::of(caller),
+            &current.credentials(caller),
             &glint_core::policy::project_target(caller),
         )
     }
@@ -375,8 +394,8 @@ impl Rules {
 
     /// Whether `caller` may do what policy `name` guards on `image` (or on nothing).
     pub(crate) fn allows(&self, name: &str, caller: &Caller, image: Option<&Image>) -> bool {
-        let creds = glint_core::policy::Credentials::of(caller);
-        self.current().allows(name, &creds, &target(caller, image))
+        let current = self.current();
+        current.allows(name, &current.credentials(caller), &target(caller, image))
     }
 }
 

@@ -134,7 +134,7 @@ pub(crate) async fn whoami(State(state): State<AppState>, identity: Identity) ->
         "planning": {
             "settings": settings,
             "property_protections": state.images.protections.as_ref().map(|p| p.source()),
-            "policy": *state.images.rules.overrides_stated(),
+            "policy": state.images.rules.planning_rules(),
         },
     }))
 }

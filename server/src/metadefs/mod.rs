@@ -226,9 +226,14 @@ impl Metadefs {
         rule: &str,
         ns: Option<&Namespace>,
     ) -> Result<(), MetadefError> {
+        // A namespace the caller does not see is not there, whatever the rule allows.
+        if let Some(ns) = ns
+            && !self.sees(caller, ns)
+        {
+            return Err(ns_not_found(&ns.namespace));
+        }
         match (self.verdict(caller, rule, ns), ns) {
             (MetadefVerdict::Allowed, _) => Ok(()),
-            (_, Some(ns)) if !self.sees(caller, ns) => Err(ns_not_found(&ns.namespace)),
             (MetadefVerdict::NotFound, None) => Err(nothing_here()),
             _ => Err(refused(rule)),
         }

@@ -19,30 +19,38 @@ const READ_CHUNK: usize = 1 << 20;
 /// How many pieces a read keeps ready ahead of the one being sent.
 const READ_AHEAD: usize = 2;
 
-/// `len` bytes of `file` from where it stands (fewer where it ends first), read on a thread of
-/// its own a piece ahead of
-/// the client: each piece is read straight into the buffer the response sends (no copy between
-/// the file and the body), and the next is read while one is being sent. The reading stops
-/// when the stream is dropped (the client gone).
+/// `len` bytes of `file` from where it stands (fewer where it ends first), read a piece ahead
+/// of the client: each piece is read on the blocking pool straight into the buffer the
+/// response sends (no copy between the file and the body), and the next is read while one is
+/// being sent. No thread is held between pieces (a slow client holds only its queued pieces),
+/// and the reading stops when the stream is dropped (the client gone).
 fn read_ahead(file: File, len: u64) -> ByteStream {
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
+        let mut file = Some(file);
         let mut left = len;
-        let mut file = file;
         while left > 0 {
+            let Some(mut f) = file.take() else { break };
             let want = left.min(READ_CHUNK as u64);
-            let mut piece = Vec::with_capacity(usize::try_from(want).unwrap_or(READ_CHUNK));
-            let item = match (&mut file).take(want).read_to_end(&mut piece) {
+            let read = tokio::task::spawn_blocking(move || {
+                let mut piece = Vec::with_capacity(usize::try_from(want).unwrap_or(READ_CHUNK));
+                let n = (&mut f).take(want).read_to_end(&mut piece);
+                (f, n.map(|n| (n, piece)))
+            })
+            .await;
+            let item = match read {
                 // The end of the file: callers may ask for more than there is.
-                Ok(0) => break,
-                Ok(n) => {
+                Ok((_, Ok((0, _)))) => break,
+                Ok((f, Ok((n, piece)))) => {
+                    file = Some(f);
                     left -= n as u64;
                     Ok(Bytes::from(piece))
                 }
-                Err(e) => Err(e),
+                Ok((_, Err(e))) => Err(e),
+                Err(e) => Err(std::io::Error::other(e)),
             };
             let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
+            if tx.send(item).await.is_err() || failed {
                 break;
             }
         }
@@ -128,17 +136,26 @@ const SYNC_EVERY: u64 = 32 << 20;
 fn write_all(mut file: File, mut chunks: mpsc::Receiver<Bytes>) -> std::io::Result<()> {
     let behind = file.try_clone()?;
     let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failing = failed.clone();
     let syncer = std::thread::Builder::new()
         .name("glint-flush".into())
         .spawn(move || -> std::io::Result<()> {
             while asked.recv().is_ok() {
-                behind.sync_data()?;
+                if let Err(e) = behind.sync_data() {
+                    failing.store(true, std::sync::atomic::Ordering::Release);
+                    return Err(e);
+                }
             }
             Ok(())
         })?;
     let mut unsynced = 0;
     let written = (|| {
         while let Some(chunk) = chunks.blocking_recv() {
+            // A failed sync ends the write now: the upload is refused without taking the rest.
+            if failed.load(std::sync::atomic::Ordering::Acquire) {
+                break;
+            }
             file.write_all(&chunk)?;
             unsynced += chunk.len() as u64;
             if unsynced >= SYNC_EVERY {
@@ -314,6 +331,20 @@ impl StoreWriter for FsWriter {
                 .ok_or_else(|| std::io::Error::other("store writer stopped"))?;
             thread.await.map_err(std::io::Error::other)??;
             tokio::fs::rename(&self.partial, &self.target).await?;
+            // The rename is durable once the folder is synced; if it cannot be, the file goes
+            // rather than stay where no image points.
+            let target = self.target.clone();
+            let synced = tokio::task::spawn_blocking(move || match target.parent() {
+                Some(dir) => File::open(dir).and_then(|d| d.sync_all()),
+                None => Ok(()),
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+            if let Err(e) = synced {
+                remove_quietly(&self.target);
+                return Err(e.into());
+            }
             Ok(format!("file://{}", self.target.display()))
         })
     }
