@@ -47,6 +47,25 @@ pub(crate) async fn visible(
     }
 }
 
+/// Of the images a list query found (Glance's `get_image` with visibility, applied by the
+/// query), those an operator's narrower `get_image` still lets the caller see; with Glance's
+/// rule, all of them, unchecked.
+pub(crate) fn listed(
+    rules: &Rules,
+    caller: &Caller,
+    mut found: Vec<StoredImage>,
+) -> Vec<StoredImage> {
+    if rules.overrides("get_image") {
+        let policy = rules.current();
+        let creds = policy.credentials(caller);
+        found.retain(|s| {
+            let target = glint_core::policy::image_target(caller, &s.image);
+            policy.allows("get_image", &creds, &target)
+        });
+    }
+    found
+}
+
 /// Which memberships of an image Glance's database hands over: an administrator and the owner
 /// project see every member, a member project its own membership.
 pub(crate) fn sees_member(

@@ -343,23 +343,25 @@ pub(crate) async fn list_images(
         }
     }
     let images = state.db.list_images(&query).await?;
+    // The next page starts after what the query found, shown or not.
+    let next =
+        match query.limit > 0 && i64::try_from(images.len()).unwrap_or(i64::MAX) == query.limit {
+            true => images
+                .last()
+                .map(|last| link(&passthrough, Some(&last.image.id))),
+            false => None,
+        };
     let settings = &state.images.settings;
-    // The query applies Glance's get_image; an operator's rule can narrow it further.
-    let narrowed = rules.overrides("get_image");
     let mut body = json!({
-        "images": images
+        "images": crate::access::listed(rules, &identity.caller, images)
             .iter()
-            .filter(|s| !narrowed || rules.allows("get_image", &identity.caller, Some(&s.image)))
             .map(|s| image_json(&state.shown(&identity.caller, &s.image), settings))
             .collect::<Vec<_>>(),
         "first": link(&passthrough, None),
         "schema": "/v2/schemas/images",
     });
-    if query.limit > 0
-        && i64::try_from(images.len()).unwrap_or(i64::MAX) == query.limit
-        && let Some(last) = images.last()
-    {
-        body["next"] = Value::String(link(&passthrough, Some(&last.image.id)));
+    if let Some(next) = next {
+        body["next"] = Value::String(next);
     }
     Ok(Json(body))
 }

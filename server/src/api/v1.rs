@@ -477,12 +477,8 @@ async fn list(
         };
         query.marker = Some(found.ok_or_else(|| ApiError::BadRequest("Invalid marker".into()))?);
     }
-    let mut images = state.db.list_images(&query).await?;
-    // The query applies Glance's get_image; an operator's rule can narrow it further.
-    if rules.overrides("get_image") {
-        images.retain(|s| rules.allows("get_image", &identity.caller, Some(&s.image)));
-    }
-    Ok(images)
+    let images = state.db.list_images(&query).await?;
+    Ok(crate::access::listed(rules, &identity.caller, images))
 }
 
 /// `GET /v1/images`: the brief list.

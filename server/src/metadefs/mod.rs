@@ -247,12 +247,13 @@ impl Metadefs {
         name: &str,
         policy: &str,
     ) -> Result<Readable, MetadefError> {
+        // `require` answers not found for a namespace the caller does not see.
         match self.db.namespace(name).await? {
-            Some(ns) if self.sees(caller, &ns) => {
+            Some(ns) => {
                 self.require(caller, policy, Some(&ns))?;
                 Ok(Readable(ns))
             }
-            _ => Err(ns_not_found(name)),
+            None => Err(ns_not_found(name)),
         }
     }
 
