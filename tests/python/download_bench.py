@@ -6,7 +6,9 @@ several servers in turn, each several times; prints one JSON object with each se
 
 An optional `--upload BASE FILE` first creates a raw image at BASE (a Glance v2 API) and uploads
 FILE, and adds `glint=BASE/v2/images/<id>/file` (and, with `--range`, a 1 MiB-aligned Range
-read of the second half) to the list.
+read of the second half) to the list; with `--cache`, a second image with the same data is put
+in the server's image cache (`PUT /v2/cache/{id}`, waited for) and downloaded from there as
+`glint_cached`.
 """
 
 import argparse
@@ -66,12 +68,35 @@ def upload(base, path, headers):
     return "%s/v2/images/%s/file" % (base.rstrip("/"), image["id"]), size
 
 
+def cache(base, url, headers, timeout=300):
+    """Queues the image at `url` for BASE's image cache and waits until it is cached."""
+    image_id = url.rsplit("/", 2)[-2]
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+    conn.request("PUT", "/v2/cache/%s" % image_id, headers=headers)
+    resp = conn.getresponse()
+    resp.read()
+    if resp.status not in (200, 202):
+        raise SystemExit("PUT /v2/cache -> %s" % resp.status)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        conn.request("GET", "/v2/cache", headers=headers)
+        resp = conn.getresponse()
+        listed = json.loads(resp.read())
+        if any(c.get("image_id") == image_id for c in listed.get("cached_images", [])):
+            conn.close()
+            return
+        time.sleep(0.2)
+    raise SystemExit("the image was not cached within %ss" % timeout)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--header", action="append", default=[])
     ap.add_argument("--upload", nargs=2, metavar=("BASE", "FILE"))
     ap.add_argument("--range", action="store_true")
+    ap.add_argument("--cache", action="store_true")
     ap.add_argument("targets", nargs="*")
     args = ap.parse_args()
     headers = dict(h.split(": ", 1) for h in args.header)
@@ -82,6 +107,10 @@ def main():
         if args.range:
             half = (size // 2) & ~((1 << 20) - 1)
             targets.append(("glint_range", url, {"Range": "bytes=%d-" % half}))
+        if args.cache:
+            cached, _ = upload(args.upload[0], args.upload[1], headers)
+            cache(args.upload[0], cached, headers)
+            targets.append(("glint_cached", cached, None))
     rates = {label: [] for label, _, _ in targets}
     kinds = {}
     for _ in range(args.runs):

@@ -281,6 +281,7 @@ pub(crate) fn bench_vs_glance(args: &[String]) -> Result {
         ("streamer", "trivial axum file streamer (limit line)"),
         ("glint", "Glint"),
         ("glint_range", "Glint, Range: the second half"),
+        ("glint_cached", "Glint, from its image cache"),
     ] {
         let (v, s) = (median(label), median("streamer"));
         let ratio = match (v, s) {
@@ -330,7 +331,7 @@ fn download_limit_line(base: &str, client_dir: &Path, data_mib: u64, out: &Path)
         .join("download_bench.py");
     let result = Command::new("python3")
         .arg(&script)
-        .args(["--runs", "5", "--range", "--upload", base])
+        .args(["--runs", "5", "--range", "--cache", "--upload", base])
         .arg(&data_file)
         .arg(format!("streamer=http://127.0.0.1:{port}/file"))
         .output();

@@ -105,6 +105,34 @@ const POSTGRES_IMAGE_COLUMNS: &str = "id, name, status, visibility, protected, o
         CAST(l.metadata AS JSON)) ORDER BY l.position), '[]') AS TEXT) \
         FROM image_locations l WHERE l.image_id = images.id) AS locations_json";
 
+/// A create on PostgreSQL in one statement: the image (unless its id is a purged image's), its
+/// properties ($18, a JSON object), tags ($19, an array), locations ($20, an array of `url` and
+/// `metadata` as text), the change record ($21 to $25, none when $21 is NULL) and the outbox
+/// rows ($26). Answers how many images it wrote (0: the id was purged).
+const POSTGRES_CREATE: &str = "WITH img AS (\
+    INSERT INTO images (id, name, status, visibility, protected, os_hidden, owner, disk_format, \
+        container_format, min_disk, min_ram, size, virtual_size, checksum, os_hash_algo, \
+        os_hash_value, created_at, updated_at, deleted, version) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, 0, 1 \
+    WHERE NOT EXISTS (SELECT 1 FROM purged_images WHERE id = $1) RETURNING id), \
+props AS (INSERT INTO image_properties (image_id, name, value, created_at, updated_at, deleted) \
+    SELECT img.id, p.key, p.value, $17, $17, 0 FROM img, json_each_text(CAST($18 AS JSON)) p), \
+tags AS (INSERT INTO image_tags (image_id, value, position, created_at) \
+    SELECT img.id, t.value, t.n - 1, $17 \
+    FROM img, json_array_elements_text(CAST($19 AS JSON)) WITH ORDINALITY AS t(value, n)), \
+locs AS (INSERT INTO image_locations (image_id, position, url, metadata, created_at) \
+    SELECT img.id, l.n - 1, l.item ->> 'url', l.item ->> 'metadata', $17 \
+    FROM img, json_array_elements(CAST($20 AS JSON)) WITH ORDINALITY AS l(item, n)), \
+change AS (INSERT INTO property_changes (image_id, changed_at, request_id, user_id, \
+        project_id, action, plan) \
+    SELECT img.id, $17, $22, $23, $24, $25, $21 FROM img WHERE $21 IS NOT NULL), \
+outbox AS (INSERT INTO notification_outbox (event_type, priority, payload, message_id, \
+        created_at, sink) \
+    SELECT o.item ->> 'event_type', o.item ->> 'priority', o.item ->> 'payload', \
+        o.item ->> 'message_id', CAST(o.item ->> 'created_at' AS BIGINT), o.item ->> 'sink' \
+    FROM img, json_array_elements(CAST($26 AS JSON)) WITH ORDINALITY AS o(item, n) ORDER BY o.n) \
+SELECT CAST(COUNT(*) AS BIGINT) FROM img";
+
 /// The columns of an image's own attributes, in the order [`bind_attributes`] binds them.
 pub(super) const ATTRIBUTE_COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, \
     owner, disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \
@@ -237,58 +265,80 @@ impl Db {
         record: ChangeRecord<'_>,
     ) -> Result<StoredImage, DbError> {
         let now = time::now_micros();
-        let mut tx = self.writer.begin().await?;
-        let inserted = bind_attributes(
-            sqlx::query(&format!(
-                "INSERT INTO images ({ATTRIBUTE_COLUMNS}, created_at, updated_at, deleted, version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                 $17, $17, 0, 1)"
-            )),
-            image,
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(DbError::Duplicate(format!(
-                    "Image with identifier {}",
-                    image.id
-                )));
-            }
-            other => other?,
-        };
-        // A purged image's id is never used again (OSSN-0075). Checked after the insert, so
-        // the transaction writes first: on SQLite a transaction that read first may find its
-        // snapshot stale when it comes to write.
-        let purged = sqlx::query("SELECT 1 FROM purged_images WHERE id = $1")
-            .bind(&image.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if purged.is_some() {
-            return Err(DbError::Duplicate(format!(
-                "Image with identifier {}",
-                image.id
-            )));
-        }
-        upsert_properties(&mut tx, &image.id, image.properties.iter(), now).await?;
-        write_tags(&mut tx, &image.id, &image.tags, now).await?;
-        write_locations(&mut tx, &image.id, &image.locations, now).await?;
-        let announce = record.announce;
-        record_change(&mut tx, &image.id, plan, record, now).await?;
-        let mut image = image.clone();
-        image.created_at = time::format(now);
-        image.updated_at = image.created_at.clone();
+        let mut written = image.clone();
+        written.created_at = time::format(now);
+        written.updated_at = written.created_at.clone();
         let stored = StoredImage {
-            image,
+            image: written,
             version: 1,
             created_micros: now,
             updated_micros: now,
         };
-        if let Some(announce) = announce {
-            super::notifications::write_outbox(&mut tx, &announce(&stored)).await?;
+        let outbox = record
+            .announce
+            .map(|announce| announce(&stored))
+            .unwrap_or_default();
+        if let Some(writer) = &self.sqlite {
+            let row = NewImage {
+                image: image.clone(),
+                change: stored_plan(plan)?,
+                request_id: record.request_id.to_string(),
+                user_id: record.user_id.map(str::to_string),
+                project_id: record.project_id.map(str::to_string),
+                action: record.action.to_string(),
+                outbox,
+                now,
+            };
+            writer.write(move |conn| row.insert(conn)).await?;
+            return Ok(stored);
         }
-        tx.commit().await?;
+        // PostgreSQL: one statement (one round trip), its rows from JSON the statement unpacks.
+        let properties = serde_json::to_string(&image.properties).map_err(corrupt)?;
+        let tags = serde_json::to_string(&image.tags).map_err(corrupt)?;
+        let locations: Vec<serde_json::Value> = image
+            .locations
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "url": l.url,
+                    "metadata": serde_json::Value::Object(l.metadata.clone()).to_string(),
+                })
+            })
+            .collect();
+        let outbox: Vec<serde_json::Value> = outbox
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "event_type": o.event_type,
+                    "priority": o.priority,
+                    "payload": o.payload.to_string(),
+                    "message_id": o.message_id,
+                    "created_at": o.created_at,
+                    "sink": o.sink,
+                })
+            })
+            .collect();
+        let inserted = bind_attributes(sqlx::query(POSTGRES_CREATE), image)
+            .bind(now)
+            .bind(properties)
+            .bind(tags)
+            .bind(serde_json::Value::Array(locations).to_string())
+            .bind(stored_plan(plan)?)
+            .bind(record.request_id)
+            .bind(record.user_id)
+            .bind(record.project_id)
+            .bind(record.action)
+            .bind(serde_json::Value::Array(outbox).to_string())
+            .fetch_one(&self.writer)
+            .await;
+        let rows: i64 = match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(duplicate_image(&image.id)),
+            other => other?.try_get(0)?,
+        };
+        // None written: the id is a purged image's, never used again (OSSN-0075).
+        if rows == 0 {
+            return Err(duplicate_image(&image.id));
+        }
         Ok(stored)
     }
 
@@ -599,18 +649,8 @@ pub(super) async fn record_change(
     record: ChangeRecord<'_>,
     now: i64,
 ) -> Result<(), DbError> {
-    if plan.is_noop() {
+    let Some(stored) = stored_plan(plan)? else {
         return Ok(());
-    }
-    // `kept` is derivable from the image and would make every record as large as the image.
-    let stored = Plan {
-        added: plan.added.clone(),
-        changed: plan.changed.clone(),
-        removed: plan.removed.clone(),
-        kept: BTreeMap::new(),
-        attributes: plan.attributes.clone(),
-        purge: plan.purge,
-        violations: Vec::new(),
     };
     sqlx::query(
         "INSERT INTO property_changes (image_id, changed_at, request_id, user_id, project_id, action, plan) \
@@ -622,10 +662,126 @@ pub(super) async fn record_change(
     .bind(record.user_id)
     .bind(record.project_id)
     .bind(record.action)
-    .bind(serde_json::to_string(&stored).map_err(corrupt)?)
+    .bind(stored)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A plan as its change record keeps it (JSON), or `None` for a plan that changes nothing.
+fn stored_plan(plan: &Plan) -> Result<Option<String>, DbError> {
+    if plan.is_noop() {
+        return Ok(None);
+    }
+    // `kept` is derivable from the image and would make every record as large as the image.
+    let stored = Plan {
+        added: plan.added.clone(),
+        changed: plan.changed.clone(),
+        removed: plan.removed.clone(),
+        kept: BTreeMap::new(),
+        attributes: plan.attributes.clone(),
+        purge: plan.purge,
+        violations: Vec::new(),
+    };
+    serde_json::to_string(&stored).map(Some).map_err(corrupt)
+}
+
+fn duplicate_image(id: &str) -> DbError {
+    DbError::Duplicate(format!("Image with identifier {id}"))
+}
+
+/// A create as SQLite's writer thread writes it: every row in one call.
+struct NewImage {
+    image: Image,
+    change: Option<String>,
+    request_id: String,
+    user_id: Option<String>,
+    project_id: Option<String>,
+    action: String,
+    outbox: Vec<super::Outgoing>,
+    now: i64,
+}
+
+impl NewImage {
+    fn insert(&self, conn: &rusqlite::Connection) -> Result<(), DbError> {
+        use rusqlite::params;
+        let (image, now) = (&self.image, self.now);
+        let inserted = conn
+            .prepare_cached(&format!(
+                "INSERT INTO images ({ATTRIBUTE_COLUMNS}, created_at, updated_at, deleted, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+                 ?17, ?17, 0, 1)"
+            ))?
+            .execute(params![
+                image.id,
+                image.name,
+                image.status.as_str(),
+                image.visibility.as_str(),
+                i64::from(image.protected),
+                i64::from(image.os_hidden),
+                image.owner,
+                image.disk_format,
+                image.container_format,
+                to_i64(image.min_disk),
+                to_i64(image.min_ram),
+                image.size.map(to_i64),
+                image.virtual_size.map(to_i64),
+                image.checksum,
+                image.os_hash_algo,
+                image.os_hash_value,
+                now,
+            ]);
+        match inserted {
+            Err(e) if super::writer::is_unique(&e) => return Err(duplicate_image(&image.id)),
+            other => other?,
+        };
+        // A purged image's id is never used again (OSSN-0075).
+        let purged = conn
+            .prepare_cached("SELECT 1 FROM purged_images WHERE id = ?1")?
+            .exists([&image.id])?;
+        if purged {
+            return Err(duplicate_image(&image.id));
+        }
+        let mut property = conn.prepare_cached(
+            "INSERT INTO image_properties (image_id, name, value, created_at, updated_at, deleted) \
+             VALUES (?1, ?2, ?3, ?4, ?4, 0) ON CONFLICT (image_id, name) DO UPDATE SET \
+             value = excluded.value, updated_at = excluded.updated_at, deleted = 0, \
+             deleted_at = NULL",
+        )?;
+        for (name, value) in &image.properties {
+            property.execute(params![image.id, name, value, now])?;
+        }
+        let mut tag = conn.prepare_cached(
+            "INSERT INTO image_tags (image_id, value, position, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (i, value) in image.tags.iter().enumerate() {
+            tag.execute(params![image.id, value, to_i64(i as u64), now])?;
+        }
+        let mut location = conn.prepare_cached(
+            "INSERT INTO image_locations (image_id, position, url, metadata, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (i, l) in image.locations.iter().enumerate() {
+            let metadata = serde_json::Value::Object(l.metadata.clone()).to_string();
+            location.execute(params![image.id, to_i64(i as u64), l.url, metadata, now])?;
+        }
+        if let Some(change) = &self.change {
+            conn.prepare_cached(
+                "INSERT INTO property_changes (image_id, changed_at, request_id, user_id, \
+                 project_id, action, plan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                image.id,
+                now,
+                self.request_id,
+                self.user_id,
+                self.project_id,
+                self.action,
+                change
+            ])?;
+        }
+        super::notifications::write_outbox_sqlite(conn, &self.outbox)
+    }
 }
 
 impl Db {

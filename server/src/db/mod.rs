@@ -11,6 +11,7 @@ mod purge;
 mod sql;
 mod tasks;
 mod uploads;
+mod writer;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
@@ -41,6 +42,11 @@ pub enum DbError {
     Duplicate(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The SQLite writer thread could not write (its transaction failed, or it has stopped).
+    #[error("database writer: {0}")]
+    Writer(String),
 }
 
 /// Which database the pool talks to.
@@ -130,6 +136,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/shared/0012_project_limits.sql"),
         postgres: include_str!("../../migrations/shared/0012_project_limits.sql"),
     },
+    Migration {
+        version: 13,
+        name: "property_lookup",
+        sqlite: include_str!("../../migrations/shared/0013_property_lookup.sql"),
+        postgres: include_str!("../../migrations/shared/0013_property_lookup.sql"),
+    },
 ];
 
 /// A connection pool and the backend behind it.
@@ -141,15 +153,20 @@ pub struct Db {
     /// SQLite's lock and sleep in its busy handler. With PostgreSQL, the same pool as reads.
     pub(crate) writer: AnyPool,
     pub(crate) backend: Backend,
+    /// With SQLite, the writer thread creates go through: a whole create in one hand-off, and
+    /// creates that arrive together committed together.
+    pub(crate) sqlite: Option<writer::Writer>,
 }
 
 impl Db {
     /// Connects and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
+        let mut sqlite_file = None;
         let (backend, url) = if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");
             let file = path.split('?').next().unwrap_or(path);
+            sqlite_file = Some(std::path::PathBuf::from(file));
             if let Some(parent) = std::path::Path::new(file).parent()
                 && !parent.as_os_str().is_empty()
             {
@@ -193,13 +210,16 @@ impl Db {
         } else {
             16
         };
+        // An SQLite connection is a thread in this process: no need to test it before use.
         let pool = options(false)
+            .test_before_acquire(!sqlite)
             .max_connections(readers)
             .min_connections(1)
             .connect(&url)
             .await?;
         let writer = if sqlite {
             options(true)
+                .test_before_acquire(false)
                 .max_connections(1)
                 .min_connections(1)
                 .connect(&url)
@@ -207,12 +227,16 @@ impl Db {
         } else {
             pool.clone()
         };
-        let db = Db {
+        let mut db = Db {
             pool,
             writer,
             backend,
+            sqlite: None,
         };
         db.migrate().await?;
+        if let Some(file) = sqlite_file {
+            db.sqlite = Some(writer::Writer::start(&file, db.writer.clone())?);
+        }
         Ok(db)
     }
 

@@ -50,6 +50,31 @@ pub(super) async fn write_outbox(
     Ok(())
 }
 
+/// [`write_outbox`] on SQLite's writer thread.
+pub(super) fn write_outbox_sqlite(
+    conn: &rusqlite::Connection,
+    items: &[Outgoing],
+) -> Result<(), DbError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO notification_outbox (event_type, priority, payload, message_id, \
+         created_at, sink) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for o in items {
+        insert.execute(rusqlite::params![
+            o.event_type,
+            o.priority,
+            o.payload.to_string(),
+            o.message_id,
+            o.created_at,
+            o.sink
+        ])?;
+    }
+    Ok(())
+}
+
 impl Db {
     /// Adds notifications to the outbox, in order, all or none.
     pub(crate) async fn enqueue(&self, items: &[Outgoing]) -> Result<(), DbError> {
