@@ -9,6 +9,7 @@ mod cache;
 mod clients;
 mod data;
 mod decompression;
+mod durability;
 mod errors;
 mod health;
 mod history_access;
