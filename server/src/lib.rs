@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod adopt;
 pub mod api;
 mod auth;
+mod blocks;
 mod cache;
 pub mod catalogue;
 pub mod config;

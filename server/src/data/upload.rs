@@ -8,6 +8,7 @@ use glint_core::inspect::{self, Inspector, Refusal};
 use glint_core::{Image, Location, Status};
 
 use super::{Data, DataError};
+use crate::blocks::BLOCK;
 use crate::db::{Announce, Db, StoredImage, Upload};
 use crate::events::{By, Event};
 use crate::hashing::Hashes;
@@ -15,8 +16,15 @@ use crate::images::{Actor, ImageError, check_version};
 use crate::limits::{Resource, mib};
 use crate::store::{NamedStore, Store};
 
-/// How much data the hashers and the store are handed at a time.
-const BLOCK: usize = 1 << 20;
+/// Hands a block to the hashers and the inspector.
+async fn feed(hashes: &Option<Hashes>, inspector: &mut Option<Inspector>, block: &Bytes) {
+    if let Some(h) = hashes {
+        h.feed(block).await;
+    }
+    if let Some(i) = inspector {
+        i.feed(block);
+    }
+}
 
 /// Puts an image back to `queued` if its data does not arrive whole, including when the
 /// request or task carrying it is dropped mid-stream.
@@ -214,7 +222,7 @@ impl Data {
         let mut inspector = inspect_as.map(|_| Inspector::new());
         let mut size: u64 = 0;
         // The network hands over small pieces; the hashers and the store get large ones.
-        let mut pending = bytes::BytesMut::with_capacity(BLOCK);
+        let mut pending = crate::blocks::take();
         loop {
             let next = stream.next().await;
             let done = next.is_none();
@@ -235,17 +243,25 @@ impl Data {
                         "Size mismatch: more data than declared.".into(),
                     ));
                 }
-                pending.extend_from_slice(&chunk);
+                // A piece that crosses the block's end fills it; the rest starts the next.
+                let mut chunk = &chunk[..];
+                while pending.len() + chunk.len() > BLOCK {
+                    let (head, tail) = chunk.split_at(BLOCK - pending.len());
+                    pending.extend_from_slice(head);
+                    chunk = tail;
+                    let block = crate::blocks::freeze(std::mem::replace(
+                        &mut pending,
+                        crate::blocks::take(),
+                    ));
+                    feed(&hashes, &mut inspector, &block).await;
+                    writer.write(block).await?;
+                }
+                pending.extend_from_slice(chunk);
             }
             if pending.len() >= BLOCK || (done && !pending.is_empty()) {
                 let block =
-                    std::mem::replace(&mut pending, bytes::BytesMut::with_capacity(BLOCK)).freeze();
-                if let Some(h) = &hashes {
-                    h.feed(&block).await;
-                }
-                if let Some(i) = &mut inspector {
-                    i.feed(&block);
-                }
+                    crate::blocks::freeze(std::mem::replace(&mut pending, crate::blocks::take()));
+                feed(&hashes, &mut inspector, &block).await;
                 writer.write(block).await?;
             }
             if done {

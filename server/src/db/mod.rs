@@ -191,7 +191,7 @@ impl Db {
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; \
-                             PRAGMA optimize = 0x10002;",
+                             PRAGMA optimize = 0x10002; PRAGMA cache_size = -1024;",
                         )
                         .await?;
                         if writer {

@@ -82,7 +82,7 @@ impl Writer {
         let conn = Connection::open(file)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA busy_timeout = 30000; PRAGMA temp_store = MEMORY;",
+             PRAGMA busy_timeout = 30000; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -1024;",
         )?;
         conn.set_prepared_statement_cache_capacity(64);
         let runtime = tokio::runtime::Handle::current();

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::{ByteStream, Store, StoreError, StoreWriter, Sweep};
 
 const PARTIAL: &str = ".partial";
-const READ_CHUNK: usize = 1 << 20;
+const READ_CHUNK: usize = crate::blocks::BLOCK;
 
 /// How many pieces a read keeps ready ahead of the one being sent.
 const READ_AHEAD: usize = 2;
@@ -33,7 +33,7 @@ fn read_ahead(file: File, len: u64) -> ByteStream {
             let Some(mut f) = file.take() else { break };
             let want = left.min(READ_CHUNK as u64);
             let read = tokio::task::spawn_blocking(move || {
-                let mut piece = Vec::with_capacity(usize::try_from(want).unwrap_or(READ_CHUNK));
+                let mut piece = crate::blocks::take();
                 let n = (&mut f).take(want).read_to_end(&mut piece);
                 (f, n.map(|n| (n, piece)))
             })
@@ -44,7 +44,7 @@ fn read_ahead(file: File, len: u64) -> ByteStream {
                 Ok((f, Ok((n, piece)))) => {
                     file = Some(f);
                     left -= n as u64;
-                    Ok(Bytes::from(piece))
+                    Ok(crate::blocks::freeze(piece))
                 }
                 Ok((_, Err(e))) => Err(e),
                 Err(e) => Err(std::io::Error::other(e)),
