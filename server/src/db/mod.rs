@@ -195,8 +195,16 @@ impl Db {
                         )
                         .await?;
                         if writer {
-                            // Statement journals (multi-row writes) in memory, not temporary files.
-                            conn.execute("PRAGMA temp_store = MEMORY;").await?;
+                            // Statement journals (multi-row writes) in memory, not temporary
+                            // files; checkpoints left to the checkpointing thread (`writer`).
+                            conn.execute(
+                                format!(
+                                    "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {};",
+                                    writer::WAL_AUTOCHECKPOINT
+                                )
+                                .as_str(),
+                            )
+                            .await?;
                         }
                     }
                     Ok(())

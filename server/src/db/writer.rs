@@ -12,12 +12,17 @@
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::mpsc;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use sqlx::AnyPool;
 use tokio::sync::oneshot;
 
 use super::DbError;
+
+/// Log pages past which a writing connection checkpoints by itself (a backstop: the
+/// checkpointing thread normally keeps the log far shorter).
+pub(crate) const WAL_AUTOCHECKPOINT: u32 = 10_000;
 
 /// At most this many writes share a transaction.
 const MAX_BATCH: usize = 64;
@@ -85,6 +90,13 @@ impl Writer {
              PRAGMA busy_timeout = 30000; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -1024;",
         )?;
         conn.set_prepared_statement_cache_capacity(64);
+        // Checkpoints (copying the log back into the database and syncing both) run on a
+        // thread of their own, so a write never waits for one; a writer checkpoints itself
+        // only when the log has grown past 40 MB all the same (WAL_AUTOCHECKPOINT).
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT};"
+        ))?;
+        let nudge = checkpointer(file)?;
         let runtime = tokio::runtime::Handle::current();
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
@@ -103,6 +115,7 @@ impl Writer {
                         Ok(held) => {
                             run_batch(&conn, batch);
                             drop(held);
+                            let _ = nudge.try_send(());
                         }
                         Err(e) => {
                             let why = e.to_string();
@@ -137,6 +150,30 @@ impl Writer {
             .await
             .map_err(|_| DbError::Writer("the writer thread has stopped".into()))?
     }
+}
+
+/// Starts the checkpointing thread: after writes (a nudge from the writer thread) or at least
+/// once a second (writes through the sqlx writer), a passive checkpoint, which copies what no
+/// reader needs from the log into the database without holding up any writer; then a short
+/// pause, so that checkpoints (two syncs each) come at most twenty times a second.
+fn checkpointer(file: &Path) -> Result<mpsc::SyncSender<()>, DbError> {
+    let conn = Connection::open(file)?;
+    conn.execute_batch("PRAGMA busy_timeout = 30000; PRAGMA cache_size = -256;")?;
+    let (nudge, nudged) = mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) =
+                nudged.recv_timeout(Duration::from_secs(1))
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "checkpoint");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .map_err(|e| DbError::Writer(format!("cannot start the checkpointing thread: {e}")))?;
+    Ok(nudge)
 }
 
 /// One transaction: every job in a savepoint of its own, then one commit.
@@ -311,7 +348,7 @@ mod tests {
             let w = w.clone();
             async move { w.write(insert("after")).await }
         });
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!pending.is_finished(), "the thread did not wait");
         sqlx::query("COMMIT")
             .execute(&mut *held)
