@@ -5,7 +5,7 @@ several servers in turn, each several times; prints one JSON object with each se
     download_bench.py --runs N [--header 'K: V'] LABEL=URL [LABEL=URL ...]
 
 An optional `--upload BASE FILE` first creates a raw image at BASE (a Glance v2 API) and uploads
-FILE, and adds `glint=BASE/v2/images/<id>/file` (and, with `--range`, a 1 MiB-aligned Range
+FILE, and adds `glint=BASE/v2/images/<id>/file` (`--as NAME` for another label than `glint`) (and, with `--range`, a 1 MiB-aligned Range
 read of the second half) to the list; with `--cache`, a second image with the same data is put
 in the server's image cache (`PUT /v2/cache/{id}`, waited for) and downloaded from there as
 `glint_cached`.
@@ -97,20 +97,22 @@ def main():
     ap.add_argument("--upload", nargs=2, metavar=("BASE", "FILE"))
     ap.add_argument("--range", action="store_true")
     ap.add_argument("--cache", action="store_true")
+    ap.add_argument("--as", dest="name", default="glint",
+                    help="the label of the uploaded image's downloads")
     ap.add_argument("targets", nargs="*")
     args = ap.parse_args()
     headers = dict(h.split(": ", 1) for h in args.header)
     targets = [(t.split("=", 1)[0], t.split("=", 1)[1], None) for t in args.targets]
     if args.upload:
         url, size = upload(args.upload[0], args.upload[1], headers)
-        targets.append(("glint", url, None))
+        targets.append((args.name, url, None))
         if args.range:
             half = (size // 2) & ~((1 << 20) - 1)
-            targets.append(("glint_range", url, {"Range": "bytes=%d-" % half}))
+            targets.append((args.name + "_range", url, {"Range": "bytes=%d-" % half}))
         if args.cache:
             cached, _ = upload(args.upload[0], args.upload[1], headers)
             cache(args.upload[0], cached, headers)
-            targets.append(("glint_cached", cached, None))
+            targets.append((args.name + "_cached", cached, None))
     rates = {label: [] for label, _, _ in targets}
     kinds = {}
     for _ in range(args.runs):

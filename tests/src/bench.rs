@@ -206,8 +206,22 @@ pub(crate) fn bench_vs_glance(args: &[String]) -> Result {
         "Glance 33.0.0 (uwsgi, SQLite, file store)",
         &glance_json,
     );
+    // Glance's downloads against the same limit line, as Glint's are measured below.
+    let glance_limit_json = out.join("download-limit-glance.json");
+    let glance_limit = match glance {
+        Ok(()) => download_limit_line(
+            &format!("http://127.0.0.1:{glance_port}"),
+            "glance",
+            &[],
+            &client_dir,
+            data_mib,
+            &glance_limit_json,
+        ),
+        Err(_) => Ok(()),
+    };
     let _ = Command::new(&start_glance).arg("stop").status();
     glance?;
+    glance_limit?;
 
     step("Glint (release, SQLite, filesystem store)");
     let data = out.join("glint-data");
@@ -235,7 +249,14 @@ pub(crate) fn bench_vs_glance(args: &[String]) -> Result {
     let glint = run_bench(&base, "Glint (release, SQLite, file store)", &glint_json);
     let limit_json = out.join("download-limit.json");
     let limit = match glint {
-        Ok(()) => download_limit_line(&base, &client_dir, data_mib, &limit_json),
+        Ok(()) => download_limit_line(
+            &base,
+            "glint",
+            &["--range", "--cache"],
+            &client_dir,
+            data_mib,
+            &limit_json,
+        ),
         Err(_) => Ok(()),
     };
     let _ = server.kill();
@@ -271,19 +292,33 @@ pub(crate) fn bench_vs_glance(args: &[String]) -> Result {
         let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
         println!("| {title} | {} | {} | {ratio} |", show(a), show(b));
     }
-    let limit = read(&limit_json)?;
+    let mut limit = read(&limit_json)?;
+    // Glance's own run: its downloads and the streamer's beside them.
+    let glance_limit = read(&glance_limit_json)?;
+    limit["glance"] = glance_limit["glance"].clone();
+    limit["streamer_glance_run"] = glance_limit["streamer"].clone();
     let median = |label: &str| limit[label]["median_mb_per_s"].as_f64();
     println!(
         "\ndownload of the same {data_mib} MiB, same client, interleaved, 5 runs each (median MB/s):"
     );
     println!("| server | MB/s | vs the streamer |\n|---|---|---|");
-    for (label, title) in [
-        ("streamer", "trivial axum file streamer (limit line)"),
-        ("glint", "Glint"),
-        ("glint_range", "Glint, Range: the second half"),
-        ("glint_cached", "Glint, from its image cache"),
+    for (label, title, beside) in [
+        (
+            "streamer_glance_run",
+            "trivial axum file streamer (limit line), beside Glance",
+            "streamer_glance_run",
+        ),
+        ("glance", "Glance 33", "streamer_glance_run"),
+        (
+            "streamer",
+            "trivial axum file streamer (limit line), beside Glint",
+            "streamer",
+        ),
+        ("glint", "Glint", "streamer"),
+        ("glint_range", "Glint, Range: the second half", "streamer"),
+        ("glint_cached", "Glint, from its image cache", "streamer"),
     ] {
-        let (v, s) = (median(label), median("streamer"));
+        let (v, s) = (median(label), median(beside));
         let ratio = match (v, s) {
             (Some(v), Some(s)) if s > 0.0 => format!("{:.0}%", 100.0 * v / s),
             _ => "-".into(),
@@ -293,20 +328,34 @@ pub(crate) fn bench_vs_glance(args: &[String]) -> Result {
             v.map_or("-".into(), |v| format!("{v:.1}"))
         );
     }
+    if let (Some(glint), Some(glance)) = (median("glint"), median("glance")) {
+        println!("\nGlint's downloads against Glance's (medians): {:.2}x", glint / glance);
+    }
     println!(
-        "\nresults: {}, {} and {}",
+        "\nresults: {}, {}, {} and {}",
         glance_json.display(),
         glint_json.display(),
+        glance_limit_json.display(),
         limit_json.display()
     );
     Ok(())
 }
 
 /// The download's limit line: the bench's data file served by the most direct axum handler
-/// (`tests/examples/streamer.rs`) and by Glint (uploaded to `base`), downloaded in turn by the
+/// (`tests/examples/streamer.rs`) and by `name` (Glint or Glance, uploaded to `base`; `extra`
+/// adds the Range and cache cases), downloaded in turn by the
 /// same client as the bench's, five times each; the rates go to `out` (JSON).
-fn download_limit_line(base: &str, client_dir: &Path, data_mib: u64, out: &Path) -> Result {
-    step("download limit line: a trivial streamer and Glint, same client, interleaved");
+fn download_limit_line(
+    base: &str,
+    name: &str,
+    extra: &[&str],
+    client_dir: &Path,
+    data_mib: u64,
+    out: &Path,
+) -> Result {
+    step(&format!(
+        "download limit line: a trivial streamer and {name}, same client, interleaved"
+    ));
     let data_file = client_dir.join(format!("data-{data_mib}MiB.bin"));
     let port = free_port()?;
     let bin = target_dir()?
@@ -331,7 +380,9 @@ fn download_limit_line(base: &str, client_dir: &Path, data_mib: u64, out: &Path)
         .join("download_bench.py");
     let result = Command::new("python3")
         .arg(&script)
-        .args(["--runs", "5", "--range", "--cache", "--upload", base])
+        .args(["--runs", "5", "--as", name])
+        .args(extra)
+        .args(["--upload", base])
         .arg(&data_file)
         .arg(format!("streamer=http://127.0.0.1:{port}/file"))
         .output();
