@@ -329,7 +329,10 @@ pub(crate) fn bench_vs_glance(args: &[String]) -> Result {
         );
     }
     if let (Some(glint), Some(glance)) = (median("glint"), median("glance")) {
-        println!("\nGlint's downloads against Glance's (medians): {:.2}x", glint / glance);
+        println!(
+            "\nGlint's downloads against Glance's (medians): {:.2}x",
+            glint / glance
+        );
     }
     println!(
         "\nresults: {}, {}, {} and {}",
