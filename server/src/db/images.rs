@@ -280,17 +280,20 @@ impl Db {
             .unwrap_or_default();
         if let Some(writer) = &self.sqlite {
             let row = NewImage {
-                image: image.clone(),
+                stored,
                 change: stored_plan(plan)?,
                 request_id: record.request_id.to_string(),
                 user_id: record.user_id.map(str::to_string),
                 project_id: record.project_id.map(str::to_string),
                 action: record.action.to_string(),
                 outbox,
-                now,
             };
-            writer.write(move |conn| row.insert(conn)).await?;
-            return Ok(stored);
+            return writer
+                .write(move |conn| {
+                    row.insert(conn)?;
+                    Ok(row.stored)
+                })
+                .await;
         }
         // PostgreSQL: one statement (one round trip), its rows from JSON the statement unpacks.
         let properties = serde_json::to_string(&image.properties).map_err(corrupt)?;
@@ -690,47 +693,50 @@ fn duplicate_image(id: &str) -> DbError {
     DbError::Duplicate(format!("Image with identifier {id}"))
 }
 
+/// An image row as SQLite's writer thread inserts it (`ATTRIBUTE_COLUMNS`, then the time).
+static SQLITE_INSERT_IMAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO images ({ATTRIBUTE_COLUMNS}, created_at, updated_at, deleted, version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+         ?17, ?17, 0, 1)"
+    )
+});
+
 /// A create as SQLite's writer thread writes it: every row in one call.
 struct NewImage {
-    image: Image,
+    /// The image as it is answered (its time is the rows' time).
+    stored: StoredImage,
     change: Option<String>,
     request_id: String,
     user_id: Option<String>,
     project_id: Option<String>,
     action: String,
     outbox: Vec<super::Outgoing>,
-    now: i64,
 }
 
 impl NewImage {
     fn insert(&self, conn: &rusqlite::Connection) -> Result<(), DbError> {
         use rusqlite::params;
-        let (image, now) = (&self.image, self.now);
-        let inserted = conn
-            .prepare_cached(&format!(
-                "INSERT INTO images ({ATTRIBUTE_COLUMNS}, created_at, updated_at, deleted, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17, ?17, 0, 1)"
-            ))?
-            .execute(params![
-                image.id,
-                image.name,
-                image.status.as_str(),
-                image.visibility.as_str(),
-                i64::from(image.protected),
-                i64::from(image.os_hidden),
-                image.owner,
-                image.disk_format,
-                image.container_format,
-                to_i64(image.min_disk),
-                to_i64(image.min_ram),
-                image.size.map(to_i64),
-                image.virtual_size.map(to_i64),
-                image.checksum,
-                image.os_hash_algo,
-                image.os_hash_value,
-                now,
-            ]);
+        let (image, now) = (&self.stored.image, self.stored.created_micros);
+        let inserted = conn.prepare_cached(&SQLITE_INSERT_IMAGE)?.execute(params![
+            image.id,
+            image.name,
+            image.status.as_str(),
+            image.visibility.as_str(),
+            i64::from(image.protected),
+            i64::from(image.os_hidden),
+            image.owner,
+            image.disk_format,
+            image.container_format,
+            to_i64(image.min_disk),
+            to_i64(image.min_ram),
+            image.size.map(to_i64),
+            image.virtual_size.map(to_i64),
+            image.checksum,
+            image.os_hash_algo,
+            image.os_hash_value,
+            now,
+        ]);
         match inserted {
             Err(e) if super::writer::is_unique(&e) => return Err(duplicate_image(&image.id)),
             other => other?,

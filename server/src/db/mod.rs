@@ -49,6 +49,17 @@ pub enum DbError {
     Writer(String),
 }
 
+/// Every SQLite connection's settings (sqlx's and the writer thread's): the log (WAL) with
+/// syncs at checkpoints, foreign keys, a 30 s wait for a lock, a 1 MiB page cache.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+    PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA cache_size = -1024;";
+
+/// A writing SQLite connection's too: statement journals (multi-row writes) in memory, not
+/// temporary files; checkpoints left to the checkpointing thread (`writer`), a connection
+/// checkpointing by itself only past 10,000 pages (40 MB) of log, as a backstop.
+const SQLITE_WRITER_PRAGMAS: &str =
+    "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;";
+
 /// Which database the pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -188,23 +199,10 @@ impl Db {
             AnyPoolOptions::new().after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; \
-                             PRAGMA optimize = 0x10002; PRAGMA cache_size = -1024;",
-                        )
-                        .await?;
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                        conn.execute("PRAGMA optimize = 0x10002;").await?;
                         if writer {
-                            // Statement journals (multi-row writes) in memory, not temporary
-                            // files; checkpoints left to the checkpointing thread (`writer`).
-                            conn.execute(
-                                format!(
-                                    "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {};",
-                                    writer::WAL_AUTOCHECKPOINT
-                                )
-                                .as_str(),
-                            )
-                            .await?;
+                            conn.execute(SQLITE_WRITER_PRAGMAS).await?;
                         }
                     }
                     Ok(())

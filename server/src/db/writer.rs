@@ -20,10 +20,6 @@ use tokio::sync::oneshot;
 
 use super::DbError;
 
-/// Log pages past which a writing connection checkpoints by itself (a backstop: the
-/// checkpointing thread normally keeps the log far shorter).
-pub(crate) const WAL_AUTOCHECKPOINT: u32 = 10_000;
-
 /// At most this many writes share a transaction.
 const MAX_BATCH: usize = 64;
 
@@ -85,17 +81,11 @@ impl Writer {
     /// writer pool, held for each transaction.
     pub(crate) fn start(file: &Path, gate: AnyPool) -> Result<Writer, DbError> {
         let conn = Connection::open(file)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA busy_timeout = 30000; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -1024;",
-        )?;
-        conn.set_prepared_statement_cache_capacity(64);
+        conn.execute_batch(super::SQLITE_PRAGMAS)?;
         // Checkpoints (copying the log back into the database and syncing both) run on a
-        // thread of their own, so a write never waits for one; a writer checkpoints itself
-        // only when the log has grown past 40 MB all the same (WAL_AUTOCHECKPOINT).
-        conn.execute_batch(&format!(
-            "PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT};"
-        ))?;
+        // thread of their own, so a write never waits for one.
+        conn.execute_batch(super::SQLITE_WRITER_PRAGMAS)?;
+        conn.set_prepared_statement_cache_capacity(64);
         let nudge = checkpointer(file)?;
         let runtime = tokio::runtime::Handle::current();
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
@@ -354,6 +344,13 @@ mod tests {
             .execute(&mut *held)
             .await
             .expect("commit");
+        // SQLite's lock is free now: a thread waiting in SQLite's busy handler (which naps at
+        // most 100 ms) would write within this pause; one waiting for the connection does not.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !pending.is_finished(),
+            "the thread did not wait for the connection"
+        );
         drop(held);
         pending.await.expect("task").expect("written after");
         let keys: Vec<String> = sqlx::query_scalar("SELECT k FROM t ORDER BY k")

@@ -9,14 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{TempDir, glint, http_client};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use crate::harness::{TempDir, free_port, glint, http_client};
 
 fn serve(data: &TempDir, port: u16) -> Child {
     let child = glint()

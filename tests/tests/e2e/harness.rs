@@ -42,6 +42,14 @@ impl Drop for TempDir {
     }
 }
 
+/// A free loopback port (free when asked; nothing else here takes ports at random).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// A running server with its own data folder and database.
 pub(crate) struct TestApp {
     pub(crate) base: String,

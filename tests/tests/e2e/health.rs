@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, free_port};
 
 #[tokio::test]
 async fn healthcheck_answers_as_oslo_middleware_and_drains_by_file() {
@@ -155,14 +155,6 @@ async fn metrics_count_requests_bytes_and_events_by_template() {
     assert_eq!(value(r#"glint_events_total{event="image.activate"}"#), 1.0);
     assert!(!text.contains(&id), "no image id in the metrics");
     app.stop().await;
-}
-
-/// A free loopback port (free when asked; nothing else here takes ports at random).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// `/metrics` on an address of its own (and only it there) shows the cache's hits, misses and
